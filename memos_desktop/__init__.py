@@ -1,0 +1,2 @@
+"""memos-desktop: a private memory assistant."""
+__version__ = "0.1.0"

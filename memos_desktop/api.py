@@ -1,0 +1,196 @@
+"""The facade every front end uses (CLI, TUI, daemon): MemOS-like add / search / get / list /
+update / forget / restore / purge / history, on one open profile.
+
+Design rules:
+- Front ends call this module only; it calls ``memory`` / ``store`` / ``engines``.
+- The embedder is injected. Without one (model missing) memories are still stored and found by
+  full-text search, and are re-embedded later (:meth:`MemosAPI.reembed`): nothing is lost.
+- Unchanged text is never embedded twice (content hash first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memos_desktop.config import Paths, Settings
+from memos_desktop.engines.base import Embedder
+from memos_desktop.errors import InvalidInputError
+from memos_desktop.store.memories import AddResult
+from memos_desktop.store.models import (
+    Cube,
+    MemoryItem,
+    MemoryVersion,
+    NewMemory,
+    SearchFilters,
+    SearchHit,
+    User,
+)
+from memos_desktop.store.profile import DEFAULT_CUBE, PassphraseProvider, Store, open_profile
+from memos_desktop.store.search import SearchParams
+
+log = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[], Embedder | None]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    mode: str  # "hybrid" or "lexical" (no embedder)
+
+
+class MemosAPI:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder | None,
+        *,
+        user: str | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        users = store.users.list()
+        self.user: User = store.users.get(user) if user else users[0]
+        self._cube: Cube | None = None
+
+    # --- cubes ------------------------------------------------------------------------------
+
+    @property
+    def cube(self) -> Cube:
+        if self._cube is None:
+            cubes = self.store.cubes.list(self.user)
+            if cubes:
+                named = [c for c in cubes if c.name == DEFAULT_CUBE]
+                self._cube = named[0] if named else cubes[0]
+            else:
+                self._cube = self.create_cube(DEFAULT_CUBE)
+        return self._cube
+
+    def use_cube(self, name_or_id: str) -> Cube:
+        self._cube = self.store.cubes.get(name_or_id, self.user)
+        return self._cube
+
+    def create_cube(self, name: str, description: str = "") -> Cube:
+        model = self.embedder.model_id if self.embedder else "none"
+        dim = self.embedder.dim if self.embedder else 384
+        return self.store.cubes.create(
+            self.user, name, embed_model=model, embed_dim=dim, description=description
+        )
+
+    def list_cubes(self) -> list[Cube]:
+        return self.store.cubes.list(self.user)
+
+    def _cube_for(self, cube: str | None) -> Cube:
+        return self.store.cubes.get(cube, self.user) if cube else self.cube
+
+    def _embedder_for(self, cube: Cube) -> Embedder | None:
+        e = self.embedder
+        if e is None:
+            return None
+        if e.model_id != cube.embed_model or e.dim != cube.embed_dim:
+            log.warning("embedder %s does not match cube model %s", e.model_id, cube.embed_model)
+            return None
+        return e
+
+    # --- memory -----------------------------------------------------------------------------
+
+    def add(self, items: Sequence[NewMemory] | NewMemory | str, cube: str | None = None) -> list[AddResult]:
+        if isinstance(items, str):
+            items = [NewMemory(text=items)]
+        elif isinstance(items, NewMemory):
+            items = [items]
+        c = self._cube_for(cube)
+        emb = self._embedder_for(c)
+        vectors = None
+        if emb is not None and items:
+            # Content hash first: text the cube already holds is not embedded again (those
+            # rows stay zero; add_many reports the existing item for them and ignores the row).
+            todo = [i for i, n in enumerate(items) if self.store.memories.by_hash(c.id, n.text) is None]
+            vectors = np.zeros((len(items), emb.dim), dtype=np.float32)
+            if todo:
+                vectors[todo] = emb.embed([items[i].text for i in todo])
+        return self.store.memories.add_many(
+            c, items, vectors, embed_model=emb.model_id if emb else ""
+        )
+
+    def search(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        top_k: int = 10,
+        cube: str | None = None,
+    ) -> SearchResult:
+        if not query.strip():
+            raise InvalidInputError("empty search", hint="give some words to search for")
+        c = self._cube_for(cube)
+        f = filters or SearchFilters()
+        if not f.cube_ids:
+            f = SearchFilters(**{**f.__dict__, "cube_ids": (c.id,)})
+        emb = self._embedder_for(c)
+        vec = emb.embed([query])[0] if emb is not None else None
+        hits = self.store.searcher.search(
+            query, vec, c.embed_dim if vec is not None else None, f, top_k=top_k,
+            params=SearchParams.from_settings(self.store.settings.search),
+        )
+        return SearchResult(hits, "hybrid" if vec is not None else "lexical")
+
+    def get(self, item_id: str) -> MemoryItem:
+        return self.store.memories.get(item_id)
+
+    def list(self, filters: SearchFilters | None = None, *, limit: int = 50, offset: int = 0,
+             cube: str | None = None, all_cubes: bool = False) -> list[MemoryItem]:
+        f = filters or SearchFilters()
+        if not f.cube_ids and not all_cubes:
+            f = SearchFilters(**{**f.__dict__, "cube_ids": (self._cube_for(cube).id,)})
+        return self.store.memories.list(f, limit=limit, offset=offset)
+
+    def update(self, item_id: str, *, reason: str = "", **fields: Any) -> MemoryItem:
+        item = self.get(item_id)
+        embedding = None
+        if fields.get("text") and fields["text"].strip() != item.text:
+            cube = self.store.cubes.get(item.cube_id)
+            emb = self._embedder_for(cube)
+            if emb is not None:
+                embedding = emb.embed([fields["text"]])[0]
+        updated = self.store.memories.update(item.id, embedding=embedding, reason=reason, **fields)
+        return updated
+
+    def forget(self, item_id: str, reason: str = "") -> MemoryItem:
+        return self.store.memories.forget(item_id, reason)
+
+    def restore(self, item_id: str, reason: str = "") -> MemoryItem:
+        return self.store.memories.restore(item_id, reason)
+
+    def purge(self, item_ids: Sequence[str]) -> int:
+        return self.store.memories.purge(item_ids)
+
+    def history(self, item_id: str) -> list[MemoryVersion]:
+        return self.store.memories.history(item_id)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_api(
+    paths: Paths,
+    settings: Settings,
+    *,
+    profile: str | None = None,
+    passphrase_provider: PassphraseProvider | None = None,
+    embedder_factory: EmbedderFactory | None = None,
+) -> MemosAPI:
+    """The one factory the CLI, the TUI and the tests share."""
+    store = open_profile(
+        paths, profile or settings.profile, settings, passphrase_provider=passphrase_provider
+    )
+    try:
+        embedder = embedder_factory() if embedder_factory else None
+    except Exception:
+        store.close()
+        raise
+    return MemosAPI(store, embedder)

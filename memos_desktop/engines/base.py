@@ -1,0 +1,233 @@
+"""The engine Protocols every back end implements (llama.cpp, MLX) and the embedder Protocol.
+
+Design rule: the memory layer depends on these Protocols only, never on a back end's module;
+``store`` and ``engines`` never import ``memory``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    @property
+    def model_id(self) -> str:
+        """Stable id of the embedding model (stored with every vector; a change means re-embed)."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Shape (len(texts), dim), float32, each row of unit length."""
+        ...
+
+
+# --- chat engines --------------------------------------------------------------------------------
+#
+# Rules every ChatEngine follows:
+# - Messages are plain (role, content) pairs; the engine renders them with the model's own chat
+#   template (or a known format when the model has none) and tokenizes them itself.
+# - The *stable prefix* of a conversation is its block of leading system messages (persona + core
+#   memories). The engine tokenizes that block on its own, so its token ids do not depend on what
+#   follows; this is what lets a saved KV state of the prefix be reused by any later conversation.
+# - A KVState is valid only for the exact model file, adapter, prefix and state-changing settings
+#   it was made with; restore_prefix_state refuses (returns False, changes nothing) on any mismatch.
+# - Switching the adapter clears the KV cache: a cached prefix computed under another adapter is
+#   wrong for this one.
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings. ``temperature == 0`` means greedy (deterministic)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @staticmethod
+    def greedy(max_tokens: int = 512, stop: tuple[str, ...] = ()) -> SamplingParams:
+        return SamplingParams(
+            temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0,
+            max_tokens=max_tokens, seed=0, stop=stop,
+        )
+
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float  # from the call to the first generated token
+    tokens_per_s: float  # generation speed after the first token
+    prefix_tokens_reused: int  # prompt tokens whose KV was already in the cache (not re-prefilled)
+    finish_reason: FinishReason
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of generated text; the last chunk of a stream carries ``stats`` (text may be "")."""
+
+    text: str
+    stats: GenerationStats | None = None
+
+
+class CancelToken:
+    """Cancels a generation from another thread; engines check it between tokens."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class KVState:
+    """The saved KV cache of a token prefix (activation memory). Bytes only: never pickled.
+
+    ``key`` identifies what the state is valid for; a state is restored only when all four parts
+    equal the engine's current ones (model file, adapter, prefix text, state-changing settings).
+    """
+
+    model_sha256: str
+    adapter_id: str  # "" when no adapter was active
+    prefix_sha256: str  # sha256 of the rendered prefix text the tokens came from
+    settings_key: str  # e.g. "n_ctx=4096;type_k=1;type_v=1;flash_attn=0;..."
+    token_ids: tuple[int, ...]
+    state: bytes
+    n_tokens: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.model_sha256, self.adapter_id, self.prefix_sha256, self.settings_key)
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.state) + 4 * len(self.token_ids)
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    """A loaded chat model. Not thread-safe: one generation at a time (cancel from any thread)."""
+
+    @property
+    def model_id(self) -> str:
+        """Human-readable id of the model (file stem or catalog id)."""
+        ...
+
+    @property
+    def model_sha256(self) -> str:
+        """sha256 of the model file (cached by path, size and mtime)."""
+        ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    @property
+    def adapter_id(self) -> str:
+        """The active adapter's id, "" when none."""
+        ...
+
+    @property
+    def settings_key(self) -> str:
+        """The engine settings that change a KV state, as a stable string."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no BOS, special tokens parsed)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_message_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens the rendered prompt of ``messages`` takes (generation prompt included)."""
+        ...
+
+    def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens left for the answer: ``n_ctx - count_message_tokens(messages)`` (may be <= 0)."""
+        ...
+
+    def chat_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[StreamChunk]:
+        """Yield the answer as it is generated; the last chunk carries stats.
+
+        Cancelling stops within one token; the stream then ends with finish_reason "cancelled".
+        Raises EngineError if the prompt does not fit the context window.
+        """
+        ...
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str: ...
+
+    def complete_json(
+        self,
+        messages: Sequence[ChatMessage],
+        json_schema: dict[str, Any],
+        sampling: SamplingParams | None = None,
+    ) -> dict[str, Any]:
+        """Grammar-constrained answer that parses as JSON and follows ``json_schema``."""
+        ...
+
+    def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
+        """sha256 of the rendered prefix text: the key under which its KVState is stored."""
+        ...
+
+    def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
+        """Prefill the stable prefix ``prefix`` (normally the leading system messages) and return
+        its KV state, keyed on the current model, adapter and settings."""
+        ...
+
+    def restore_prefix_state(
+        self, state: KVState, prefix: Sequence[ChatMessage] | None = None
+    ) -> bool:
+        """Load ``state`` into the KV cache so a prompt starting with its prefix is not
+        re-prefilled. Returns False, and changes nothing, when the key does not match the
+        engine's model, adapter and settings (and ``prefix``'s sha256, when given)."""
+        ...
+
+    def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
+        """Load a GGUF LoRA adapter (not yet active). Raises EngineError for a corrupt adapter or
+        one made for another base model; the engine stays usable."""
+        ...
+
+    def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
+        """Make a loaded adapter active (None: no adapter). Clears the KV cache on change."""
+        ...
+
+    def close(self) -> None: ...

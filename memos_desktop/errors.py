@@ -1,0 +1,125 @@
+"""One exception hierarchy for the whole product.
+
+Design rule: every error says what happened *and* what the person can do about it, and carries
+the process exit code the CLI uses for it. Front ends never show a traceback for these; they
+print ``str(err)`` (and ``err.hint``) and exit with ``err.exit_code``.
+
+Exit codes (documented in README.md, "Exit codes"):
+
+====  ===========================================================
+ 0    success
+ 1    unexpected internal error (a bug: please report it)
+ 2    usage error (bad arguments; click's own code)
+ 3    configuration error (invalid settings file)
+ 4    not found (profile, cube, memory item, model)
+ 5    authentication error (wrong passphrase or key, locked keyring)
+ 6    storage error (corrupt or unreadable database, disk full)
+ 7    busy (another instance holds the profile)
+ 8    model/engine error (model missing, offline with no model)
+ 9    invalid input (bad value, tampered file)
+====  ===========================================================
+"""
+
+from __future__ import annotations
+
+
+class MemosError(Exception):
+    """Base of every error memos-desktop raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  -> {self.hint}"
+        return self.message
+
+
+class ConfigError(MemosError):
+    """The settings file is invalid (names the file and the key)."""
+
+    exit_code = 3
+
+
+class NotFoundError(MemosError):
+    exit_code = 4
+
+
+class ProfileNotFoundError(NotFoundError):
+    pass
+
+
+class ItemNotFoundError(NotFoundError):
+    pass
+
+
+class CubeNotFoundError(NotFoundError):
+    pass
+
+
+class AuthError(MemosError):
+    """The key could not be obtained or is wrong."""
+
+    exit_code = 5
+
+
+class WrongPassphraseError(AuthError):
+    pass
+
+
+class WrongKeyError(AuthError):
+    pass
+
+
+class KeyringUnavailableError(AuthError):
+    pass
+
+
+class PassphraseRequiredError(AuthError):
+    pass
+
+
+class StoreError(MemosError):
+    exit_code = 6
+
+
+class CorruptDatabaseError(StoreError):
+    pass
+
+
+class DiskFullError(StoreError):
+    pass
+
+
+class MigrationError(StoreError):
+    pass
+
+
+class BusyError(MemosError):
+    """Another process holds something we need (the profile lock, the DB for too long)."""
+
+    exit_code = 7
+
+
+class EngineError(MemosError):
+    exit_code = 8
+
+
+class ModelNotFoundError(EngineError):
+    pass
+
+
+class OfflineError(EngineError):
+    pass
+
+
+class InvalidInputError(MemosError):
+    exit_code = 9
+
+
+class ProfileExistsError(InvalidInputError):
+    pass

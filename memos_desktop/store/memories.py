@@ -1,0 +1,606 @@
+"""Memory items: add (with content-hash de-duplication), read, update with version history,
+soft delete / restore, hard purge.
+
+Design rules:
+- Every write of an item also writes its full new state to ``memory_versions`` (so history shows
+  why a memory changed and any version can be restored), keeps the vec0 metadata columns in step,
+  and appends a row to the sync change log (field names only: the values are read from the row
+  at export, so no text is duplicated).
+- Nothing is hard-deleted except by :meth:`MemoryRepo.purge`, which removes the text from the
+  table, the FTS index, the history and the vectors, then checkpoints the WAL; with
+  ``secure_delete`` on, freed pages are zeroed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from memos_desktop.errors import InvalidInputError, ItemNotFoundError
+from memos_desktop.store.db import Database
+from memos_desktop.store.hlc import HybridClock
+from memos_desktop.store.migrations import (
+    MEMORY_LAYERS,
+    MEMORY_STATUSES,
+    MEMORY_TYPES,
+    ensure_vec_table,
+    vec_table,
+)
+from memos_desktop.store.models import (
+    Cube,
+    MemoryItem,
+    MemoryVersion,
+    NewMemory,
+    SearchFilters,
+    Source,
+    content_hash,
+)
+
+Vectors = npt.NDArray[np.float32]
+
+ITEM_COLUMNS = (
+    "rowid, id, cube_id, text, key, type, layer, status, source, confidence, importance, pinned, "
+    "tags, sources, valid_from, valid_to, created_at, updated_at, last_used_at, use_count, "
+    "version, supersedes, superseded_by, content_hash, embed_model"
+)
+_VERSION_COLUMNS = (
+    "item_id, version, text, key, type, layer, status, confidence, importance, tags, "
+    "valid_from, valid_to, change, reason, changed_at, device_id"
+)
+_EDITABLE = {
+    "text",
+    "key",
+    "type",
+    "layer",
+    "confidence",
+    "importance",
+    "pinned",
+    "tags",
+    "valid_from",
+    "valid_to",
+    "source",
+}
+
+
+def row_to_item(r: Sequence[Any]) -> MemoryItem:
+    return MemoryItem(
+        rowid=r[0],
+        id=r[1],
+        cube_id=r[2],
+        text=r[3],
+        key=r[4],
+        type=r[5],
+        layer=r[6],
+        status=r[7],
+        source=r[8],
+        confidence=r[9],
+        importance=r[10],
+        pinned=bool(r[11]),
+        tags=tuple(json.loads(r[12])),
+        sources=tuple(Source.from_json(s) for s in json.loads(r[13])),
+        valid_from=r[14],
+        valid_to=r[15],
+        created_at=r[16],
+        updated_at=r[17],
+        last_used_at=r[18],
+        use_count=r[19],
+        version=r[20],
+        supersedes=r[21],
+        superseded_by=r[22],
+        content_hash=r[23],
+        embed_model=r[24],
+    )
+
+
+def normalize_rows(vectors: Any, dim: int) -> Vectors:
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise InvalidInputError(
+            f"embedding has shape {arr.shape}, the cube expects {dim} dimensions",
+            hint="embed with the cube's embedding model",
+        )
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(arr / norms, dtype=np.float32)
+
+
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for t in tags:
+        t = t.strip().lower()
+        if t and t not in out:
+            out.append(t)
+    return tuple(out)
+
+
+def _validate(n: NewMemory | dict[str, Any]) -> None:
+    get = n.get if isinstance(n, dict) else lambda k, d=None: getattr(n, k, d)
+    if "text" in (n if isinstance(n, dict) else {"text": 1}):
+        text = get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("a memory needs some text", hint="give the text to remember")
+    for name, allowed in (("type", MEMORY_TYPES), ("layer", MEMORY_LAYERS)):
+        v = get(name)
+        if v is not None and v not in allowed:
+            raise InvalidInputError(
+                f"unknown memory {name} {v!r}", hint=f"use one of: {', '.join(allowed)}"
+            )
+    for name in ("confidence", "importance"):
+        v = get(name)
+        if v is not None and not 0.0 <= float(v) <= 1.0:
+            raise InvalidInputError(f"{name} must be between 0 and 1, got {v}")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    item: MemoryItem
+    created: bool  # False: an identical memory already existed (content-hash de-duplication)
+
+
+class MemoryRepo:
+    def __init__(self, db: Database, clock: HybridClock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _log(self, c: Any, entity_id: str, op: str, fields: Iterable[str]) -> None:
+        c.execute(
+            "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
+            "VALUES (?, ?, 'memory', ?, ?, ?, ?)",
+            (str(self.clock.now()), self.clock.device_id, entity_id, op,
+             json.dumps(sorted(fields)), time.time()),
+        )
+
+    def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
+        c.execute(
+            f"INSERT INTO memory_versions ({_VERSION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.id, item.version, item.text, item.key, item.type, item.layer, item.status,
+             item.confidence, item.importance, json.dumps(list(item.tags)), item.valid_from,
+             item.valid_to, change, reason, at, self.clock.device_id),
+        )
+
+    def _cube_dim(self, cube_id: str) -> int | None:
+        dim = self.db.scalar("SELECT embed_dim FROM cubes WHERE id = ?", (cube_id,))
+        return int(dim) if dim is not None else None
+
+    def _has_vector(self, c: Any, table: str, rowid: int) -> bool:
+        exists = c.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchall()[0][0]
+        if not exists:
+            return False
+        return bool(c.execute(f"SELECT count(*) FROM {table} WHERE rowid = ?", (rowid,)).fetchall()[0][0])
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def add_many(
+        self,
+        cube: Cube,
+        items: Sequence[NewMemory],
+        embeddings: Any | None = None,
+        *,
+        dedupe: bool = True,
+        embed_model: str | None = None,
+    ) -> list[AddResult]:
+        """Add items in one transaction. ``embeddings``: (n, cube.embed_dim) or None."""
+        for n in items:
+            _validate(n)
+        vecs = normalize_rows(embeddings, cube.embed_dim) if embeddings is not None else None
+        if vecs is not None and len(vecs) != len(items):
+            raise InvalidInputError(f"{len(items)} items but {len(vecs)} embeddings")
+        model = embed_model if embed_model is not None else (cube.embed_model if vecs is not None else "")
+        now = time.time()
+        results: list[AddResult] = []
+        hashes = [content_hash(n.text) for n in items]
+        with self.db.write() as c:
+            table = ensure_vec_table(c, cube.embed_dim) if vecs is not None else ""
+            existing: dict[str, int] = {}
+            if dedupe:
+                for i in range(0, len(hashes), 500):
+                    chunk = hashes[i : i + 500]
+                    q = ",".join("?" * len(chunk))
+                    for h, rowid in c.execute(
+                        f"SELECT content_hash, rowid FROM memory_items WHERE cube_id = ? "
+                        f"AND status != 'deleted' AND content_hash IN ({q})",
+                        (cube.id, *chunk),
+                    ):
+                        existing.setdefault(h, rowid)
+            next_rowid = int(
+                c.execute("SELECT coalesce(max(rowid), 0) FROM memory_items").fetchall()[0][0]
+            ) + 1
+            item_rows, tag_rows_pending, vec_rows, version_rows, new_items = [], [], [], [], []
+            seen: dict[str, int] = {}
+            for idx, (n, h) in enumerate(zip(items, hashes, strict=True)):
+                if dedupe and (h in existing or h in seen):
+                    results.append(AddResult(item=None, created=False))  # type: ignore[arg-type]
+                    continue
+                seen[h] = idx
+                created = n.created_at if n.created_at is not None else now
+                item = MemoryItem(
+                    rowid=next_rowid, id=uuid.uuid4().hex, cube_id=cube.id, text=n.text.strip(),
+                    key=n.key, type=n.type, layer=n.layer, status="active", source=n.source,
+                    confidence=float(n.confidence), importance=float(n.importance),
+                    pinned=n.pinned, tags=clean_tags(n.tags), sources=tuple(n.sources),
+                    valid_from=n.valid_from, valid_to=n.valid_to, created_at=created,
+                    updated_at=now, last_used_at=None, use_count=0, version=1,
+                    supersedes=n.supersedes, superseded_by=None, content_hash=h,
+                    embed_model=model if vecs is not None else "",
+                )
+                next_rowid += 1
+                item_rows.append(
+                    (item.rowid, item.id, item.cube_id, item.text, item.key, item.type, item.layer,
+                     item.status, item.source, item.confidence, item.importance,
+                     int(item.pinned), json.dumps(list(item.tags)),
+                     json.dumps([s.to_json() for s in item.sources]), item.valid_from,
+                     item.valid_to, item.created_at, item.updated_at, item.content_hash,
+                     item.embed_model, item.supersedes)
+                )
+                new_items.append((idx, item))
+                results.append(AddResult(item=item, created=True))
+            if item_rows:
+                c.executemany(
+                    "INSERT INTO memory_items (rowid, id, cube_id, text, key, type, layer, status, "
+                    "source, confidence, importance, pinned, tags, sources, valid_from, "
+                    "valid_to, created_at, updated_at, content_hash, embed_model, supersedes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    item_rows,
+                )
+                for idx, item in new_items:
+                    rowid = item.rowid
+                    tag_rows_pending.extend((rowid, t) for t in item.tags)
+                    if vecs is not None:
+                        vec_rows.append(
+                            (rowid, cube.id, vecs[idx].tobytes(), item.type, item.layer,
+                             item.status, item.created_at)
+                        )
+                    version_rows.append(item)
+                if tag_rows_pending:
+                    c.executemany(
+                        "INSERT OR IGNORE INTO memory_tags (item_rowid, tag) VALUES (?, ?)",
+                        tag_rows_pending,
+                    )
+                if vec_rows:
+                    c.executemany(
+                        f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        vec_rows,
+                    )
+                for item in version_rows:
+                    self._snapshot(c, item, "create", "", now)
+                    self._log(c, item.id, "create", ("*",))
+            # Duplicates: report the existing item.
+            for idx, (r, h) in enumerate(zip(results, hashes, strict=True)):
+                if not r.created:
+                    rowid = existing.get(h)
+                    if rowid is None:
+                        rowid = results[seen[h]].item.rowid
+                    row = c.execute(
+                        f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE rowid = ?", (rowid,)
+                    ).fetchall()[0]
+                    results[idx] = AddResult(item=row_to_item(row), created=False)
+        return results
+
+    def add(
+        self, cube: Cube, item: NewMemory, embedding: Any | None = None, *, dedupe: bool = True
+    ) -> AddResult:
+        return self.add_many(
+            cube, [item], None if embedding is None else [embedding], dedupe=dedupe
+        )[0]
+
+    def update(
+        self,
+        item_id: str,
+        *,
+        embedding: Any | None = None,
+        change: str = "update",
+        reason: str = "",
+        **fields: Any,
+    ) -> MemoryItem:
+        """Write a new version of an item. Changing the text needs the new embedding (or the
+        item leaves the vector index until it is re-embedded)."""
+        unknown = set(fields) - _EDITABLE
+        if unknown:
+            raise InvalidInputError(f"cannot edit {', '.join(sorted(unknown))}")
+        _validate(fields)
+        now = time.time()
+        with self.db.write() as c:
+            old = self.get(item_id)
+            changes = {k: v for k, v in fields.items() if v is not None}
+            if "tags" in changes:
+                changes["tags"] = clean_tags(changes["tags"])
+            if "text" in changes:
+                changes["text"] = changes["text"].strip()
+            if "pinned" in changes:
+                changes["pinned"] = bool(changes["pinned"])
+            changes = {k: v for k, v in changes.items() if getattr(old, k) != v}
+            if not changes and embedding is None:
+                return old
+            new = replace(old, **changes, version=old.version + 1, updated_at=now)
+            if "text" in changes:
+                new = replace(new, content_hash=content_hash(new.text))
+            dim = self._cube_dim(old.cube_id) or 0
+            table = vec_table(dim)
+            text_changed = "text" in changes
+            if embedding is not None:
+                vec = normalize_rows(embedding, dim)[0]
+                ensure_vec_table(c, dim)
+                c.execute(f"DELETE FROM {table} WHERE rowid = ?", (old.rowid,))
+                c.execute(
+                    f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (old.rowid, old.cube_id, vec.tobytes(), new.type, new.layer, new.status,
+                     new.created_at),
+                )
+                new = replace(new, embed_model=new.embed_model or "")
+            elif text_changed:
+                # The old vector no longer describes the text: drop it rather than mislead.
+                if self._has_vector(c, table, old.rowid):
+                    c.execute(f"DELETE FROM {table} WHERE rowid = ?", (old.rowid,))
+                new = replace(new, embed_model="")
+            c.execute(
+                "UPDATE memory_items SET text=?, key=?, type=?, layer=?, source=?, confidence=?, "
+                "importance=?, pinned=?, tags=?, valid_from=?, valid_to=?, updated_at=?, "
+                "version=?, content_hash=?, embed_model=? WHERE rowid=?",
+                (new.text, new.key, new.type, new.layer, new.source, new.confidence,
+                 new.importance, int(new.pinned), json.dumps(list(new.tags)), new.valid_from,
+                 new.valid_to, new.updated_at, new.version, new.content_hash, new.embed_model,
+                 old.rowid),
+            )
+            if "tags" in changes:
+                c.execute("DELETE FROM memory_tags WHERE item_rowid = ?", (old.rowid,))
+                c.executemany(
+                    "INSERT INTO memory_tags (item_rowid, tag) VALUES (?, ?)",
+                    [(old.rowid, t) for t in new.tags],
+                )
+            if embedding is None and ({"type", "layer"} & set(changes)) and self._has_vector(
+                c, table, old.rowid
+            ):
+                c.execute(
+                    f"UPDATE {table} SET type = ?, layer = ? WHERE rowid = ?",
+                    (new.type, new.layer, old.rowid),
+                )
+            self._snapshot(c, new, change, reason, now)
+            self._log(c, new.id, "update", changes.keys())
+            return new
+
+    def set_embedding(self, item_id: str, embedding: Any, embed_model: str) -> MemoryItem:
+        """Attach or replace an item's vector without a new version (re-embedding)."""
+        with self.db.write() as c:
+            item = self.get(item_id)
+            dim = self._cube_dim(item.cube_id) or 0
+            vec = normalize_rows(embedding, dim)[0]
+            table = ensure_vec_table(c, dim)
+            c.execute(f"DELETE FROM {table} WHERE rowid = ?", (item.rowid,))
+            c.execute(
+                f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item.rowid, item.cube_id, vec.tobytes(), item.type, item.layer, item.status,
+                 item.created_at),
+            )
+            c.execute(
+                "UPDATE memory_items SET embed_model = ? WHERE rowid = ?", (embed_model, item.rowid)
+            )
+            return replace(item, embed_model=embed_model)
+
+    def set_status(
+        self,
+        item_id: str,
+        status: str,
+        *,
+        change: str,
+        reason: str = "",
+        valid_to: float | None = None,
+        superseded_by: str | None = None,
+    ) -> MemoryItem:
+        if status not in MEMORY_STATUSES:
+            raise InvalidInputError(f"unknown status {status!r}")
+        now = time.time()
+        with self.db.write() as c:
+            old = self.get(item_id)
+            new = replace(
+                old,
+                status=status,  # type: ignore[arg-type]
+                version=old.version + 1,
+                updated_at=now,
+                valid_to=valid_to if valid_to is not None else old.valid_to,
+                superseded_by=superseded_by if superseded_by is not None else old.superseded_by,
+            )
+            c.execute(
+                "UPDATE memory_items SET status=?, version=?, updated_at=?, valid_to=?, "
+                "superseded_by=? WHERE rowid=?",
+                (new.status, new.version, now, new.valid_to, new.superseded_by, old.rowid),
+            )
+            table = vec_table(self._cube_dim(old.cube_id) or 0)
+            if self._has_vector(c, table, old.rowid):
+                c.execute(f"UPDATE {table} SET status = ? WHERE rowid = ?", (status, old.rowid))
+            self._snapshot(c, new, change, reason, now)
+            self._log(c, new.id, "update", ("status", "valid_to", "superseded_by"))
+            return new
+
+    def forget(self, item_id: str, reason: str = "") -> MemoryItem:
+        return self.set_status(item_id, "deleted", change="delete", reason=reason)
+
+    def restore(self, item_id: str, reason: str = "") -> MemoryItem:
+        return self.set_status(item_id, "active", change="restore", reason=reason)
+
+    def supersede(self, old_id: str, new_id: str, *, at: float | None = None, reason: str = "") -> MemoryItem:
+        """Archive ``old_id`` as replaced by ``new_id`` (valid_to = ``at``, default now)."""
+        with self.db.write() as c:
+            new = self.get(new_id)
+            old = self.set_status(
+                old_id, "archived", change="supersede", reason=reason,
+                valid_to=at if at is not None else time.time(), superseded_by=new.id,
+            )
+            c.execute("UPDATE memory_items SET supersedes = ? WHERE id = ?", (old.id, new.id))
+            return old
+
+    def purge(self, item_ids: Iterable[str]) -> int:
+        """Hard-delete items: text, FTS entries, history, tags and vectors. Irreversible."""
+        n = 0
+        with self.db.write() as c:
+            for item_id in item_ids:
+                item = self.get(item_id)
+                table = vec_table(self._cube_dim(item.cube_id) or 0)
+                if self._has_vector(c, table, item.rowid):
+                    c.execute(f"DELETE FROM {table} WHERE rowid = ?", (item.rowid,))
+                c.execute("DELETE FROM memory_versions WHERE item_id = ?", (item.id,))
+                c.execute("DELETE FROM memory_items WHERE rowid = ?", (item.rowid,))
+                self._log(c, item.id, "purge", ())
+                n += 1
+            if n:
+                c.execute("INSERT INTO memory_fts(memory_fts) VALUES ('optimize')")
+        self.db.checkpoint()
+        return n
+
+    def mark_used(self, item_ids: Sequence[str], at: float | None = None) -> None:
+        if not item_ids:
+            return
+        at = at or time.time()
+        with self.db.write() as c:
+            c.executemany(
+                "UPDATE memory_items SET last_used_at = ?, use_count = use_count + 1 WHERE id = ?",
+                [(at, i) for i in item_ids],
+            )
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> MemoryItem:
+        """By full id, or by a unique prefix of at least 6 characters (as the CLI shows ids)."""
+        rows = self.db.query(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE id = ?", (item_id,))
+        if not rows and len(item_id) >= 6:
+            rows = self.db.query(
+                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE id >= ? AND id < ? LIMIT 2",
+                (item_id, item_id + "\uffff"),
+            )
+            if len(rows) > 1:
+                raise InvalidInputError(
+                    f"the id prefix {item_id!r} matches several memories",
+                    hint="give more characters of the id",
+                )
+        if not rows:
+            raise ItemNotFoundError(
+                f"no memory with id {item_id!r}", hint="`memos-desktop list` shows the ids"
+            )
+        return row_to_item(rows[0])
+
+    def get_many(self, rowids: Sequence[int]) -> dict[int, MemoryItem]:
+        out: dict[int, MemoryItem] = {}
+        for i in range(0, len(rowids), 500):
+            chunk = list(rowids[i : i + 500])
+            q = ",".join("?" * len(chunk))
+            for r in self.db.query(
+                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE rowid IN ({q})", chunk
+            ):
+                out[r[0]] = row_to_item(r)
+        return out
+
+    def by_hash(self, cube_id: str, text: str) -> MemoryItem | None:
+        r = self.db.query_one(
+            f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND content_hash = ? "
+            "AND status != 'deleted' LIMIT 1",
+            (cube_id, content_hash(text)),
+        )
+        return row_to_item(r) if r else None
+
+    def list(
+        self,
+        filters: SearchFilters = SearchFilters(),
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "created_at DESC",
+    ) -> list[MemoryItem]:
+        if order not in {"created_at DESC", "created_at ASC", "updated_at DESC",
+                         "importance DESC", "last_used_at DESC"}:
+            raise InvalidInputError(f"cannot order by {order!r}")
+        where, params = filter_sql(filters, "m")
+        return [
+            row_to_item(r)
+            for r in self.db.query(
+                f"SELECT {', '.join('m.' + c.strip() for c in ITEM_COLUMNS.split(','))} "
+                f"FROM memory_items m WHERE {where} ORDER BY m.{order} LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        ]
+
+    def count(self, filters: SearchFilters = SearchFilters()) -> int:
+        where, params = filter_sql(filters, "m")
+        return int(self.db.scalar(f"SELECT count(*) FROM memory_items m WHERE {where}", params))
+
+    def history(self, item_id: str) -> list[MemoryVersion]:
+        item = self.get(item_id)
+        return [
+            MemoryVersion(
+                item_id=r[0], version=r[1], text=r[2], key=r[3], type=r[4], layer=r[5],
+                status=r[6], confidence=r[7], importance=r[8], tags=tuple(json.loads(r[9])),
+                valid_from=r[10], valid_to=r[11], change=r[12], reason=r[13],
+                changed_at=r[14], device_id=r[15],
+            )
+            for r in self.db.query(
+                f"SELECT {_VERSION_COLUMNS} FROM memory_versions WHERE item_id = ? "
+                "ORDER BY version",
+                (item.id,),
+            )
+        ]
+
+    def vectors(self, cube_dim: int, rowids: Sequence[int]) -> dict[int, Vectors]:
+        if not rowids:
+            return {}
+        table = vec_table(cube_dim)
+        q = ",".join("?" * len(rowids))
+        try:
+            rows = self.db.query(f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({q})", list(rowids))
+        except Exception:
+            return {}
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+
+def filter_sql(f: SearchFilters, alias: str) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``f`` over ``memory_items`` aliased ``alias``."""
+    a = alias
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def _in(col: str, values: tuple[str, ...]) -> None:
+        if values:
+            clauses.append(f"{a}.{col} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+
+    _in("cube_id", f.cube_ids)
+    _in("type", f.types)
+    _in("layer", f.layers)
+    _in("status", f.statuses)
+    if f.tags:
+        tags = clean_tags(f.tags)
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.item_rowid = {a}.rowid "
+            f"AND t.tag IN ({','.join('?' * len(tags))}))"
+        )
+        params.extend(tags)
+    if f.since is not None:
+        clauses.append(f"{a}.created_at >= ?")
+        params.append(f.since)
+    if f.until is not None:
+        clauses.append(f"{a}.created_at < ?")
+        params.append(f.until)
+    if f.valid_at is not None:
+        clauses.append(
+            f"({a}.valid_from IS NULL OR {a}.valid_from <= ?) "
+            f"AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)"
+        )
+        params.extend([f.valid_at, f.valid_at])
+    if f.pinned is not None:
+        clauses.append(f"{a}.pinned = ?")
+        params.append(int(f.pinned))
+    return (" AND ".join(clauses) or "1"), params

@@ -1,0 +1,28 @@
+"""Test-wide rules: every test runs with its own MEMOS_DESKTOP_HOME (never the developer's real
+data) and with the keyring forced to the ``fail`` backend unless a test installs its own, so no
+test ever writes to a real OS keyring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEMOS_DESKTOP_HOME", str(home))
+    monkeypatch.setenv("MEMOS_DESKTOP_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("MEMOS_DESKTOP_PROFILE", raising=False)
+    import keyring
+    import keyring.core
+
+    before = keyring.get_keyring()
+    keyring.core.set_keyring(keyring.core.load_env() or before)
+    yield home
+    keyring.core.set_keyring(before)

@@ -9,6 +9,8 @@ from typing import Any
 
 from memos_desktop.errors import CubeNotFoundError, InvalidInputError, NotFoundError
 from memos_desktop.store.db import Database
+from memos_desktop.store.hlc import HybridClock
+from memos_desktop.store.memories import log_change
 from memos_desktop.store.migrations import ensure_vec_table, vec_table
 from memos_desktop.store.models import Cube, User
 
@@ -62,8 +64,9 @@ class UserRepo:
 
 
 class CubeRepo:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: HybridClock) -> None:
         self.db = db
+        self.clock = clock
 
     def create(
         self, owner: User, name: str, *, embed_model: str, embed_dim: int, description: str = ""
@@ -86,6 +89,7 @@ class CubeRepo:
                  cube.embed_dim, cube.created_at, cube.updated_at),
             )
             ensure_vec_table(c, embed_dim)
+            log_change(c, self.clock, "cube", cube.id, "create", ("*",))
         return cube
 
     def get(self, name_or_id: str, owner: User | None = None) -> Cube:
@@ -126,6 +130,7 @@ class CubeRepo:
         with self.db.write() as c:
             c.execute("UPDATE cubes SET name = ?, updated_at = ? WHERE id = ?",
                       (new_name, now, cube.id))
+            log_change(c, self.clock, "cube", cube.id, "update", ("name",))
         return self.get(cube.id)
 
     def delete(self, cube: Cube) -> int:
@@ -140,6 +145,7 @@ class CubeRepo:
                       "(SELECT id FROM memory_items WHERE cube_id = ?)", (cube.id,))
             c.execute("DELETE FROM memory_items WHERE cube_id = ?", (cube.id,))
             c.execute("DELETE FROM cubes WHERE id = ?", (cube.id,))
+            log_change(c, self.clock, "cube", cube.id, "delete", ())
         self.db.checkpoint()
         return n
 

@@ -213,3 +213,13 @@ def keyring_load(profile_id: str, account: str | None = None) -> bytes:
         return bytes.fromhex(value)
     except ValueError as exc:
         raise CorruptDatabaseError("the key stored in the OS keyring is damaged") from exc
+
+
+def keyring_delete(account: str) -> None:
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.delete_password(KEYRING_SERVICE, account)
+    except keyring.errors.PasswordDeleteError:
+        pass

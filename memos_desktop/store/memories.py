@@ -154,12 +154,7 @@ class MemoryRepo:
     # --- helpers ---------------------------------------------------------------------------
 
     def _log(self, c: Any, entity_id: str, op: str, fields: Iterable[str]) -> None:
-        c.execute(
-            "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
-            "VALUES (?, ?, 'memory', ?, ?, ?, ?)",
-            (str(self.clock.now()), self.clock.device_id, entity_id, op,
-             json.dumps(sorted(fields)), time.time()),
-        )
+        log_change(c, self.clock, "memory", entity_id, op, fields)
 
     def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
         c.execute(
@@ -391,6 +386,7 @@ class MemoryRepo:
             c.execute(
                 "UPDATE memory_items SET embed_model = ? WHERE rowid = ?", (embed_model, item.rowid)
             )
+            self._log(c, item.id, "update", ("embed_model",))
             return replace(item, embed_model=embed_model)
 
     def set_status(
@@ -564,6 +560,18 @@ class MemoryRepo:
         except Exception:
             return {}
         return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+
+def log_change(
+    c: Any, clock: HybridClock, entity: str, entity_id: str, op: str, fields: Iterable[str]
+) -> None:
+    """Append to the sync change log (field names only; values are read from the row)."""
+    c.execute(
+        "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (str(clock.now()), clock.device_id, entity, entity_id, op, json.dumps(sorted(fields)),
+         time.time()),
+    )
 
 
 def filter_sql(f: SearchFilters, alias: str) -> tuple[str, list[Any]]:

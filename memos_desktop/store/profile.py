@@ -183,6 +183,7 @@ def open_profile(
     *,
     passphrase_provider: PassphraseProvider | None = None,
     migrate_schema: bool = True,
+    resident_index: bool = False,
 ) -> Store:
     pdir = paths.profile_dir(name)
     kf = pdir / KEYFILE
@@ -215,14 +216,19 @@ def open_profile(
     if migrate_schema:
         migrate(db)
     profile_id = str(db.scalar("SELECT value FROM meta WHERE key = 'profile_id'") or rec["profile_id"])
-    return Store(paths, name, profile_id, db, settings)
+    return Store(paths, name, profile_id, db, settings, resident_index=resident_index)
 
 
 def _finish_rotation(pdir: Path, next_rec: dict[str, Any]) -> None:
     if next_rec["method"] == "keyring":
-        key = keys.keyring_load(str(next_rec["profile_id"]), str(next_rec["account"]))
+        next_account = str(next_rec["account"])
+        key = keys.keyring_load(str(next_rec["profile_id"]), next_account)
         keys.keyring_store(str(next_rec["profile_id"]), key)
         next_rec = dict(next_rec, account=keys.keyring_account(str(next_rec["profile_id"])))
+        keys.write_json_atomic(pdir / KEYFILE, next_rec)
+        (pdir / NEXT_KEYFILE).unlink(missing_ok=True)
+        keys.keyring_delete(next_account)
+        return
     keys.write_json_atomic(pdir / KEYFILE, next_rec)
     (pdir / NEXT_KEYFILE).unlink(missing_ok=True)
 
@@ -249,7 +255,14 @@ class Store:
     """An open profile: the database and its repositories."""
 
     def __init__(
-        self, paths: Paths, name: str, profile_id: str, db: Database, settings: Settings
+        self,
+        paths: Paths,
+        name: str,
+        profile_id: str,
+        db: Database,
+        settings: Settings,
+        *,
+        resident_index: bool = False,
     ) -> None:
         self.paths = paths
         self.name = name
@@ -260,9 +273,9 @@ class Store:
         last = db.scalar("SELECT max(hlc) FROM changes")
         self.clock = HybridClock(self.device_id, Timestamp.parse(last) if last else None)
         self.users = UserRepo(db)
-        self.cubes = CubeRepo(db)
+        self.cubes = CubeRepo(db, self.clock)
         self.memories = MemoryRepo(db, self.clock)
-        self.searcher = Searcher(db, self.memories)
+        self.searcher = Searcher(db, self.memories, resident=resident_index)
 
     @property
     def dir(self) -> Path:

@@ -26,6 +26,7 @@ from memos_desktop.store.db import Database
 from memos_desktop.store.memories import MemoryRepo, filter_sql
 from memos_desktop.store.migrations import vec_table
 from memos_desktop.store.models import MemoryItem, SearchFilters, SearchHit
+from memos_desktop.store.vector_index import VectorIndex
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # A short English stopword list: FTS5 has none, and BM25 over "the"/"what" only adds noise.
@@ -111,9 +112,20 @@ def matches(item: MemoryItem, f: SearchFilters) -> bool:
 
 
 class Searcher:
-    def __init__(self, db: Database, memories: MemoryRepo) -> None:
+    """``resident=True`` keeps a :class:`VectorIndex` per dimension in RAM (long-lived processes:
+    TUI, daemon); otherwise KNN runs in sqlite-vec (one-shot CLI commands)."""
+
+    def __init__(self, db: Database, memories: MemoryRepo, *, resident: bool = False) -> None:
         self.db = db
         self.memories = memories
+        self.resident = resident
+        self._indexes: dict[int, VectorIndex] = {}
+
+    def index(self, dim: int) -> VectorIndex:
+        idx = self._indexes.get(dim)
+        if idx is None:
+            idx = self._indexes[dim] = VectorIndex(self.db, dim)
+        return idx
 
     # --- the two retrievers ----------------------------------------------------------------
 
@@ -134,6 +146,8 @@ class Searcher:
         self, vector: Any, dim: int, f: SearchFilters, limit: int
     ) -> list[tuple[int, float]]:
         """Nearest rowids by cosine distance, with the filters vec0 can take pushed down."""
+        if self.resident:
+            return self.index(dim).knn(vector, f, limit)
         table = vec_table(dim)
         if not self.db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)):
             return []

@@ -2,10 +2,22 @@ from __future__ import annotations
 
 import time
 
+from collections.abc import Iterator
+
+import pytest
+
+from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.store.models import NewMemory, SearchFilters
-from memos_desktop.store.profile import Store
+from memos_desktop.store.profile import Store, open_profile
 from memos_desktop.store.search import SearchParams, fts_query
 from tests.store.conftest import DIM, near, vec
+
+
+@pytest.fixture(params=["sqlite-vec", "resident"])
+def store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
+    """Every search test runs on both KNN paths: vec0 in SQLite and the resident index."""
+    store.searcher.resident = request.param == "resident"
+    yield store
 
 
 def cube(store: Store):
@@ -144,3 +156,21 @@ def test_cube_partition_isolates(store: Store) -> None:
     store.memories.add(other, NewMemory(text="work secret"), vec(1), dedupe=True)
     hits = store.searcher.search("secret", vec(1), DIM, SearchFilters(cube_ids=(other.id,)))
     assert texts(hits) == ["work secret"]
+
+
+def test_resident_index_sees_writes_from_another_process_connection(store: Store) -> None:
+    c = cube(store)
+    store.searcher.resident = True
+    store.memories.add(c, NewMemory(text="first"), vec(1))
+    f = SearchFilters(cube_ids=(c.id,))
+    assert texts(store.searcher.search("zzz", vec(2), DIM, f)) == ["first"]
+    other = open_profile(resolve_paths(), "default", Settings())
+    try:
+        added = other.memories.add(c, NewMemory(text="second"), vec(2)).item
+        assert texts(store.searcher.search("zzz", vec(2), DIM, f))[0] == "second"
+        other.memories.forget(added.id)
+        assert texts(store.searcher.search("zzz", vec(2), DIM, f)) == ["first"]
+        other.memories.purge([store.memories.list(f)[0].id])
+        assert store.searcher.search("zzz", vec(2), DIM, f) == []
+    finally:
+        other.close()

@@ -1,0 +1,686 @@
+"""The llama.cpp chat engine (llama-cpp-python): generation, activation memory, parametric memory.
+
+Design rules:
+- Prompts are rendered here (the GGUF's own chat template, or a known format where it has none)
+  and tokenized in two pieces: the *stable prefix* (the leading system messages, up to where the
+  first other message's content starts) and the rest. The prefix's token ids therefore never
+  depend on what follows, so a saved KV state of the prefix matches every later prompt.
+- Activation memory is ``llama_state_seq_get_data`` bytes plus the token ids, never a pickled
+  ``LlamaState`` (it drags a 512 MB logits array). After ``llama_state_seq_set_data`` we set
+  ``input_ids[:n]`` and ``n_tokens`` so llama-cpp-python's prefix matching reuses the cache.
+- A state is keyed on (model file sha256, adapter, prefix sha256, settings that change the state,
+  llama-cpp-python version); any mismatch is refused, never "mostly" restored.
+- ``swa_full`` is on by default: with a sliding-window cache (Gemma 3), cutting the cache back to
+  a prefix after a longer prompt would otherwise keep a window that lost cells, and
+  llama-cpp-python would reuse it silently wrong.
+- Adapters switch with ``llama_set_adapters_lora`` without reloading the base model; every switch
+  clears the KV cache, because a cache computed under one adapter is wrong under another.
+- Nothing here logs or writes prompt text, answers or state bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from memos_desktop.engines.base import (
+    CancelToken,
+    ChatMessage,
+    FinishReason,
+    GenerationStats,
+    KVState,
+    SamplingParams,
+    StreamChunk,
+)
+from memos_desktop.engines.tiny_model import BASE_SHA_KEY
+from memos_desktop.errors import EngineError, InvalidInputError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+KV_TYPES = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16,
+            "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+CHAT_FORMATS = ("template", "gemma", "chatml")
+_SENTINEL = "\x00memos-prefix-end\x00"
+
+
+@dataclass(frozen=True)
+class LlamaCppSettings:
+    n_ctx: int = 4096
+    n_batch: int = 512
+    # None: llama-cpp-python's defaults (half the cores for generation, all for prompt eval).
+    # On a busy machine fewer threads can be much faster: llama.cpp's threads spin while waiting.
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    type_k: str = "f16"  # KV cache types: f16, q8_0 (q8_0 V needs flash_attn), q4_0, f32
+    type_v: str = "f16"
+    flash_attn: bool = False
+    swa_full: bool = True  # see the module docstring
+    chat_format: str | None = None  # None: the GGUF's template, else "gemma"/"chatml" by arch
+
+    def state_key(self) -> str:
+        """The settings a KV state depends on (n_batch and threads do not change its content)."""
+        return (f"llama_cpp={llama_cpp.__version__};n_ctx={self.n_ctx};type_k={self.type_k};"
+                f"type_v={self.type_v};flash_attn={int(self.flash_attn)};"
+                f"swa_full={int(self.swa_full)}")
+
+
+# --- model file checks -------------------------------------------------------------------------
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+_SHA_LOCK = threading.Lock()
+
+
+def model_sha256(path: Path, cache_file: Path | None = None) -> str:
+    """sha256 of a model file, computed once per (path, size, mtime) and remembered in memory and
+    in ``cache_file`` (JSON), so starting the app does not re-hash a 300 MB file every time."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _SHA_LOCK:
+        if key in _SHA_MEMO:
+            return _SHA_MEMO[key]
+        table: dict[str, Any] = {}
+        if cache_file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                table = json.loads(cache_file.read_text(encoding="utf-8"))
+            rec = table.get(key[0])
+            if (isinstance(rec, dict) and rec.get("size") == st.st_size
+                    and rec.get("mtime_ns") == st.st_mtime_ns):
+                _SHA_MEMO[key] = str(rec["sha256"])
+                return _SHA_MEMO[key]
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        digest = h.hexdigest()
+        _SHA_MEMO[key] = digest
+        if cache_file is not None:
+            table[key[0]] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+            with contextlib.suppress(OSError):
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_name(cache_file.name + f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(table, indent=1), encoding="utf-8")
+                os.replace(tmp, cache_file)
+        return digest
+
+
+def _default_sha_cache() -> Path:
+    from memos_desktop.config import resolve_paths
+
+    return resolve_paths().cache_dir / "model-sha256.json"
+
+
+def _check_gguf(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"no {what} file at {path}",
+            hint="`memos-desktop models list` shows the installed models; "
+                 "`memos-desktop models pull <id>` fetches one",
+        )
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise EngineError(
+            f"{path} is not a GGUF {what} file (damaged, or another format)",
+            hint="delete it and fetch it again with `memos-desktop models pull <id>`",
+        )
+
+
+# llama.cpp logs through one process-wide callback: route it to our logger (warnings and errors
+# only; llama.cpp never puts prompt text in those) instead of stderr, which is the UI's.
+_native_log = logging.getLogger(__name__ + ".native")
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation (llama-cpp-python's own
+    # table predates this numbering, which is why it prints info lines as warnings).
+    if level in (3, 4):
+        msg = text.decode("utf-8", "replace").strip()[:300]
+        if msg:
+            _native_log.log(logging.WARNING if level == 3 else logging.ERROR, "%s", msg)
+
+
+def _route_native_logs() -> None:
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+class LlamaCppEngine:
+    """A GGUF chat model in llama.cpp. Not thread-safe: one call at a time (cancel from anywhere)."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        settings: LlamaCppSettings | None = None,
+        *,
+        model_id: str | None = None,
+        sha_cache_file: Path | None = None,
+    ) -> None:
+        self.settings = s = settings or LlamaCppSettings()
+        path = Path(model_path)
+        _check_gguf(path, "model")
+        if s.type_k not in KV_TYPES or s.type_v not in KV_TYPES:
+            raise InvalidInputError(f"unknown KV cache type {s.type_k!r}/{s.type_v!r}",
+                                    hint=f"use one of {', '.join(KV_TYPES)}")
+        if s.type_v != "f16" and s.type_v != "f32" and not s.flash_attn:
+            raise InvalidInputError("a quantized V cache needs flash attention",
+                                    hint="set flash_attn = true or type_v = 'f16'")
+        self.path = path
+        self._model_id = model_id or path.stem
+        self._sha = model_sha256(path, sha_cache_file or _default_sha_cache())
+        _route_native_logs()
+        t0 = time.perf_counter()
+        try:
+            self._llama = llama_cpp.Llama(
+                str(path), n_ctx=s.n_ctx, n_batch=s.n_batch, n_threads=s.n_threads,
+                n_threads_batch=s.n_threads_batch, type_k=KV_TYPES[s.type_k],
+                type_v=KV_TYPES[s.type_v], flash_attn=s.flash_attn, swa_full=s.swa_full,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EngineError(
+                f"llama.cpp could not load {path.name}: the file is damaged or is not a model "
+                "this version of llama.cpp supports",
+                hint="delete it and fetch it again with `memos-desktop models pull <id>`",
+            ) from exc
+        self.load_s = time.perf_counter() - t0
+        meta = self._llama.metadata
+        self._arch = meta.get("general.architecture", "")
+        self._template = meta.get("tokenizer.chat_template")
+        fmt = s.chat_format or ("template" if self._template else
+                                "gemma" if self._arch.startswith("gemma") else "chatml")
+        if fmt not in CHAT_FORMATS or (fmt == "template" and not self._template):
+            raise InvalidInputError(f"unknown or unavailable chat format {fmt!r}",
+                                    hint=f"use one of {', '.join(CHAT_FORMATS)}")
+        self.chat_format = fmt
+        model = self._llama._model
+        self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+        self._add_bos = bool(model.add_bos_token())
+        self._jinja: Jinja2ChatFormatter | None = None
+        if fmt == "template":
+            eos = model.token_eos()
+            self._jinja = Jinja2ChatFormatter(
+                template=str(self._template), bos_token=self._bos_text,
+                eos_token=model.token_get_text(eos) if eos >= 0 else "",
+            )
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
+        self._n_vocab = self._llama.n_vocab()
+        self._stop_ids = {t for t in (self._special_id("<end_of_turn>"),
+                                      self._special_id("<|im_end|>")) if t is not None}
+        self._adapters: dict[str, Any] = {}
+        self._adapter: str = ""
+        self._adapter_scale = 1.0
+        self._busy = False
+        self._closed = False
+        log.info("loaded %s (%s, chat format %s) in %.2f s", path.name, self._arch, fmt,
+                 self.load_s)
+
+    # --- identity and tokens -------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def model_sha256(self) -> str:
+        return self._sha
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llama.n_ctx())
+
+    @property
+    def adapter_id(self) -> str:
+        return self._adapter
+
+    @property
+    def settings_key(self) -> str:
+        return self.settings.state_key()
+
+    def _adapter_key(self) -> str:
+        # The KV content depends on the adapter *and* its scale.
+        if not self._adapter or self._adapter_scale == 1.0:
+            return self._adapter
+        return f"{self._adapter}@{self._adapter_scale:g}"
+
+    def _special_id(self, text: str) -> int | None:
+        ids = self._llama.tokenize(text.encode(), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text \
+            else None
+
+    def _tok(self, text: str, *, first: bool) -> list[int]:
+        if not text:
+            return []
+        # A template that writes the BOS text itself must not get a second BOS.
+        add_bos = first and self._add_bos and not (self._bos_text and
+                                                    text.startswith(self._bos_text))
+        return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._tok(text, first=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def count_message_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self._prompt_tokens(messages))
+
+    def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return self.n_ctx - self.count_message_tokens(messages)
+
+    def _piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
+        if n < 0:  # the piece is longer than the buffer: -n is the size it needs
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
+        return buf.raw[: max(n, 0)]
+
+    # --- prompt rendering ----------------------------------------------------------------------
+
+    def _render(self, messages: Sequence[ChatMessage]) -> str:
+        for m in messages:
+            if m.role not in ("system", "user", "assistant"):
+                raise InvalidInputError(f"unknown message role {m.role!r}",
+                                        hint="use system, user or assistant")
+        if self.chat_format == "template":
+            assert self._jinja is not None
+            try:
+                return self._jinja(messages=[{"role": m.role, "content": m.content}
+                                             for m in messages]).prompt
+            except Exception as exc:  # a template error is the model's, not the user's
+                raise EngineError(f"the chat template of {self.model_id} failed: {exc}",
+                                  hint="set chat_format to 'chatml' or 'gemma'") from exc
+        if self.chat_format == "gemma":
+            return _render_gemma(messages)
+        return "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) \
+            + "<|im_start|>assistant\n"
+
+    def _prefix_text(self, prefix: Sequence[ChatMessage]) -> str:
+        """The rendered text of ``prefix``, cut where the content of a following user message
+        would start (so it is a text prefix of any conversation that begins with ``prefix``)."""
+        full = self._render([*prefix, ChatMessage("user", _SENTINEL)])
+        cut = full.find(_SENTINEL)
+        if cut < 0:
+            raise EngineError("the chat template drops user messages; cannot find the prefix")
+        return full[:cut]
+
+    def _split(self, messages: Sequence[ChatMessage]) -> tuple[str, str]:
+        n = 0
+        while n < len(messages) and messages[n].role == "system":
+            n += 1
+        full = self._render(messages)
+        head = self._prefix_text(messages[:n])
+        if full.startswith(head):
+            return head, full[len(head):]
+        return full, ""
+
+    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        head, tail = self._split(messages)
+        return self._tok(head, first=True) + self._tok(tail, first=False)
+
+    def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
+        return hashlib.sha256(self._prefix_text(prefix).encode("utf-8")).hexdigest()
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def chat_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[StreamChunk]:
+        return self._stream(self._prompt_tokens(messages), sampling or SamplingParams(), cancel)
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        return "".join(c.text for c in self.chat_stream(messages, sampling, cancel))
+
+    def complete_json(
+        self,
+        messages: Sequence[ChatMessage],
+        json_schema: dict[str, Any],
+        sampling: SamplingParams | None = None,
+    ) -> dict[str, Any]:
+        try:
+            grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema),
+                                                              verbose=False)
+        except Exception as exc:
+            raise InvalidInputError(f"this JSON schema cannot be turned into a grammar: {exc}",
+                                    hint="simplify the schema (no remote $ref)") from exc
+        chunks = list(self._stream(self._prompt_tokens(messages),
+                                   sampling or SamplingParams.greedy(512), None, grammar))
+        text = "".join(c.text for c in chunks)
+        stats = chunks[-1].stats
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            cut = stats is not None and stats.finish_reason == "length"
+            raise EngineError(
+                "the model's structured answer was " + ("cut off" if cut else "not valid JSON"),
+                hint="raise max_tokens" if cut else "retry; report this if it repeats",
+            ) from exc
+        if not isinstance(value, dict):
+            raise EngineError("the model's structured answer is not a JSON object",
+                              hint="give the schema an object at its root")
+        return value
+
+    def _cached_reuse(self, tokens: Sequence[int]) -> int:
+        """How many prompt tokens llama-cpp-python will take from the KV cache (as generate())."""
+        lm = self._llama
+        lcp = _common_prefix(lm.input_ids[: lm.n_tokens].tolist(), tokens)
+        if lcp == len(tokens):
+            if lm.n_tokens == len(tokens) and not getattr(lm, "_requires_eval", True):
+                return lcp
+            return lcp - 1
+        return lcp
+
+    def _stream(
+        self,
+        tokens: list[int],
+        s: SamplingParams,
+        cancel: CancelToken | None,
+        grammar: llama_cpp.LlamaGrammar | None = None,
+    ) -> Iterator[StreamChunk]:
+        self._check_open()
+        budget = self.n_ctx - len(tokens)
+        if budget <= 0:
+            raise EngineError(
+                f"the prompt takes {len(tokens)} tokens but the context window is {self.n_ctx}",
+                hint="start a new conversation, or use a model with a larger context window",
+            )
+        return self._generate(tokens, s, cancel, grammar, min(s.max_tokens, budget))
+
+    def _generate(
+        self,
+        tokens: list[int],
+        s: SamplingParams,
+        cancel: CancelToken | None,
+        grammar: llama_cpp.LlamaGrammar | None,
+        max_new: int,
+    ) -> Iterator[StreamChunk]:
+        if self._busy:
+            raise EngineError("the engine is already generating",
+                              hint="cancel the running answer first")
+        self._busy = True
+        lm = self._llama
+        reused = max(self._cached_reuse(tokens), 0)
+        lm.set_seed(s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "little"))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        stops = tuple(x for x in s.stop if x)
+        pending = ""
+        n_out = 0
+        finish: FinishReason = "length"
+        t0 = time.perf_counter()
+        t_first: float | None = None
+        gen = lm.generate(
+            tokens, top_k=s.top_k if s.temperature > 0 else 1, top_p=s.top_p, min_p=s.min_p,
+            temp=s.temperature, repeat_penalty=s.repeat_penalty, grammar=grammar,
+        )
+        try:
+            while n_out < max_new:
+                if cancel is not None and cancel.cancelled:
+                    finish = "cancelled"
+                    break
+                try:
+                    token = next(gen)
+                except StopIteration:
+                    finish = "stop"
+                    break
+                if t_first is None:
+                    t_first = time.perf_counter()
+                if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    finish = "stop"
+                    break
+                n_out += 1
+                pending += decoder.decode(self._piece(token))
+                hit = min((i for i in (pending.find(x) for x in stops) if i >= 0), default=-1)
+                if hit >= 0:
+                    pending = pending[:hit]
+                    finish = "stop"
+                    break
+                # Hold back a tail that could still grow into a stop string.
+                keep = _holdback(pending, stops)
+                if len(pending) > keep:
+                    yield StreamChunk(pending[: len(pending) - keep])
+                    pending = pending[len(pending) - keep:]
+            if finish != "stop":
+                pending += decoder.decode(b"", final=True)
+        finally:
+            gen.close()
+            self._busy = False
+        t_end = time.perf_counter()
+        first = t_first if t_first is not None else t_end
+        rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
+        yield StreamChunk(pending, GenerationStats(
+            prompt_tokens=len(tokens), completion_tokens=n_out, ttft_s=first - t0,
+            tokens_per_s=rate, prefix_tokens_reused=reused, finish_reason=finish,
+        ))
+
+    # --- activation memory ---------------------------------------------------------------------
+
+    def _prefill_exactly(self, tokens: list[int]) -> None:
+        """Leave exactly ``tokens`` in the KV cache, reusing what is already there."""
+        lm = self._llama
+        keep = min(_common_prefix(lm.input_ids[: lm.n_tokens].tolist(), tokens), len(tokens))
+        if keep > 0 and lm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            lm.n_tokens = keep
+        else:
+            self._clear_kv()
+        if keep < len(tokens):
+            lm.eval(tokens[lm.n_tokens:])
+        # Logits now belong to whatever was evaluated last: make generate() replay a token
+        # rather than sample from them.
+        lm._requires_eval = True
+
+    def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
+        self._check_open()
+        text = self._prefix_text(prefix)
+        tokens = self._tok(text, first=True)
+        if not tokens or len(tokens) >= self.n_ctx:
+            raise EngineError(f"the prefix takes {len(tokens)} tokens; the context window is "
+                              f"{self.n_ctx}", hint="use fewer core memories in the prefix")
+        self._prefill_exactly(tokens)
+        ctx = self._llama.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        if n == 0:
+            raise EngineError("llama.cpp could not copy the KV state",
+                              hint="report this bug; chat still works without it")
+        return KVState(
+            model_sha256=self._sha, adapter_id=self._adapter_key(),
+            prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            settings_key=self.settings_key, token_ids=tuple(tokens),
+            state=ctypes.string_at(buf, n), n_tokens=len(tokens),
+        )
+
+    def restore_prefix_state(
+        self, state: KVState, prefix: Sequence[ChatMessage] | None = None
+    ) -> bool:
+        self._check_open()
+        want = (self._sha, self._adapter_key(), state.prefix_sha256, self.settings_key)
+        if prefix is not None:
+            want = (*want[:2], self.prefix_sha256(prefix), want[3])
+        n = state.n_tokens
+        if (state.key != want or n <= 0 or n != len(state.token_ids) or n >= self.n_ctx
+                or not all(0 <= t < self._n_vocab for t in state.token_ids)):
+            log.info("KV state not restored: it was made for another model, adapter, prefix or "
+                     "settings")
+            return False
+        lm = self._llama
+        self._clear_kv()
+        buf = (ctypes.c_uint8 * len(state.state)).from_buffer_copy(state.state)
+        ok = llama_cpp.llama_state_seq_set_data(lm.ctx, buf, len(state.state), 0)
+        mem = llama_cpp.llama_get_memory(lm.ctx)
+        if not ok or llama_cpp.llama_memory_seq_pos_max(mem, 0) != n - 1:
+            self._clear_kv()
+            log.warning("KV state rejected by llama.cpp (damaged or from another build)")
+            return False
+        lm.input_ids[:n] = state.token_ids
+        lm.n_tokens = n
+        lm._requires_eval = True
+        return True
+
+    def _clear_kv(self) -> None:
+        self._llama.reset()
+        self._llama._ctx.kv_cache_clear()
+
+    # --- parametric memory ---------------------------------------------------------------------
+
+    def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
+        self._check_open()
+        if not adapter_id:
+            raise InvalidInputError("an adapter needs a non-empty id")
+        p = Path(path)
+        _check_gguf(p, "adapter")
+        adapter = llama_cpp.llama_adapter_lora_init(self._llama.model, os.fsencode(p))
+        if not adapter:
+            raise EngineError(
+                f"adapter {adapter_id!r} could not be loaded: it is damaged or was made for "
+                f"another base model than {self.model_id}",
+                hint="retrain it for this model, or roll back to the previous adapter",
+            )
+        base = _adapter_meta(adapter, BASE_SHA_KEY)
+        if base and base != self._sha:
+            llama_cpp.llama_adapter_lora_free(adapter)
+            raise EngineError(
+                f"adapter {adapter_id!r} was made for another base model file "
+                f"(sha256 {base[:12]}..., this one is {self._sha[:12]}...)",
+                hint="retrain it for this model, or roll back to the previous adapter",
+            )
+        old = self._adapters.pop(adapter_id, None)
+        self._adapters[adapter_id] = adapter
+        if old is not None:
+            if self._adapter == adapter_id:
+                self._apply_adapter(adapter_id, self._adapter_scale)
+            llama_cpp.llama_adapter_lora_free(old)
+
+    def unload_adapter(self, adapter_id: str) -> None:
+        if self._adapter == adapter_id:
+            self.set_adapter(None)
+        adapter = self._adapters.pop(adapter_id, None)
+        if adapter is not None:
+            llama_cpp.llama_adapter_lora_free(adapter)
+
+    @property
+    def loaded_adapters(self) -> tuple[str, ...]:
+        return tuple(self._adapters)
+
+    def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
+        self._check_open()
+        if adapter_id and adapter_id not in self._adapters:
+            raise EngineError(f"adapter {adapter_id!r} is not loaded",
+                              hint="load it with load_adapter first")
+        if (adapter_id or "") == self._adapter and (not adapter_id or
+                                                     scale == self._adapter_scale):
+            return
+        self._apply_adapter(adapter_id, scale)
+
+    def _apply_adapter(self, adapter_id: str | None, scale: float) -> None:
+        ctx = self._llama.ctx
+        if adapter_id:
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[adapter_id])
+            scales = (ctypes.c_float * 1)(scale)
+            rc = llama_cpp.llama_set_adapters_lora(ctx, arr, 1, scales)
+        else:
+            rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        if rc != 0:
+            raise EngineError(f"llama.cpp refused adapter {adapter_id!r} (code {rc})",
+                              hint="roll back to the previous adapter")
+        self._clear_kv()
+        self._adapter = adapter_id or ""
+        self._adapter_scale = scale if adapter_id else 1.0
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed", hint="load the model again")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            llama_cpp.llama_set_adapters_lora(self._llama.ctx, None, 0, None)
+        for adapter in self._adapters.values():
+            llama_cpp.llama_adapter_lora_free(adapter)
+        self._adapters.clear()
+        self._llama.close()
+
+    def __enter__(self) -> LlamaCppEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _render_gemma(messages: Sequence[ChatMessage]) -> str:
+    """Gemma turns. Gemma has no system role: system text goes first in the next user turn
+    (as Google's own template does); the format in llama-cpp-python would drop it."""
+    out: list[str] = []
+    system: list[str] = []
+    for m in messages:
+        if m.role == "system":
+            system.append(m.content)
+            continue
+        content = m.content
+        if m.role == "user" and system:
+            content = "\n\n".join([*system, content])
+            system = []
+        role = "model" if m.role == "assistant" else "user"
+        out.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
+    if system:
+        out.append("<start_of_turn>user\n" + "\n\n".join(system) + "<end_of_turn>\n")
+    out.append("<start_of_turn>model\n")
+    return "".join(out)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _holdback(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:k]):
+                best = k
+                break
+    return best
+
+
+def _adapter_meta(adapter: Any, key: str) -> str:
+    buf = ctypes.create_string_buffer(256)
+    n = llama_cpp.llama_adapter_meta_val_str(adapter, key.encode(), buf, 256)
+    return buf.value.decode("utf-8", "replace") if n > 0 else ""

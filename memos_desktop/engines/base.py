@@ -118,12 +118,21 @@ class KVState:
     """
 
     model_sha256: str
-    adapter_id: str  # "" when no adapter was active
+    adapter_id: str  # "" when no adapter was active; "<id>@<scale>" when its scale is not 1
     prefix_sha256: str  # sha256 of the rendered prefix text the tokens came from
     settings_key: str  # e.g. "n_ctx=4096;type_k=1;type_v=1;flash_attn=0;..."
     token_ids: tuple[int, ...]
     state: bytes
     n_tokens: int
+
+    @staticmethod
+    def from_record(r: Any) -> KVState:
+        """Build one from any object with the same fields (e.g. the store's ActivationState)."""
+        return KVState(
+            model_sha256=r.model_sha256, adapter_id=r.adapter_id, prefix_sha256=r.prefix_sha256,
+            settings_key=r.settings_key, token_ids=tuple(r.token_ids), state=bytes(r.state),
+            n_tokens=int(r.n_tokens),
+        )
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -29,13 +29,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
 
 from memos_desktop.engines.base import (
     CancelToken,
@@ -46,6 +47,7 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
 )
+from memos_desktop.engines.gguf_meta import GGUFHeader, check_lora_adapter
 from memos_desktop.engines.tiny_model import BASE_SHA_KEY
 from memos_desktop.errors import EngineError, InvalidInputError, ModelNotFoundError
 
@@ -162,7 +164,7 @@ def _route_native_logs() -> None:
 
 
 class LlamaCppEngine:
-    """A GGUF chat model in llama.cpp. Not thread-safe: one call at a time (cancel from anywhere)."""
+    """A GGUF chat model in llama.cpp. Not thread-safe: one call at a time (cancel from any)."""
 
     def __init__(
         self,
@@ -302,8 +304,8 @@ class LlamaCppEngine:
         if self.chat_format == "template":
             assert self._jinja is not None
             try:
-                return self._jinja(messages=[{"role": m.role, "content": m.content}
-                                             for m in messages]).prompt
+                msgs: Any = [{"role": m.role, "content": m.content} for m in messages]
+                return self._jinja(messages=msgs).prompt
             except Exception as exc:  # a template error is the model's, not the user's
                 raise EngineError(f"the chat template of {self.model_id} failed: {exc}",
                                   hint="set chat_format to 'chatml' or 'gemma'") from exc
@@ -363,7 +365,7 @@ class LlamaCppEngine:
         sampling: SamplingParams | None = None,
     ) -> dict[str, Any]:
         try:
-            grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema),
+            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema),
                                                               verbose=False)
         except Exception as exc:
             raise InvalidInputError(f"this JSON schema cannot be turned into a grammar: {exc}",
@@ -400,7 +402,7 @@ class LlamaCppEngine:
         tokens: list[int],
         s: SamplingParams,
         cancel: CancelToken | None,
-        grammar: llama_cpp.LlamaGrammar | None = None,
+        grammar: LlamaGrammar | None = None,
     ) -> Iterator[StreamChunk]:
         self._check_open()
         budget = self.n_ctx - len(tokens)
@@ -416,7 +418,7 @@ class LlamaCppEngine:
         tokens: list[int],
         s: SamplingParams,
         cancel: CancelToken | None,
-        grammar: llama_cpp.LlamaGrammar | None,
+        grammar: LlamaGrammar | None,
         max_new: int,
     ) -> Iterator[StreamChunk]:
         if self._busy:
@@ -543,31 +545,51 @@ class LlamaCppEngine:
         return True
 
     def _clear_kv(self) -> None:
-        self._llama.reset()
-        self._llama._ctx.kv_cache_clear()
+        self._llama.reset()  # type: ignore[no-untyped-call]
+        # data=False: forget the cells without zeroing the buffers (an adapter switch stays
+        # well under a millisecond; zeroing a 4k-token cache costs ~10 ms).
+        mem = llama_cpp.llama_get_memory(self._llama.ctx)
+        if mem is not None:
+            llama_cpp.llama_memory_clear(mem, False)
 
     # --- parametric memory ---------------------------------------------------------------------
 
     def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
         self._check_open()
-        if not adapter_id:
-            raise InvalidInputError("an adapter needs a non-empty id")
         p = Path(path)
         _check_gguf(p, "adapter")
-        adapter = llama_cpp.llama_adapter_lora_init(self._llama.model, os.fsencode(p))
-        if not adapter:
-            raise EngineError(
-                f"adapter {adapter_id!r} could not be loaded: it is damaged or was made for "
-                f"another base model than {self.model_id}",
-                hint="retrain it for this model, or roll back to the previous adapter",
-            )
-        base = _adapter_meta(adapter, BASE_SHA_KEY)
+        # Checked in Python first: llama.cpp trusts the file and can crash on a bad one.
+        header = check_lora_adapter(p, architecture=self._arch, name=f"adapter {adapter_id!r}")
+        self._install_adapter(adapter_id, header, lambda model: llama_cpp.llama_adapter_lora_init(
+            model, os.fsencode(p)))
+
+    def load_adapter_bytes(self, adapter_id: str, data: bytes) -> None:
+        """Load an adapter from bytes (decrypted from the store) without writing them to disk:
+        llama.cpp reads them through an in-memory ``FILE*`` (POSIX ``fmemopen``)."""
+        self._check_open()
+        header = check_lora_adapter(data, architecture=self._arch, name=f"adapter {adapter_id!r}")
+        with _memory_file(data) as fp:
+            self._install_adapter(
+                adapter_id, header,
+                lambda model: llama_cpp.llama_adapter_lora_init_from_file_ptr(model, fp))
+
+    def _install_adapter(
+        self, adapter_id: str, header: GGUFHeader, init: Callable[[Any], Any]
+    ) -> None:
+        if not adapter_id:
+            raise InvalidInputError("an adapter needs a non-empty id")
+        fix = "retrain it for this model, or roll back to the previous adapter"
+        base = header.get_str(BASE_SHA_KEY)
         if base and base != self._sha:
-            llama_cpp.llama_adapter_lora_free(adapter)
             raise EngineError(
                 f"adapter {adapter_id!r} was made for another base model file "
-                f"(sha256 {base[:12]}..., this one is {self._sha[:12]}...)",
-                hint="retrain it for this model, or roll back to the previous adapter",
+                f"(sha256 {base[:12]}..., this one is {self._sha[:12]}...)", hint=fix,
+            )
+        adapter = init(self._llama.model)
+        if not adapter:
+            raise EngineError(
+                f"adapter {adapter_id!r} could not be loaded: its tensors do not fit "
+                f"{self.model_id} (made for another base model?) or it is damaged", hint=fix,
             )
         old = self._adapters.pop(adapter_id, None)
         self._adapters[adapter_id] = adapter
@@ -680,7 +702,23 @@ def _holdback(text: str, stops: Sequence[str]) -> int:
     return best
 
 
-def _adapter_meta(adapter: Any, key: str) -> str:
-    buf = ctypes.create_string_buffer(256)
-    n = llama_cpp.llama_adapter_meta_val_str(adapter, key.encode(), buf, 256)
-    return buf.value.decode("utf-8", "replace") if n > 0 else ""
+@contextlib.contextmanager
+def _memory_file(data: bytes) -> Iterator[ctypes.c_void_p]:
+    """A read-only ``FILE*`` over ``data`` in memory (no file on disk, so no plaintext leak)."""
+    libc = ctypes.CDLL(None)
+    fmemopen = getattr(libc, "fmemopen", None)
+    if fmemopen is None:
+        raise EngineError("this platform cannot load an adapter from memory (no fmemopen)",
+                          hint="report this; adapters load from memory on Linux and macOS")
+    fmemopen.restype = ctypes.c_void_p
+    fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    buf = ctypes.create_string_buffer(data, len(data))
+    fp = fmemopen(buf, len(data), b"rb")
+    if not fp:
+        raise EngineError("could not open the adapter in memory", hint="check free memory")
+    try:
+        yield ctypes.c_void_p(fp)
+    finally:
+        libc.fclose(fp)
+        ctypes.memset(buf, 0, len(data))  # do not leave decrypted weights lying in freed memory

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import gguf
 import numpy as np
+import numpy.typing as npt
+
+from memos_desktop.engines.gguf_meta import read_header
 
 # Metadata key, written into every adapter we make, naming the exact base model file.
 BASE_SHA_KEY = "memos.base_model_sha256"
@@ -112,9 +115,11 @@ def write_tiny_model(
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
-    def rand(*shape: int, std: float = weight_std) -> np.ndarray:
+    def rand(*shape: int, std: float = weight_std) -> npt.NDArray[np.float32]:
         # numpy shape is (rows, cols) = (n_out, n_in); gguf stores it as ne = [n_in, n_out].
-        return (rng.standard_normal(shape) * std / np.sqrt(shape[-1])).astype(np.float32)
+        out: npt.NDArray[np.float32] = (
+            rng.standard_normal(shape) * (std / np.sqrt(shape[-1]))).astype(np.float32)
+        return out
 
     head_dim = n_embd // n_head
     w.add_tensor("token_embd.weight", rand(n_vocab, n_embd, std=1.0 * np.sqrt(n_embd)))
@@ -165,7 +170,7 @@ def write_random_lora(
     rank: int = 8,
     alpha: float = 16.0,
     std: float = 1.0,
-    targets: Sequence[str] = ("attn_q", "attn_v", "ffn_down"),
+    targets: Sequence[str] = ("attn_q", "attn_v"),
     base_sha256: str | None = None,
 ) -> Path:
     """Write a random GGUF LoRA adapter for the model at ``base_path`` (any architecture).
@@ -176,9 +181,8 @@ def write_random_lora(
     model. Different seeds give different adapters; the same seed gives the same bytes.
     """
     base_path, out_path = Path(base_path), Path(out_path)
-    reader = gguf.GGUFReader(str(base_path))
-    arch_field = reader.fields["general.architecture"]
-    arch = bytes(arch_field.parts[arch_field.data[0]]).decode("utf-8")
+    header = read_header(base_path)
+    arch = header.get_str("general.architecture")
     rng = np.random.default_rng(seed)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(str(out_path), arch)
@@ -186,15 +190,17 @@ def write_random_lora(
     w.add_string(gguf.Keys.Adapter.TYPE, "lora")
     w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
     w.add_name(f"memos random lora (seed {seed})")
-    w.add_string(BASE_SHA_KEY, base_sha256 or file_sha256(base_path))
+    if base_sha256 != "":  # "" writes an adapter that does not name its base (a foreign one)
+        w.add_string(BASE_SHA_KEY, base_sha256 or file_sha256(base_path))
     n = 0
-    for t in reader.tensors:
+    for t in header.tensors:
         m = _LAYER_WEIGHT.match(t.name)
         if not m or m.group(2) not in targets or len(t.shape) != 2:
             continue
-        n_in, n_out = int(t.shape[0]), int(t.shape[1])
-        a = rng.standard_normal((rank, n_in)).astype(np.float32) * (std / np.sqrt(n_in))
-        b = rng.standard_normal((n_out, rank)).astype(np.float32) * (std / np.sqrt(rank))
+        n_in, n_out = t.shape
+        # float32 throughout: llama.cpp crashes on float64 LoRA tensors.
+        a = (rng.standard_normal((rank, n_in)) * (std / np.sqrt(n_in))).astype(np.float32)
+        b = (rng.standard_normal((n_out, rank)) * (std / np.sqrt(rank))).astype(np.float32)
         w.add_tensor(t.name + ".lora_a", a)
         w.add_tensor(t.name + ".lora_b", b)
         n += 1

@@ -501,6 +501,17 @@ class MemoryRepo:
                 out[r[0]] = row_to_item(r)
         return out
 
+    def score_fields(self, rowids: Sequence[int]) -> list[tuple[int, float, float]]:
+        """(rowid, created_at, importance) for ranking, without parsing whole items."""
+        out: list[tuple[int, float, float]] = []
+        for i in range(0, len(rowids), 500):
+            chunk = list(rowids[i : i + 500])
+            out += self.db.query(
+                "SELECT rowid, created_at, importance FROM memory_items WHERE rowid IN "
+                f"({','.join('?' * len(chunk))})", chunk,
+            )
+        return out
+
     def by_hash(self, cube_id: str, text: str) -> MemoryItem | None:
         r = self.db.query_one(
             f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND content_hash = ? "

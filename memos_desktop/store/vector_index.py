@@ -166,7 +166,7 @@ class VectorIndex:
 
     # --- query -----------------------------------------------------------------------------
 
-    def knn(self, vector: Any, f: SearchFilters, k: int) -> list[tuple[int, float]]:
+    def knn(self, vector: Any, f: SearchFilters, k: int) -> list[tuple[int, float, Any]]:
         """Exact cosine KNN with the filters the index holds (cube, type, layer, status, time)."""
         self.refresh()
         with self.lock:
@@ -200,4 +200,7 @@ class VectorIndex:
             k = min(k, idx.size)
             top = np.argpartition(-s, k - 1)[:k] if k < idx.size else np.arange(idx.size)
             top = top[np.argsort(-s[top], kind="stable")]
-            return [(int(self.rowids[idx[t]]), float(1.0 - s[t])) for t in top]
+            return [
+                (int(self.rowids[idx[t]]), float(1.0 - s[t]), self.mat[idx[t]].copy())
+                for t in top
+            ]

@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import git_rev, machine, write_section  # noqa: E402
-from memos_desktop.config import Settings, resolve_paths  # noqa: E402
-from memos_desktop.store.models import NewMemory, SearchFilters  # noqa: E402
-from memos_desktop.store.profile import create_profile  # noqa: E402
-from memos_desktop.store.search import STOPWORDS  # noqa: E402
+from bench._report import git_rev, machine, write_section
+from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.store.models import NewMemory, SearchFilters
+from memos_desktop.store.profile import create_profile
+from memos_desktop.store.search import STOPWORDS
 
 DIM = 384
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
@@ -74,8 +74,11 @@ class Data:
 
     def query(self, items: list[NewMemory], vecs: np.ndarray) -> tuple[str, np.ndarray]:
         j = int(self.rng.integers(0, len(items)))
-        words = [w for w in re.findall(r"\w+", items[j].text.split(":", 1)[-1].lower())
-                 if w not in STOPWORDS and not w.isdigit()]
+        words = [
+            w
+            for w in re.findall(r"\w+", items[j].text.split(":", 1)[-1].lower())
+            if w not in STOPWORDS and not w.isdigit()
+        ]
         k = min(len(words), int(self.rng.integers(3, 5)))
         pick = list(self.rng.choice(words, size=k, replace=False)) if words else ["note"]
         q = vecs[j] + 0.5 * self.rng.standard_normal(DIM).astype(np.float32)
@@ -84,7 +87,7 @@ class Data:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def main() -> None:
@@ -98,8 +101,15 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="memos-bench-")
     os.environ["MEMOS_DESKTOP_HOME"] = home
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    store = create_profile(resolve_paths(), "bench", Settings(), method="passphrase",
-                           passphrase="bench", embed_model="synthetic-384", embed_dim=DIM)
+    store = create_profile(
+        resolve_paths(),
+        "bench",
+        Settings(),
+        method="passphrase",
+        passphrase="bench",
+        embed_model="synthetic-384",
+        embed_dim=DIM,
+    )
     cube = store.cubes.list()[0]
     data = Data()
     all_items: list[NewMemory] = []
@@ -142,13 +152,15 @@ def main() -> None:
                 res[f"{path}/{label}/p50"] = statistics.median(lat)
                 res[f"{path}/{label}/p95"] = pct(lat, 95)
         # recall of the resident path vs exact brute force (sanity: both are exact)
-        rows.append({
-            "n": size,
-            "add_per_s": added / t_total if t_total else 0.0,
-            "bytes_per_item": size_bytes / size,
-            "index_load_s": index_load,
-            **res,
-        })
+        rows.append(
+            {
+                "n": size,
+                "add_per_s": added / t_total if t_total else 0.0,
+                "bytes_per_item": size_bytes / size,
+                "index_load_s": index_load,
+                **res,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     store.close()

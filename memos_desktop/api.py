@@ -10,6 +10,7 @@ Design rules:
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,7 +100,9 @@ class MemosAPI:
 
     # --- memory -----------------------------------------------------------------------------
 
-    def add(self, items: Sequence[NewMemory] | NewMemory | str, cube: str | None = None) -> list[AddResult]:
+    def add(
+        self, items: Sequence[NewMemory] | NewMemory | str, cube: str | None = None
+    ) -> list[AddResult]:
         if isinstance(items, str):
             items = [NewMemory(text=items)]
         elif isinstance(items, NewMemory):
@@ -110,7 +113,9 @@ class MemosAPI:
         if emb is not None and items:
             # Content hash first: text the cube already holds is not embedded again (those
             # rows stay zero; add_many reports the existing item for them and ignores the row).
-            todo = [i for i, n in enumerate(items) if self.store.memories.by_hash(c.id, n.text) is None]
+            todo = [
+                i for i, n in enumerate(items) if self.store.memories.by_hash(c.id, n.text) is None
+            ]
             vectors = np.zeros((len(items), emb.dim), dtype=np.float32)
             if todo:
                 vectors[todo] = emb.embed([items[i].text for i in todo])
@@ -134,7 +139,11 @@ class MemosAPI:
         emb = self._embedder_for(c)
         vec = emb.embed([query])[0] if emb is not None else None
         hits = self.store.searcher.search(
-            query, vec, c.embed_dim if vec is not None else None, f, top_k=top_k,
+            query,
+            vec,
+            c.embed_dim if vec is not None else None,
+            f,
+            top_k=top_k,
             params=SearchParams.from_settings(self.store.settings.search),
         )
         return SearchResult(hits, "hybrid" if vec is not None else "lexical")
@@ -142,8 +151,15 @@ class MemosAPI:
     def get(self, item_id: str) -> MemoryItem:
         return self.store.memories.get(item_id)
 
-    def list(self, filters: SearchFilters | None = None, *, limit: int = 50, offset: int = 0,
-             cube: str | None = None, all_cubes: bool = False) -> list[MemoryItem]:
+    def list(
+        self,
+        filters: SearchFilters | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        cube: str | None = None,
+        all_cubes: bool = False,
+    ) -> list[MemoryItem]:
         f = filters or SearchFilters()
         if not f.cube_ids and not all_cubes:
             f = SearchFilters(**{**f.__dict__, "cube_ids": (self._cube_for(cube).id,)})
@@ -169,7 +185,7 @@ class MemosAPI:
     def purge(self, item_ids: Sequence[str]) -> int:
         return self.store.memories.purge(item_ids)
 
-    def history(self, item_id: str) -> list[MemoryVersion]:
+    def history(self, item_id: str) -> builtins.list[MemoryVersion]:
         return self.store.memories.history(item_id)
 
     def close(self) -> None:

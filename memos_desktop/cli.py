@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 
@@ -31,8 +31,15 @@ from memos_desktop.config import (
     setup_logging,
 )
 from memos_desktop.errors import InvalidInputError, MemosError, ModelNotFoundError
-from memos_desktop.store.models import MemoryItem, NewMemory, SearchFilters, Source
 from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES
+from memos_desktop.store.models import (
+    MemoryItem,
+    MemoryLayer,
+    MemoryType,
+    NewMemory,
+    SearchFilters,
+    Source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +118,8 @@ def _parse_time(value: str | None, name: str) -> float | None:
         return dt.datetime.fromisoformat(value).timestamp()
     except ValueError:
         raise InvalidInputError(
-            f"--{name} {value!r} is not a date", hint="use ISO format, e.g. 2026-05-01 or 2026-05-01T14:30"
+            f"--{name} {value!r} is not a date",
+            hint="use ISO format, e.g. 2026-05-01 or 2026-05-01T14:30",
         ) from None
 
 
@@ -131,15 +139,22 @@ def print_items(items: Sequence[MemoryItem]) -> None:
         tags = f"  #{' #'.join(it.tags)}" if it.tags else ""
         status = "" if it.status == "active" else f" [{it.status}]"
         pin = " *" if it.pinned else ""
-        click.echo(f"{short(it.id)}  {it.type:<11} {_ts(it.created_at)}{status}{pin}  {it.text}{tags}")
+        click.echo(
+            f"{short(it.id)}  {it.type:<11} {_ts(it.created_at)}{status}{pin}  {it.text}{tags}"
+        )
 
 
 def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.option("--type", "types", multiple=True, type=click.Choice(MEMORY_TYPES)),
         click.option("--layer", "layers", multiple=True, type=click.Choice(MEMORY_LAYERS)),
-        click.option("--status", "statuses", multiple=True, type=click.Choice(MEMORY_STATUSES),
-                     help="default: active"),
+        click.option(
+            "--status",
+            "statuses",
+            multiple=True,
+            type=click.Choice(MEMORY_STATUSES),
+            help="default: active",
+        ),
         click.option("--tag", "tags", multiple=True, help="any of these tags"),
         click.option("--since", help="created on or after (ISO date)"),
         click.option("--until", help="created before (ISO date)"),
@@ -151,16 +166,28 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def make_filters(types: tuple[str, ...], layers: tuple[str, ...], statuses: tuple[str, ...],
-                 tags: tuple[str, ...], since: str | None, until: str | None) -> SearchFilters:
+def make_filters(
+    types: tuple[str, ...],
+    layers: tuple[str, ...],
+    statuses: tuple[str, ...],
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+) -> SearchFilters:
     return SearchFilters(
-        types=types, layers=layers, statuses=statuses or ("active",), tags=tags,
-        since=_parse_time(since, "since"), until=_parse_time(until, "until"),
+        types=types,
+        layers=layers,
+        statuses=statuses or ("active",),
+        tags=tags,
+        since=_parse_time(since, "since"),
+        until=_parse_time(until, "until"),
     )
 
 
 @click.group(cls=MemosGroup, invoke_without_command=True)
-@click.option("--profile", envvar="MEMOS_DESKTOP_PROFILE", help="profile name (default: from settings)")
+@click.option(
+    "--profile", envvar="MEMOS_DESKTOP_PROFILE", help="profile name (default: from settings)"
+)
 @click.version_option(__version__, prog_name="memos-desktop")
 @click.pass_context
 def main(ctx: click.Context, profile: str | None) -> None:
@@ -180,8 +207,12 @@ def main(ctx: click.Context, profile: str | None) -> None:
 
 
 @main.command()
-@click.option("--passphrase", "use_passphrase", is_flag=True,
-              help="protect the key with a passphrase even if an OS keyring is available")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="protect the key with a passphrase even if an OS keyring is available",
+)
 @click.option("--keyring", "use_keyring", is_flag=True, help="require the OS keyring")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -201,12 +232,19 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
         if not passphrase:
             if not sys.stdin.isatty():
                 raise click.UsageError(
-                    f"no usable OS keyring, and no terminal to ask a passphrase on; set {PASSPHRASE_ENV}"
+                    "no usable OS keyring, and no terminal to ask a passphrase on; "
+                    f"set {PASSPHRASE_ENV}"
                 )
             passphrase = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
-    store = create_profile(obj.paths, obj.profile, obj.settings, method=method, passphrase=passphrase)
-    info = {"profile": obj.profile, "path": str(store.dir), "key": method,
-            "database": str(store.db.path)}
+    store = create_profile(
+        obj.paths, obj.profile, obj.settings, method=method, passphrase=passphrase
+    )
+    info = {
+        "profile": obj.profile,
+        "path": str(store.dir),
+        "key": method,
+        "database": str(store.db.path),
+    }
     store.close()
     if as_json:
         emit_json(info)
@@ -225,14 +263,32 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
 @click.option("--cube")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def add(obj: Ctx, text: str, type_: str, layer: str, tags: tuple[str, ...], key: str,
-        importance: float, pin: bool, cube: str | None, as_json: bool) -> None:
+def add(
+    obj: Ctx,
+    text: str,
+    type_: str,
+    layer: str,
+    tags: tuple[str, ...],
+    key: str,
+    importance: float,
+    pin: bool,
+    cube: str | None,
+    as_json: bool,
+) -> None:
     """Remember TEXT ("-" reads it from stdin)."""
     if text == "-":
         text = sys.stdin.read()
-    item = NewMemory(text=text, type=type_, layer=layer, tags=tags, key=key,  # type: ignore[arg-type]
-                     importance=importance, pinned=pin, source="user",
-                     sources=(Source(kind="user"),))
+    item = NewMemory(
+        text=text,
+        type=cast(MemoryType, type_),
+        layer=cast(MemoryLayer, layer),
+        tags=tags,
+        key=key,
+        importance=importance,
+        pinned=pin,
+        source="user",
+        sources=(Source(kind="user"),),
+    )
     res = obj.api().add(item, cube=cube)[0]
     if as_json:
         emit_json({"created": res.created, "item": res.item.to_json()})
@@ -247,9 +303,19 @@ def add(obj: Ctx, text: str, type_: str, layer: str, tags: tuple[str, ...], key:
 @click.option("-k", "--top-k", default=10, type=click.IntRange(1, 200))
 @filter_options
 @click.pass_obj
-def search(obj: Ctx, query: str, top_k: int, types: tuple[str, ...], layers: tuple[str, ...],
-           statuses: tuple[str, ...], tags: tuple[str, ...], since: str | None,
-           until: str | None, cube: str | None, as_json: bool) -> None:
+def search(
+    obj: Ctx,
+    query: str,
+    top_k: int,
+    types: tuple[str, ...],
+    layers: tuple[str, ...],
+    statuses: tuple[str, ...],
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    cube: str | None,
+    as_json: bool,
+) -> None:
     """Hybrid search (words + meaning) over memories."""
     f = make_filters(types, layers, statuses, tags, since, until)
     res = obj.api().search(query, f, top_k=top_k, cube=cube)
@@ -267,9 +333,19 @@ def search(obj: Ctx, query: str, top_k: int, types: tuple[str, ...], layers: tup
 @click.option("--offset", default=0, type=click.IntRange(0))
 @filter_options
 @click.pass_obj
-def list_(obj: Ctx, limit: int, offset: int, types: tuple[str, ...], layers: tuple[str, ...],
-          statuses: tuple[str, ...], tags: tuple[str, ...], since: str | None,
-          until: str | None, cube: str | None, as_json: bool) -> None:
+def list_(
+    obj: Ctx,
+    limit: int,
+    offset: int,
+    types: tuple[str, ...],
+    layers: tuple[str, ...],
+    statuses: tuple[str, ...],
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    cube: str | None,
+    as_json: bool,
+) -> None:
     """List memories, newest first."""
     f = make_filters(types, layers, statuses, tags, since, until)
     items = obj.api().list(f, limit=limit, offset=offset, cube=cube)
@@ -292,16 +368,28 @@ def show(obj: Ctx, item_id: str, as_json: bool) -> None:
     click.echo(it.text)
     click.echo("")
     for label, value in (
-        ("id", it.id), ("key", it.key or "-"), ("type", it.type), ("layer", it.layer),
-        ("status", it.status), ("version", it.version), ("pinned", "yes" if it.pinned else "no"),
-        ("importance", f"{it.importance:.2f}"), ("confidence", f"{it.confidence:.2f}"),
-        ("tags", ", ".join(it.tags) or "-"), ("created", _ts(it.created_at)),
-        ("updated", _ts(it.updated_at)), ("valid", f"{_ts(it.valid_from)} .. {_ts(it.valid_to)}"),
+        ("id", it.id),
+        ("key", it.key or "-"),
+        ("type", it.type),
+        ("layer", it.layer),
+        ("status", it.status),
+        ("version", it.version),
+        ("pinned", "yes" if it.pinned else "no"),
+        ("importance", f"{it.importance:.2f}"),
+        ("confidence", f"{it.confidence:.2f}"),
+        ("tags", ", ".join(it.tags) or "-"),
+        ("created", _ts(it.created_at)),
+        ("updated", _ts(it.updated_at)),
+        ("valid", f"{_ts(it.valid_from)} .. {_ts(it.valid_to)}"),
         ("used", f"{it.use_count} times, last {_ts(it.last_used_at)}"),
-        ("supersedes", it.supersedes or "-"), ("superseded by", it.superseded_by or "-"),
+        ("supersedes", it.supersedes or "-"),
+        ("superseded by", it.superseded_by or "-"),
         ("embedding", it.embed_model or "(none yet)"),
-        ("sources", "; ".join(
-            " ".join(f"{k}={v}" for k, v in s.to_json().items()) for s in it.sources) or "-"),
+        (
+            "sources",
+            "; ".join(" ".join(f"{k}={v}" for k, v in s.to_json().items()) for s in it.sources)
+            or "-",
+        ),
     ):
         click.echo(f"{label:>13}: {value}")
 
@@ -318,12 +406,28 @@ def show(obj: Ctx, item_id: str, as_json: bool) -> None:
 @click.option("--reason", default="", help="why (kept in the history)")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def edit(obj: Ctx, item_id: str, text: str | None, type_: str | None, layer: str | None,
-         tags: tuple[str, ...], key: str | None, importance: float | None, pin: bool | None,
-         reason: str, as_json: bool) -> None:
+def edit(
+    obj: Ctx,
+    item_id: str,
+    text: str | None,
+    type_: str | None,
+    layer: str | None,
+    tags: tuple[str, ...],
+    key: str | None,
+    importance: float | None,
+    pin: bool | None,
+    reason: str,
+    as_json: bool,
+) -> None:
     """Edit a memory; the old version stays in its history."""
-    fields: dict[str, Any] = {"text": text, "type": type_, "layer": layer, "key": key,
-                              "importance": importance, "pinned": pin}
+    fields: dict[str, Any] = {
+        "text": text,
+        "type": type_,
+        "layer": layer,
+        "key": key,
+        "importance": importance,
+        "pinned": pin,
+    }
     if tags:
         fields["tags"] = tags
     if all(v is None for v in fields.values()):
@@ -409,7 +513,9 @@ def rotate_key(obj: Ctx) -> None:
     """Re-encrypt the database under a new random key."""
     from memos_desktop.store.profile import open_profile
 
-    store = open_profile(obj.paths, obj.profile, obj.settings, passphrase_provider=prompt_passphrase)
+    store = open_profile(
+        obj.paths, obj.profile, obj.settings, passphrase_provider=prompt_passphrase
+    )
     try:
         store.rotate_key(prompt_passphrase)
     finally:

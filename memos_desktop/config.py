@@ -131,6 +131,14 @@ class Settings:
     keymap: dict[str, str] = field(default_factory=dict)
 
 
+_SECTIONS: dict[str, type] = {
+    "store": StoreSettings,
+    "keys": KeySettings,
+    "search": SearchSettings,
+    "models": ModelSettings,
+    "ui": UiSettings,
+}
+
 _CHOICES: dict[str, tuple[str, ...]] = {
     "store.durability": ("full", "normal"),
     "keys.method": ("auto", "keyring", "passphrase"),
@@ -186,8 +194,7 @@ def _build(cls: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
                     f"{path}: '{full}' must be a table ([{full}])",
                     hint=f"write it as a [{full}] section in {path}",
                 )
-            sub = {f.name: f for f in dataclasses.fields(cls)}[key].default_factory  # type: ignore[misc]
-            kwargs[key] = _build(type(sub()), value, path, f"{full}.")
+            kwargs[key] = _build(_SECTIONS[key], value, path, f"{full}.")
     return cls(**kwargs)
 
 

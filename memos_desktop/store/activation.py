@@ -24,8 +24,10 @@ from memos_desktop.store.models import ActivationState
 
 log = logging.getLogger(__name__)
 
-_COLS = ("id, model_sha256, adapter_id, prefix_sha256, settings_key, n_tokens, token_ids, state, "
-         "size_bytes, created_at, last_used_at, use_count")
+_COLS = (
+    "id, model_sha256, adapter_id, prefix_sha256, settings_key, n_tokens, token_ids, state, "
+    "size_bytes, created_at, last_used_at, use_count"
+)
 
 
 class KVStateLike(Protocol):
@@ -61,9 +63,7 @@ class ActivationRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def put(
-        self, s: KVStateLike, *, user_id: str | None = None, cube_id: str | None = None
-    ) -> str:
+    def put(self, s: KVStateLike, *, user_id: str | None = None, cube_id: str | None = None) -> str:
         """Insert or replace the state under its key; returns the row id (kept on replace)."""
         if s.n_tokens <= 0 or s.n_tokens != len(s.token_ids) or not s.state:
             raise InvalidInputError("a KV state needs tokens, matching n_tokens, and state bytes")
@@ -84,14 +84,29 @@ class ActivationRepo:
                     state = excluded.state, size_bytes = excluded.size_bytes,
                     created_at = excluded.created_at, last_used_at = excluded.last_used_at
                 """,
-                (uuid.uuid4().hex, user_id, cube_id, s.model_sha256, s.adapter_id,
-                 s.prefix_sha256, s.settings_key, s.n_tokens, tokens, s.state, size, now, now),
+                (
+                    uuid.uuid4().hex,
+                    user_id,
+                    cube_id,
+                    s.model_sha256,
+                    s.adapter_id,
+                    s.prefix_sha256,
+                    s.settings_key,
+                    s.n_tokens,
+                    tokens,
+                    s.state,
+                    size,
+                    now,
+                    now,
+                ),
             )
-            rows = list(c.execute(
-                "SELECT id FROM activation_states WHERE model_sha256 = ? AND adapter_id = ? "
-                "AND prefix_sha256 = ? AND settings_key = ?",
-                (s.model_sha256, s.adapter_id, s.prefix_sha256, s.settings_key),
-            ))
+            rows = list(
+                c.execute(
+                    "SELECT id FROM activation_states WHERE model_sha256 = ? AND adapter_id = ? "
+                    "AND prefix_sha256 = ? AND settings_key = ?",
+                    (s.model_sha256, s.adapter_id, s.prefix_sha256, s.settings_key),
+                )
+            )
         return str(rows[0][0])
 
     def get(
@@ -101,12 +116,14 @@ class ActivationRepo:
         now = time.time()
         with self.db.write() as c:
             # Drained with list(): a RETURNING statement must finish before COMMIT.
-            rows = list(c.execute(
-                f"UPDATE activation_states SET last_used_at = ?, use_count = use_count + 1 "
-                f"WHERE model_sha256 = ? AND adapter_id = ? AND prefix_sha256 = ? "
-                f"AND settings_key = ? RETURNING {_COLS}",
-                (now, model_sha256, adapter_id, prefix_sha256, settings_key),
-            ))
+            rows = list(
+                c.execute(
+                    f"UPDATE activation_states SET last_used_at = ?, use_count = use_count + 1 "
+                    f"WHERE model_sha256 = ? AND adapter_id = ? AND prefix_sha256 = ? "
+                    f"AND settings_key = ? RETURNING {_COLS}",
+                    (now, model_sha256, adapter_id, prefix_sha256, settings_key),
+                )
+            )
         if not rows:
             return None
         row = rows[0]
@@ -127,8 +144,12 @@ class ActivationRepo:
         """Delete least recently used states until the total is at most ``max_bytes``.
         Returns how many were deleted."""
         with self.db.write() as c:
-            rows = [(str(r[0]), int(r[1])) for r in c.execute(
-                "SELECT id, size_bytes FROM activation_states ORDER BY last_used_at, id")]
+            rows = [
+                (str(r[0]), int(r[1]))
+                for r in c.execute(
+                    "SELECT id, size_bytes FROM activation_states ORDER BY last_used_at, id"
+                )
+            ]
             total = sum(size for _, size in rows)
             doomed: list[str] = []
             for sid, size in rows:
@@ -145,14 +166,20 @@ class ActivationRepo:
             return bool(c.changes())
 
     def delete_where(
-        self, *, model_sha256: str | None = None, adapter_id: str | None = None,
+        self,
+        *,
+        model_sha256: str | None = None,
+        adapter_id: str | None = None,
         user_id: str | None = None,
     ) -> int:
         """Drop every state of a model file, an adapter or a user (e.g. after a rollback)."""
         conds: list[str] = []
         args: list[Any] = []
-        for col, val in (("model_sha256", model_sha256), ("adapter_id", adapter_id),
-                         ("user_id", user_id)):
+        for col, val in (
+            ("model_sha256", model_sha256),
+            ("adapter_id", adapter_id),
+            ("user_id", user_id),
+        ):
             if val is not None:
                 conds.append(f"{col} = ?")
                 args.append(val)
@@ -168,8 +195,16 @@ def _state(r: Any) -> ActivationState:
     if len(tokens) != int(r[5]):
         raise ValueError("token count does not match n_tokens")
     return ActivationState(
-        id=str(r[0]), model_sha256=r[1], adapter_id=r[2], prefix_sha256=r[3],
-        settings_key=r[4], n_tokens=int(r[5]), token_ids=tokens, state=bytes(r[7]),
-        size_bytes=int(r[8]), created_at=float(r[9]), last_used_at=float(r[10]),
+        id=str(r[0]),
+        model_sha256=r[1],
+        adapter_id=r[2],
+        prefix_sha256=r[3],
+        settings_key=r[4],
+        n_tokens=int(r[5]),
+        token_ids=tokens,
+        state=bytes(r[7]),
+        size_bytes=int(r[8]),
+        created_at=float(r[9]),
+        last_used_at=float(r[10]),
         use_count=int(r[11]),
     )

@@ -25,15 +25,27 @@ from memos_desktop.store.db import Database
 from memos_desktop.store.models import Adapter
 
 STATUSES = ("training", "candidate", "active", "rejected", "retired")
-_COLS = ("id, user_id, cube_id, name, base_model_sha256, format, size_bytes, sha256, metrics, "
-         "status, parent_id, created_at, activated_at")
+_COLS = (
+    "id, user_id, cube_id, name, base_model_sha256, format, size_bytes, sha256, metrics, "
+    "status, parent_id, created_at, activated_at"
+)
 
 
 def _adapter(r: Any) -> Adapter:
     return Adapter(
-        id=r[0], user_id=r[1], cube_id=r[2], name=r[3], base_model_sha256=r[4], format=r[5],
-        size_bytes=int(r[6]), sha256=r[7], metrics=json.loads(r[8]), status=r[9],
-        parent_id=r[10], created_at=float(r[11]), activated_at=r[12],
+        id=r[0],
+        user_id=r[1],
+        cube_id=r[2],
+        name=r[3],
+        base_model_sha256=r[4],
+        format=r[5],
+        size_bytes=int(r[6]),
+        sha256=r[7],
+        metrics=json.loads(r[8]),
+        status=r[9],
+        parent_id=r[10],
+        created_at=float(r[11]),
+        activated_at=r[12],
     )
 
 
@@ -60,8 +72,10 @@ class AdapterRepo:
     ) -> Adapter:
         """Store a new adapter (never active on arrival: use :meth:`activate`)."""
         if status not in STATUSES or status == "active":
-            raise InvalidInputError(f"a new adapter cannot start as {status!r}",
-                                    hint="store it as a candidate, then activate it")
+            raise InvalidInputError(
+                f"a new adapter cannot start as {status!r}",
+                hint="store it as a candidate, then activate it",
+            )
         if not blob:
             raise InvalidInputError("an adapter needs its bytes")
         if parent_id is not None:
@@ -72,17 +86,30 @@ class AdapterRepo:
                 "INSERT INTO adapters (id, user_id, cube_id, name, base_model_sha256, format, "
                 "blob, size_bytes, sha256, metrics, status, parent_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (aid, user_id, cube_id, name, base_model_sha256, format, blob, len(blob),
-                 hashlib.sha256(blob).hexdigest(), json.dumps(metrics or {}, sort_keys=True),
-                 status, parent_id, time.time()),
+                (
+                    aid,
+                    user_id,
+                    cube_id,
+                    name,
+                    base_model_sha256,
+                    format,
+                    blob,
+                    len(blob),
+                    hashlib.sha256(blob).hexdigest(),
+                    json.dumps(metrics or {}, sort_keys=True),
+                    status,
+                    parent_id,
+                    time.time(),
+                ),
             )
         return self.get(aid)
 
     def get(self, adapter_id: str) -> Adapter:
         r = self.db.query_one(f"SELECT {_COLS} FROM adapters WHERE id = ?", (adapter_id,))
         if r is None:
-            raise NotFoundError(f"no adapter {adapter_id!r}",
-                                hint="`memos-desktop adapters` lists them")
+            raise NotFoundError(
+                f"no adapter {adapter_id!r}", hint="`memos-desktop adapters` lists them"
+            )
         return _adapter(r)
 
     def blob(self, adapter_id: str) -> bytes:
@@ -92,8 +119,10 @@ class AdapterRepo:
             raise NotFoundError(f"no adapter {adapter_id!r}")
         data = bytes(r[0])
         if hashlib.sha256(data).hexdigest() != r[1]:
-            raise InvalidInputError(f"adapter {adapter_id!r} is damaged (checksum mismatch)",
-                                    hint="roll back to its parent and retrain it")
+            raise InvalidInputError(
+                f"adapter {adapter_id!r} is damaged (checksum mismatch)",
+                hint="roll back to its parent and retrain it",
+            )
         return data
 
     def list(
@@ -105,27 +134,38 @@ class AdapterRepo:
     ) -> list[Adapter]:
         conds: list[str] = []
         args: list[Any] = []
-        for col, val in (("user_id", user_id), ("status", status),
-                         ("base_model_sha256", base_model_sha256)):
+        for col, val in (
+            ("user_id", user_id),
+            ("status", status),
+            ("base_model_sha256", base_model_sha256),
+        ):
             if val is not None:
                 conds.append(f"{col} = ?")
                 args.append(val)
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
-        return [_adapter(r) for r in self.db.query(
-            f"SELECT {_COLS} FROM adapters {where} ORDER BY created_at, id", args)]
+        return [
+            _adapter(r)
+            for r in self.db.query(
+                f"SELECT {_COLS} FROM adapters {where} ORDER BY created_at, id", args
+            )
+        ]
 
     def active(self, user_id: str | None, base_model_sha256: str) -> Adapter | None:
         owner, args = _same_owner(user_id)
         r = self.db.query_one(
             f"SELECT {_COLS} FROM adapters WHERE {owner} AND base_model_sha256 = ? "
-            "AND status = 'active'", [*args, base_model_sha256])
+            "AND status = 'active'",
+            [*args, base_model_sha256],
+        )
         return _adapter(r) if r else None
 
     def set_status(self, adapter_id: str, status: str) -> Adapter:
         """Change a status other than to ``active`` (that goes through :meth:`activate`)."""
         if status not in STATUSES or status == "active":
-            raise InvalidInputError(f"cannot set status {status!r} directly",
-                                    hint=f"use activate(), or one of {', '.join(STATUSES)}")
+            raise InvalidInputError(
+                f"cannot set status {status!r} directly",
+                hint=f"use activate(), or one of {', '.join(STATUSES)}",
+            )
         with self.db.write() as c:
             c.execute("UPDATE adapters SET status = ? WHERE id = ?", (status, adapter_id))
             if not c.changes():
@@ -134,8 +174,10 @@ class AdapterRepo:
 
     def set_metrics(self, adapter_id: str, metrics: dict[str, Any]) -> Adapter:
         with self.db.write() as c:
-            c.execute("UPDATE adapters SET metrics = ? WHERE id = ?",
-                      (json.dumps(metrics, sort_keys=True), adapter_id))
+            c.execute(
+                "UPDATE adapters SET metrics = ? WHERE id = ?",
+                (json.dumps(metrics, sort_keys=True), adapter_id),
+            )
             if not c.changes():
                 raise NotFoundError(f"no adapter {adapter_id!r}")
         return self.get(adapter_id)
@@ -149,38 +191,52 @@ class AdapterRepo:
 
     def _activate(self, c: apsw.Connection, a: Adapter) -> None:
         if a.status in ("training", "rejected"):
-            raise InvalidInputError(f"adapter {a.name!r} is {a.status} and cannot be activated",
-                                    hint="activate a candidate or a retired adapter")
+            raise InvalidInputError(
+                f"adapter {a.name!r} is {a.status} and cannot be activated",
+                hint="activate a candidate or a retired adapter",
+            )
         owner, args = _same_owner(a.user_id)
         c.execute(
             f"UPDATE adapters SET status = 'retired' WHERE {owner} AND base_model_sha256 = ? "
-            "AND status = 'active' AND id != ?", [*args, a.base_model_sha256, a.id])
-        c.execute("UPDATE adapters SET status = 'active', activated_at = ? WHERE id = ?",
-                  (time.time(), a.id))
+            "AND status = 'active' AND id != ?",
+            [*args, a.base_model_sha256, a.id],
+        )
+        c.execute(
+            "UPDATE adapters SET status = 'active', activated_at = ? WHERE id = ?",
+            (time.time(), a.id),
+        )
 
     def rollback(self, user_id: str | None, base_model_sha256: str) -> Adapter | None:
         """Reject the active adapter and re-activate its parent (if it has one that was not
         rejected). Returns the adapter now active, or None (the base model alone)."""
-        with self.db.write():
+        with self.db.write() as c:
             current = self.active(user_id, base_model_sha256)
             if current is None:
-                raise NotFoundError("there is no active adapter to roll back",
-                                    hint="nothing to do: the base model is in use")
-            with self.db.write() as c:
-                c.execute("UPDATE adapters SET status = 'rejected' WHERE id = ?", (current.id,))
-                parent = self.get(current.parent_id) if current.parent_id else None
-                if parent is not None and parent.status != "rejected":
-                    self._activate(c, parent)
-                else:
-                    parent = None
+                raise NotFoundError(
+                    "there is no active adapter to roll back",
+                    hint="nothing to do: the base model is in use",
+                )
+            c.execute("UPDATE adapters SET status = 'rejected' WHERE id = ?", (current.id,))
+            parent = None
+            if current.parent_id:
+                r = self.db.query_one(
+                    f"SELECT {_COLS} FROM adapters WHERE id = ?", (current.parent_id,)
+                )
+                parent = _adapter(r) if r else None  # the parent may have been deleted
+            if parent is not None and parent.status != "rejected":
+                self._activate(c, parent)
+            else:
+                parent = None
         return self.get(parent.id) if parent else None
 
     def delete(self, adapter_id: str) -> bool:
         """Delete an adapter that is not active (children keep a dangling parent_id)."""
         a = self.get(adapter_id)
         if a.status == "active":
-            raise InvalidInputError("cannot delete the active adapter",
-                                    hint="roll it back or activate another one first")
+            raise InvalidInputError(
+                "cannot delete the active adapter",
+                hint="roll it back or activate another one first",
+            )
         with self.db.write() as c:
             c.execute("DELETE FROM adapters WHERE id = ?", (adapter_id,))
             return bool(c.changes())

@@ -23,7 +23,8 @@ def _check_name(kind: str, name: str) -> str:
     if not _NAME.match(name):
         raise InvalidInputError(
             f"invalid {kind} name {name!r}",
-            hint="use 1-64 letters, digits, spaces, '.', '-' or '_' (starting with a letter or digit)",
+            hint="use 1-64 letters, digits, spaces, '.', '-' or '_', "
+            "starting with a letter or digit",
         )
     return name
 
@@ -40,8 +41,12 @@ class UserRepo:
         name = _check_name("user", name)
         if self.db.scalar("SELECT count(*) FROM users WHERE name = ?", (name,)):
             raise InvalidInputError(f"a user named {name!r} already exists")
-        u = User(id=uuid.uuid4().hex, name=name, display_name=display_name or name,
-                 created_at=time.time())
+        u = User(
+            id=uuid.uuid4().hex,
+            name=name,
+            display_name=display_name or name,
+            created_at=time.time(),
+        )
         with self.db.write() as c:
             c.execute(
                 "INSERT INTO users (id, name, display_name, created_at) VALUES (?, ?, ?, ?)",
@@ -59,8 +64,12 @@ class UserRepo:
         return User(*r)
 
     def list(self) -> list[User]:
-        return [User(*r) for r in self.db.query(
-            "SELECT id, name, display_name, created_at FROM users ORDER BY created_at")]
+        return [
+            User(*r)
+            for r in self.db.query(
+                "SELECT id, name, display_name, created_at FROM users ORDER BY created_at"
+            )
+        ]
 
 
 class CubeRepo:
@@ -85,8 +94,16 @@ class CubeRepo:
         with self.db.write() as c:
             c.execute(
                 f"INSERT INTO cubes ({_CUBE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (cube.id, cube.name, cube.owner_id, cube.description, cube.embed_model,
-                 cube.embed_dim, cube.created_at, cube.updated_at),
+                (
+                    cube.id,
+                    cube.name,
+                    cube.owner_id,
+                    cube.description,
+                    cube.embed_model,
+                    cube.embed_dim,
+                    cube.created_at,
+                    cube.updated_at,
+                ),
             )
             ensure_vec_table(c, embed_dim)
             log_change(c, self.clock, "cube", cube.id, "create", ("*",))
@@ -128,21 +145,29 @@ class CubeRepo:
             raise InvalidInputError(f"a cube named {new_name!r} already exists")
         now = time.time()
         with self.db.write() as c:
-            c.execute("UPDATE cubes SET name = ?, updated_at = ? WHERE id = ?",
-                      (new_name, now, cube.id))
+            c.execute(
+                "UPDATE cubes SET name = ?, updated_at = ? WHERE id = ?", (new_name, now, cube.id)
+            )
             log_change(c, self.clock, "cube", cube.id, "update", ("name",))
         return self.get(cube.id)
 
     def delete(self, cube: Cube) -> int:
         """Delete a cube and every memory in it (hard). Returns the number of items removed."""
         with self.db.write() as c:
-            n = int(c.execute("SELECT count(*) FROM memory_items WHERE cube_id = ?",
-                              (cube.id,)).fetchall()[0][0])
+            n = int(
+                self.db.scalar("SELECT count(*) FROM memory_items WHERE cube_id = ?", (cube.id,))
+            )
             table = vec_table(cube.embed_dim)
-            c.execute(f"DELETE FROM {table} WHERE rowid IN "
-                      "(SELECT rowid FROM memory_items WHERE cube_id = ?)", (cube.id,))
-            c.execute("DELETE FROM memory_versions WHERE item_id IN "
-                      "(SELECT id FROM memory_items WHERE cube_id = ?)", (cube.id,))
+            c.execute(
+                f"DELETE FROM {table} WHERE rowid IN "
+                "(SELECT rowid FROM memory_items WHERE cube_id = ?)",
+                (cube.id,),
+            )
+            c.execute(
+                "DELETE FROM memory_versions WHERE item_id IN "
+                "(SELECT id FROM memory_items WHERE cube_id = ?)",
+                (cube.id,),
+            )
             c.execute("DELETE FROM memory_items WHERE cube_id = ?", (cube.id,))
             c.execute("DELETE FROM cubes WHERE id = ?", (cube.id,))
             log_change(c, self.clock, "cube", cube.id, "delete", ())

@@ -52,7 +52,8 @@ def translate(exc: BaseException, path: Path | str = "") -> Exception:
     if isinstance(exc, apsw.CorruptError | apsw.NotADBError):
         return CorruptDatabaseError(
             f"the memory database is damaged or was tampered with{where}",
-            hint="restore it from a backup or an exported .memcube; `memos-desktop doctor` checks it",
+            hint="restore it from a backup or an exported .memcube; "
+            "`memos-desktop doctor` checks it",
         )
     if isinstance(exc, apsw.ReadOnlyError | apsw.CantOpenError | apsw.IOError):
         return StoreError(
@@ -216,9 +217,8 @@ class Database:
                 raise translate(exc, self.path) from exc
 
     def close(self) -> None:
-        with self.lock:
-            with contextlib.suppress(apsw.Error):
-                self.conn.close()
+        with self.lock, contextlib.suppress(apsw.Error):
+            self.conn.close()
 
     def __enter__(self) -> Database:
         return self

@@ -46,8 +46,11 @@ def run_checks(
         checks.append({"name": name, "status": status, "detail": detail})
 
     ks = keys.keyring_status()
-    add("keyring", "ok" if ks.usable else "warn",
-        f"{ks.backend}" + ("" if ks.usable else f" ({ks.reason}; passphrase mode is used)"))
+    add(
+        "keyring",
+        "ok" if ks.usable else "warn",
+        f"{ks.backend}" + ("" if ks.usable else f" ({ks.reason}; passphrase mode is used)"),
+    )
     pdir = paths.profile_dir(profile)
     kf = pdir / KEYFILE
     db_path = pdir / DB_FILENAME
@@ -57,16 +60,24 @@ def run_checks(
     rec = keys.read_keyfile(kf)
     add("profile", "ok", f"'{profile}' at {pdir}, key held by {rec['method']}")
     mode = stat.S_IMODE(kf.stat().st_mode)
-    add("key file permissions", "ok" if mode & 0o077 == 0 else "warn",
-        f"{oct(mode)}" + ("" if mode & 0o077 == 0 else f"; run chmod 600 {kf}"))
+    add(
+        "key file permissions",
+        "ok" if mode & 0o077 == 0 else "warn",
+        f"{oct(mode)}" + ("" if mode & 0o077 == 0 else f"; run chmod 600 {kf}"),
+    )
     with open(db_path, "rb") as fh:
         header = fh.read(16)
-    add("encryption at rest", "fail" if header == PLAINTEXT_HEADER else "ok",
-        "database file is PLAINTEXT" if header == PLAINTEXT_HEADER
-        else "database pages are encrypted (ChaCha20-Poly1305, sqlite3mc)")
+    add(
+        "encryption at rest",
+        "fail" if header == PLAINTEXT_HEADER else "ok",
+        "database file is PLAINTEXT"
+        if header == PLAINTEXT_HEADER
+        else "database pages are encrypted (ChaCha20-Poly1305, sqlite3mc)",
+    )
     try:
-        store = open_profile(paths, profile, settings, passphrase_provider=provider,
-                             migrate_schema=False)
+        store = open_profile(
+            paths, profile, settings, passphrase_provider=provider, migrate_schema=False
+        )
     except MemosError as exc:
         add("unlock", "fail", str(exc))
         return {"versions": _versions(), "checks": checks}
@@ -77,8 +88,11 @@ def run_checks(
         result = store.db.integrity_check()
         add("integrity", "ok" if result == ["ok"] else "fail", "; ".join(result[:5]))
         v = current_version(store.db)
-        add("schema", "ok" if v == LATEST else "warn",
-            f"v{v}" + ("" if v == LATEST else f" (v{LATEST} is applied at next open)"))
+        add(
+            "schema",
+            "ok" if v == LATEST else "warn",
+            f"v{v}" + ("" if v == LATEST else f" (v{LATEST} is applied at next open)"),
+        )
         n = store.memories.count(SearchFilters(statuses=()))
         add("memories", "ok", f"{n} items, {store.size_bytes() / 1e6:.1f} MB on disk")
         vec = store.db.scalar("SELECT vec_version()")

@@ -15,6 +15,7 @@ Design rules:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -219,7 +220,5 @@ def keyring_delete(account: str) -> None:
     import keyring
     import keyring.errors
 
-    try:
+    with contextlib.suppress(keyring.errors.PasswordDeleteError):
         keyring.delete_password(KEYRING_SERVICE, account)
-    except keyring.errors.PasswordDeleteError:
-        pass

@@ -13,6 +13,7 @@ Design rules:
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -160,9 +161,24 @@ class MemoryRepo:
         c.execute(
             f"INSERT INTO memory_versions ({_VERSION_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item.id, item.version, item.text, item.key, item.type, item.layer, item.status,
-             item.confidence, item.importance, json.dumps(list(item.tags)), item.valid_from,
-             item.valid_to, change, reason, at, self.clock.device_id),
+            (
+                item.id,
+                item.version,
+                item.text,
+                item.key,
+                item.type,
+                item.layer,
+                item.status,
+                item.confidence,
+                item.importance,
+                json.dumps(list(item.tags)),
+                item.valid_from,
+                item.valid_to,
+                change,
+                reason,
+                at,
+                self.clock.device_id,
+            ),
         )
 
     def _cube_dim(self, cube_id: str) -> int | None:
@@ -175,7 +191,9 @@ class MemoryRepo:
         ).fetchall()[0][0]
         if not exists:
             return False
-        return bool(c.execute(f"SELECT count(*) FROM {table} WHERE rowid = ?", (rowid,)).fetchall()[0][0])
+        return bool(
+            c.execute(f"SELECT count(*) FROM {table} WHERE rowid = ?", (rowid,)).fetchall()[0][0]
+        )
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -194,7 +212,11 @@ class MemoryRepo:
         vecs = normalize_rows(embeddings, cube.embed_dim) if embeddings is not None else None
         if vecs is not None and len(vecs) != len(items):
             raise InvalidInputError(f"{len(items)} items but {len(vecs)} embeddings")
-        model = embed_model if embed_model is not None else (cube.embed_model if vecs is not None else "")
+        model = (
+            embed_model
+            if embed_model is not None
+            else (cube.embed_model if vecs is not None else "")
+        )
         now = time.time()
         results: list[AddResult] = []
         hashes = [content_hash(n.text) for n in items]
@@ -211,10 +233,15 @@ class MemoryRepo:
                         (cube.id, *chunk),
                     ):
                         existing.setdefault(h, rowid)
-            next_rowid = int(
-                c.execute("SELECT coalesce(max(rowid), 0) FROM memory_items").fetchall()[0][0]
-            ) + 1
-            item_rows, tag_rows_pending, vec_rows, version_rows, new_items = [], [], [], [], []
+            next_rowid = (
+                int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items"))
+                + 1
+            )
+            item_rows: list[tuple[Any, ...]] = []
+            tag_rows_pending: list[tuple[int, str]] = []
+            vec_rows: list[tuple[Any, ...]] = []
+            version_rows: list[MemoryItem] = []
+            new_items: list[tuple[int, MemoryItem]] = []
             seen: dict[str, int] = {}
             for idx, (n, h) in enumerate(zip(items, hashes, strict=True)):
                 if dedupe and (h in existing or h in seen):
@@ -223,23 +250,57 @@ class MemoryRepo:
                 seen[h] = idx
                 created = n.created_at if n.created_at is not None else now
                 item = MemoryItem(
-                    rowid=next_rowid, id=uuid.uuid4().hex, cube_id=cube.id, text=n.text.strip(),
-                    key=n.key, type=n.type, layer=n.layer, status="active", source=n.source,
-                    confidence=float(n.confidence), importance=float(n.importance),
-                    pinned=n.pinned, tags=clean_tags(n.tags), sources=tuple(n.sources),
-                    valid_from=n.valid_from, valid_to=n.valid_to, created_at=created,
-                    updated_at=now, last_used_at=None, use_count=0, version=1,
-                    supersedes=n.supersedes, superseded_by=None, content_hash=h,
+                    rowid=next_rowid,
+                    id=uuid.uuid4().hex,
+                    cube_id=cube.id,
+                    text=n.text.strip(),
+                    key=n.key,
+                    type=n.type,
+                    layer=n.layer,
+                    status="active",
+                    source=n.source,
+                    confidence=float(n.confidence),
+                    importance=float(n.importance),
+                    pinned=n.pinned,
+                    tags=clean_tags(n.tags),
+                    sources=tuple(n.sources),
+                    valid_from=n.valid_from,
+                    valid_to=n.valid_to,
+                    created_at=created,
+                    updated_at=now,
+                    last_used_at=None,
+                    use_count=0,
+                    version=1,
+                    supersedes=n.supersedes,
+                    superseded_by=None,
+                    content_hash=h,
                     embed_model=model if vecs is not None else "",
                 )
                 next_rowid += 1
                 item_rows.append(
-                    (item.rowid, item.id, item.cube_id, item.text, item.key, item.type, item.layer,
-                     item.status, item.source, item.confidence, item.importance,
-                     int(item.pinned), json.dumps(list(item.tags)),
-                     json.dumps([s.to_json() for s in item.sources]), item.valid_from,
-                     item.valid_to, item.created_at, item.updated_at, item.content_hash,
-                     item.embed_model, item.supersedes)
+                    (
+                        item.rowid,
+                        item.id,
+                        item.cube_id,
+                        item.text,
+                        item.key,
+                        item.type,
+                        item.layer,
+                        item.status,
+                        item.source,
+                        item.confidence,
+                        item.importance,
+                        int(item.pinned),
+                        json.dumps(list(item.tags)),
+                        json.dumps([s.to_json() for s in item.sources]),
+                        item.valid_from,
+                        item.valid_to,
+                        item.created_at,
+                        item.updated_at,
+                        item.content_hash,
+                        item.embed_model,
+                        item.supersedes,
+                    )
                 )
                 new_items.append((idx, item))
                 results.append(AddResult(item=item, created=True))
@@ -256,8 +317,15 @@ class MemoryRepo:
                     tag_rows_pending.extend((rowid, t) for t in item.tags)
                     if vecs is not None:
                         vec_rows.append(
-                            (rowid, cube.id, vecs[idx].tobytes(), item.type, item.layer,
-                             item.status, item.created_at)
+                            (
+                                rowid,
+                                cube.id,
+                                vecs[idx].tobytes(),
+                                item.type,
+                                item.layer,
+                                item.status,
+                                item.created_at,
+                            )
                         )
                     version_rows.append(item)
                 if tag_rows_pending:
@@ -334,8 +402,15 @@ class MemoryRepo:
                 c.execute(
                     f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (old.rowid, old.cube_id, vec.tobytes(), new.type, new.layer, new.status,
-                     new.created_at),
+                    (
+                        old.rowid,
+                        old.cube_id,
+                        vec.tobytes(),
+                        new.type,
+                        new.layer,
+                        new.status,
+                        new.created_at,
+                    ),
                 )
                 new = replace(new, embed_model=new.embed_model or "")
             elif text_changed:
@@ -347,10 +422,24 @@ class MemoryRepo:
                 "UPDATE memory_items SET text=?, key=?, type=?, layer=?, source=?, confidence=?, "
                 "importance=?, pinned=?, tags=?, valid_from=?, valid_to=?, updated_at=?, "
                 "version=?, content_hash=?, embed_model=? WHERE rowid=?",
-                (new.text, new.key, new.type, new.layer, new.source, new.confidence,
-                 new.importance, int(new.pinned), json.dumps(list(new.tags)), new.valid_from,
-                 new.valid_to, new.updated_at, new.version, new.content_hash, new.embed_model,
-                 old.rowid),
+                (
+                    new.text,
+                    new.key,
+                    new.type,
+                    new.layer,
+                    new.source,
+                    new.confidence,
+                    new.importance,
+                    int(new.pinned),
+                    json.dumps(list(new.tags)),
+                    new.valid_from,
+                    new.valid_to,
+                    new.updated_at,
+                    new.version,
+                    new.content_hash,
+                    new.embed_model,
+                    old.rowid,
+                ),
             )
             if "tags" in changes:
                 c.execute("DELETE FROM memory_tags WHERE item_rowid = ?", (old.rowid,))
@@ -358,8 +447,10 @@ class MemoryRepo:
                     "INSERT INTO memory_tags (item_rowid, tag) VALUES (?, ?)",
                     [(old.rowid, t) for t in new.tags],
                 )
-            if embedding is None and ({"type", "layer"} & set(changes)) and self._has_vector(
-                c, table, old.rowid
+            if (
+                embedding is None
+                and ({"type", "layer"} & set(changes))
+                and self._has_vector(c, table, old.rowid)
             ):
                 c.execute(
                     f"UPDATE {table} SET type = ?, layer = ? WHERE rowid = ?",
@@ -380,8 +471,15 @@ class MemoryRepo:
             c.execute(
                 f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (item.rowid, item.cube_id, vec.tobytes(), item.type, item.layer, item.status,
-                 item.created_at),
+                (
+                    item.rowid,
+                    item.cube_id,
+                    vec.tobytes(),
+                    item.type,
+                    item.layer,
+                    item.status,
+                    item.created_at,
+                ),
             )
             c.execute(
                 "UPDATE memory_items SET embed_model = ? WHERE rowid = ?", (embed_model, item.rowid)
@@ -430,13 +528,19 @@ class MemoryRepo:
     def restore(self, item_id: str, reason: str = "") -> MemoryItem:
         return self.set_status(item_id, "active", change="restore", reason=reason)
 
-    def supersede(self, old_id: str, new_id: str, *, at: float | None = None, reason: str = "") -> MemoryItem:
+    def supersede(
+        self, old_id: str, new_id: str, *, at: float | None = None, reason: str = ""
+    ) -> MemoryItem:
         """Archive ``old_id`` as replaced by ``new_id`` (valid_to = ``at``, default now)."""
         with self.db.write() as c:
             new = self.get(new_id)
             old = self.set_status(
-                old_id, "archived", change="supersede", reason=reason,
-                valid_to=at if at is not None else time.time(), superseded_by=new.id,
+                old_id,
+                "archived",
+                change="supersede",
+                reason=reason,
+                valid_to=at if at is not None else time.time(),
+                superseded_by=new.id,
             )
             c.execute("UPDATE memory_items SET supersedes = ? WHERE id = ?", (old.id, new.id))
             return old
@@ -508,7 +612,8 @@ class MemoryRepo:
             chunk = list(rowids[i : i + 500])
             out += self.db.query(
                 "SELECT rowid, created_at, importance FROM memory_items WHERE rowid IN "
-                f"({','.join('?' * len(chunk))})", chunk,
+                f"({','.join('?' * len(chunk))})",
+                chunk,
             )
         return out
 
@@ -528,8 +633,13 @@ class MemoryRepo:
         offset: int = 0,
         order: str = "created_at DESC",
     ) -> list[MemoryItem]:
-        if order not in {"created_at DESC", "created_at ASC", "updated_at DESC",
-                         "importance DESC", "last_used_at DESC"}:
+        if order not in {
+            "created_at DESC",
+            "created_at ASC",
+            "updated_at DESC",
+            "importance DESC",
+            "last_used_at DESC",
+        }:
             raise InvalidInputError(f"cannot order by {order!r}")
         where, params = filter_sql(filters, "m")
         return [
@@ -545,14 +655,26 @@ class MemoryRepo:
         where, params = filter_sql(filters, "m")
         return int(self.db.scalar(f"SELECT count(*) FROM memory_items m WHERE {where}", params))
 
-    def history(self, item_id: str) -> list[MemoryVersion]:
+    def history(self, item_id: str) -> builtins.list[MemoryVersion]:
         item = self.get(item_id)
         return [
             MemoryVersion(
-                item_id=r[0], version=r[1], text=r[2], key=r[3], type=r[4], layer=r[5],
-                status=r[6], confidence=r[7], importance=r[8], tags=tuple(json.loads(r[9])),
-                valid_from=r[10], valid_to=r[11], change=r[12], reason=r[13],
-                changed_at=r[14], device_id=r[15],
+                item_id=r[0],
+                version=r[1],
+                text=r[2],
+                key=r[3],
+                type=r[4],
+                layer=r[5],
+                status=r[6],
+                confidence=r[7],
+                importance=r[8],
+                tags=tuple(json.loads(r[9])),
+                valid_from=r[10],
+                valid_to=r[11],
+                change=r[12],
+                reason=r[13],
+                changed_at=r[14],
+                device_id=r[15],
             )
             for r in self.db.query(
                 f"SELECT {_VERSION_COLUMNS} FROM memory_versions WHERE item_id = ? "
@@ -567,7 +689,9 @@ class MemoryRepo:
         table = vec_table(cube_dim)
         q = ",".join("?" * len(rowids))
         try:
-            rows = self.db.query(f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({q})", list(rowids))
+            rows = self.db.query(
+                f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({q})", list(rowids)
+            )
         except Exception:
             return {}
         return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
@@ -580,8 +704,15 @@ def log_change(
     c.execute(
         "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (str(clock.now()), clock.device_id, entity, entity_id, op, json.dumps(sorted(fields)),
-         time.time()),
+        (
+            str(clock.now()),
+            clock.device_id,
+            entity,
+            entity_id,
+            op,
+            json.dumps(sorted(fields)),
+            time.time(),
+        ),
     )
 
 

@@ -40,7 +40,8 @@ class Source:
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> Source:
-        return Source(**{k: d.get(k) for k in Source.__dataclass_fields__ if k in d})
+        kwargs: dict[str, Any] = {k: d[k] for k in Source.__dataclass_fields__ if k in d}
+        return Source(**kwargs)
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,11 @@ def create_profile(
     profile_id = uuid.uuid4().hex
     key = keys.new_db_key()
     db_path = pdir / DB_FILENAME
-    for leftover in (db_path, db_path.with_name(DB_FILENAME + "-wal"),
-                     db_path.with_name(DB_FILENAME + "-shm")):
+    for leftover in (
+        db_path,
+        db_path.with_name(DB_FILENAME + "-wal"),
+        db_path.with_name(DB_FILENAME + "-shm"),
+    ):
         leftover.unlink(missing_ok=True)
     try:
         rec = _key_record(method, profile_id, key, passphrase)
@@ -155,8 +158,12 @@ def create_profile(
         with db.write() as c:
             c.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("profile_id", profile_id), ("profile_name", name), ("device_id", device_id),
-                 ("created_at", str(time.time()))],
+                [
+                    ("profile_id", profile_id),
+                    ("profile_name", name),
+                    ("device_id", device_id),
+                    ("created_at", str(time.time())),
+                ],
             )
         store = Store(paths, name, profile_id, db, settings)
         user = store.users.create(DEFAULT_USER)
@@ -172,8 +179,11 @@ def create_profile(
 
 def _db_opts(settings: Settings) -> dict[str, Any]:
     s = settings.store
-    return {"cache_mib": s.cache_mib, "durability": s.durability,
-            "busy_timeout_ms": s.busy_timeout_ms}
+    return {
+        "cache_mib": s.cache_mib,
+        "durability": s.durability,
+        "busy_timeout_ms": s.busy_timeout_ms,
+    }
 
 
 def open_profile(
@@ -190,9 +200,11 @@ def open_profile(
     if not kf.exists():
         raise ProfileNotFoundError(
             f"no profile {name!r} (looked in {pdir})",
-            hint="create it with `memos-desktop init`" + (
+            hint="create it with `memos-desktop init`"
+            + (
                 f" or pick one of: {', '.join(p.name for p in list_profiles(paths))}"
-                if list_profiles(paths) else ""
+                if list_profiles(paths)
+                else ""
             ),
         )
     rec = keys.read_keyfile(kf)
@@ -215,7 +227,9 @@ def open_profile(
         (pdir / NEXT_KEYFILE).unlink(missing_ok=True)
     if migrate_schema:
         migrate(db)
-    profile_id = str(db.scalar("SELECT value FROM meta WHERE key = 'profile_id'") or rec["profile_id"])
+    profile_id = str(
+        db.scalar("SELECT value FROM meta WHERE key = 'profile_id'") or rec["profile_id"]
+    )
     return Store(paths, name, profile_id, db, settings, resident_index=resident_index)
 
 
@@ -233,9 +247,7 @@ def _finish_rotation(pdir: Path, next_rec: dict[str, Any]) -> None:
     (pdir / NEXT_KEYFILE).unlink(missing_ok=True)
 
 
-def change_passphrase(
-    paths: Paths, name: str, old_passphrase: str, new_passphrase: str
-) -> None:
+def change_passphrase(paths: Paths, name: str, old_passphrase: str, new_passphrase: str) -> None:
     """Re-wrap the profile key under a new passphrase. The database is not touched."""
     kf = paths.profile_dir(name) / KEYFILE
     if not kf.exists():

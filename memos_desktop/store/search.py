@@ -31,14 +31,16 @@ from memos_desktop.store.vector_index import VectorIndex
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # A short English stopword list: FTS5 has none, and BM25 over "the"/"what" only adds noise.
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()
+    """
+    a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only
+    or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you
+    your yours yourself yourselves
+    """.split()
 )
 KNN_MAX = 4096  # sqlite-vec's limit on k
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
@@ -162,10 +164,12 @@ class Searcher:
         if hit is not None and abs(n_docs - hit[1]) <= 0.1 * hit[1]:
             return hit[0]
         # Counting stops at cap + 1: a common term costs a bounded doclist walk, no scoring.
-        df = int(self.db.scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
-            (quote(term), cap + 1),
-        ))
+        df = int(
+            self.db.scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
+                (quote(term), cap + 1),
+            )
+        )
         if len(self._df_cache) > 50_000:
             self._df_cache.clear()
         self._df_cache[term] = (df, n_docs)
@@ -193,9 +197,11 @@ class Searcher:
         for i in range(0, len(rowids), 500):
             chunk = rowids[i : i + 500]
             ok.update(
-                int(r[0]) for r in self.db.query(
+                int(r[0])
+                for r in self.db.query(
                     f"SELECT m.rowid FROM memory_items m WHERE m.rowid IN "
-                    f"({','.join('?' * len(chunk))}) AND {where}", (*chunk, *params),
+                    f"({','.join('?' * len(chunk))}) AND {where}",
+                    (*chunk, *params),
                 )
             )
         return ok
@@ -233,8 +239,10 @@ class Searcher:
             if cube is not None:
                 cl.append("cube_id = ?")
                 params.append(cube)
-            sql = (f"SELECT rowid, distance, embedding FROM {table} WHERE {' AND '.join(cl)} "
-                   "ORDER BY distance")
+            sql = (
+                f"SELECT rowid, distance, embedding FROM {table} WHERE {' AND '.join(cl)} "
+                "ORDER BY distance"
+            )
             out.extend(
                 (int(r[0]), float(r[1]), np.frombuffer(r[2], dtype=np.float32))
                 for r in self.db.query(sql, (q.tobytes(), min(limit, KNN_MAX), *params))
@@ -268,7 +276,8 @@ class Searcher:
                 raw = self.knn(vector, dim, filters, k)
                 passing = (
                     self._postfilter([r for r, _, _ in raw], filters)
-                    if _postfilter_needed(filters) else {r for r, _, _ in raw}
+                    if _postfilter_needed(filters)
+                    else {r for r, _, _ in raw}
                 )
                 vec_hits = [(r, d) for r, d, _ in raw if r in passing]
                 if len(vec_hits) >= n_cand or len(raw) < k or k >= KNN_MAX:
@@ -294,21 +303,31 @@ class Searcher:
             recency = math.pow(0.5, max(0.0, now - created) / half_life)
             imp = (importance - 0.5) * 2.0
             boost = 1.0 + params.recency_weight * recency + params.importance_weight * imp
-            final.append((scores[r] * boost, r, {"rrf": scores[r], "recency": recency,
-                                                  "importance": imp, "boost": boost}))
+            final.append(
+                (
+                    scores[r] * boost,
+                    r,
+                    {"rrf": scores[r], "recency": recency, "importance": imp, "boost": boost},
+                )
+            )
         final.sort(key=lambda t: (-t[0], t[1]))
         final = final[: top_k * 3]
         items = self.memories.get_many([r for _, r, _ in final])
         hits = [
-            SearchHit(item=items[r], score=score, fts_rank=fts_rank.get(r),
-                      vec_rank=vec_rank.get(r), bm25=bm25.get(r), distance=dist.get(r),
-                      components=comp)
+            SearchHit(
+                item=items[r],
+                score=score,
+                fts_rank=fts_rank.get(r),
+                vec_rank=vec_rank.get(r),
+                bm25=bm25.get(r),
+                distance=dist.get(r),
+                components=comp,
+            )
             for score, r, comp in final
             if r in items and matches(items[r], filters)
         ]
         hits.sort(key=lambda h: (-h.score, h.item.rowid))
         return dedupe(hits, vectors, params.dedupe_similarity, top_k)
-
 
 
 def _token_set(text: str) -> frozenset[str]:

@@ -97,7 +97,8 @@ class VectorIndex:
                 q = ",".join("?" * len(chunk))
                 meta += self.db.query(
                     "SELECT rowid, cube_id, type, layer, status, created_at FROM memory_items "
-                    f"WHERE rowid IN ({q})", chunk,
+                    f"WHERE rowid IN ({q})",
+                    chunk,
                 )
                 vecs += self.db.query(
                     f"SELECT rowid, embedding FROM {self.table} WHERE rowid IN ({q})", chunk
@@ -150,9 +151,11 @@ class VectorIndex:
                 for k in range(0, len(ids), 500):
                     chunk = ids[k : k + 500]
                     rowids += [
-                        int(r[0]) for r in self.db.query(
+                        int(r[0])
+                        for r in self.db.query(
                             "SELECT rowid FROM memory_items WHERE id IN "
-                            f"({','.join('?' * len(chunk))})", chunk,
+                            f"({','.join('?' * len(chunk))})",
+                            chunk,
                         )
                     ]
                 # purged items no longer resolve to a rowid: rebuild validity for them
@@ -201,6 +204,5 @@ class VectorIndex:
             top = np.argpartition(-s, k - 1)[:k] if k < idx.size else np.arange(idx.size)
             top = top[np.argsort(-s[top], kind="stable")]
             return [
-                (int(self.rowids[idx[t]]), float(1.0 - s[t]), self.mat[idx[t]].copy())
-                for t in top
+                (int(self.rowids[idx[t]]), float(1.0 - s[t]), self.mat[idx[t]].copy()) for t in top
             ]

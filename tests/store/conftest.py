@@ -15,8 +15,13 @@ DIM = 384
 @pytest.fixture
 def store() -> Iterator[Store]:
     s = create_profile(
-        resolve_paths(), "default", Settings(), method="passphrase", passphrase=PASSPHRASE,
-        embed_model="test-embed", embed_dim=DIM,
+        resolve_paths(),
+        "default",
+        Settings(),
+        method="passphrase",
+        passphrase=PASSPHRASE,
+        embed_model="test-embed",
+        embed_dim=DIM,
     )
     yield s
     s.close()

@@ -25,8 +25,12 @@ def forms(text: str) -> list[bytes]:
     words = [w for w in text.split() if len(w) >= 8]
     out = []
     for s in [text, *words]:
-        out += [s.encode("utf-8"), s.encode("utf-16-le"), s.encode("utf-16-be"),
-                s.lower().encode("utf-8")]
+        out += [
+            s.encode("utf-8"),
+            s.encode("utf-16-le"),
+            s.encode("utf-16-be"),
+            s.lower().encode("utf-8"),
+        ]
     return out
 
 
@@ -100,10 +104,14 @@ def _decrypted_copy(store: Store, dest: Path) -> bytes:
     return data
 
 
-def test_purge_really_removes_the_text_from_the_database_pages(store: Store, tmp_path: Path) -> None:
+def test_purge_really_removes_the_text_from_the_database_pages(
+    store: Store, tmp_path: Path
+) -> None:
     c = store.cubes.list()[0]
     store.memories.add_many(
-        c, [NewMemory(text=f"unrelated memory {i}") for i in range(200)], [vec(i) for i in range(200)]
+        c,
+        [NewMemory(text=f"unrelated memory {i}") for i in range(200)],
+        [vec(i) for i in range(200)],
     )
     it = store.memories.add(c, NewMemory(text=CANARY), vec(999)).item
     store.memories.update(it.id, importance=0.9)  # a second version in the history table

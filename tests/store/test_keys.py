@@ -32,8 +32,11 @@ from tests.store.conftest import vec
 
 
 def snapshot(d: Path) -> dict[str, tuple[str, float]]:
-    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
-            for p in sorted(d.rglob("*")) if p.is_file()}
+    return {
+        str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
 
 
 def add_one(store: Store, text: str = "Hana plays the cello") -> str:
@@ -67,8 +70,12 @@ def test_missing_passphrase_without_terminal(store: Store, monkeypatch) -> None:
     with pytest.raises(PassphraseRequiredError, match="MEMOS_DESKTOP_PASSPHRASE"):
         open_profile(resolve_paths(), "default", Settings())
     seen = []
-    s = open_profile(resolve_paths(), "default", Settings(),
-                     passphrase_provider=lambda prompt: seen.append(prompt) or PASSPHRASE)
+    s = open_profile(
+        resolve_paths(),
+        "default",
+        Settings(),
+        passphrase_provider=lambda prompt: seen.append(prompt) or PASSPHRASE,
+    )
     s.close()
     assert seen and "default" in seen[0]
 
@@ -170,8 +177,9 @@ def test_keyring_profile_roundtrip_and_clear_error_when_entry_missing(monkeypatc
     kr = MemoryKeyring()
     keyring.set_keyring(kr)
     monkeypatch.delenv("MEMOS_DESKTOP_PASSPHRASE")
-    s = create_profile(resolve_paths(), "kr", Settings(), method="auto",
-                       embed_model="test-embed", embed_dim=384)
+    s = create_profile(
+        resolve_paths(), "kr", Settings(), method="auto", embed_model="test-embed", embed_dim=384
+    )
     item_id = add_one(s)
     s.rotate_key()  # keyring rotation needs no passphrase
     s.close()

@@ -17,9 +17,17 @@ def test_add_get_and_fields_roundtrip(store: Store) -> None:
     src = Source(kind="conversation", conversation_id="c1", message_id="m1", role="user", at=1.0)
     r = store.memories.add(
         c,
-        NewMemory(text="  Alice is vegetarian ", type="preference", layer="user", key="diet",
-                  tags=("Food", "food", "health"), importance=0.9, confidence=0.8,
-                  sources=(src,), valid_from=100.0),
+        NewMemory(
+            text="  Alice is vegetarian ",
+            type="preference",
+            layer="user",
+            key="diet",
+            tags=("Food", "food", "health"),
+            importance=0.9,
+            confidence=0.8,
+            sources=(src,),
+            valid_from=100.0,
+        ),
         vec(1),
     )
     assert r.created
@@ -41,7 +49,8 @@ def test_content_hash_dedupes_case_and_whitespace(store: Store) -> None:
     assert a.created and not b.created
     assert b.item.id == a.item.id
     batch = store.memories.add_many(
-        c, [NewMemory(text="x one"), NewMemory(text="X  one"), NewMemory(text="x two")],
+        c,
+        [NewMemory(text="x one"), NewMemory(text="X  one"), NewMemory(text="x two")],
         [vec(3), vec(4), vec(5)],
     )
     assert [r.created for r in batch] == [True, False, True]
@@ -52,8 +61,9 @@ def test_content_hash_dedupes_case_and_whitespace(store: Store) -> None:
 def test_update_versions_and_history(store: Store) -> None:
     c = cube(store)
     it = store.memories.add(c, NewMemory(text="Carol works at Acme"), vec(1)).item
-    up = store.memories.update(it.id, text="Carol works at Globex", embedding=vec(2),
-                               reason="job change")
+    up = store.memories.update(
+        it.id, text="Carol works at Globex", embedding=vec(2), reason="job change"
+    )
     assert up.version == 2 and up.text == "Carol works at Globex"
     up2 = store.memories.update(it.id, importance=0.9, tags=("work",))
     assert up2.version == 3
@@ -132,7 +142,10 @@ def test_list_filters_and_order(store: Store) -> None:
     )
     f = SearchFilters(cube_ids=(c.id,))
     assert [i.text for i in store.memories.list(f)] == ["an event", "a pref", "a fact"]
-    assert [i.text for i in store.memories.list(SearchFilters(tags=("x",)))] == ["an event", "a fact"]
+    assert [i.text for i in store.memories.list(SearchFilters(tags=("x",)))] == [
+        "an event",
+        "a fact",
+    ]
     assert [i.text for i in store.memories.list(SearchFilters(types=("preference",)))] == ["a pref"]
     assert [i.text for i in store.memories.list(SearchFilters(layers=("user",)))] == ["a pref"]
     assert [i.text for i in store.memories.list(SearchFilters(since=150, until=300))] == ["a pref"]

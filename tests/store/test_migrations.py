@@ -8,8 +8,8 @@ from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.errors import MigrationError
 from memos_desktop.store import keys
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.migrations import LATEST, MIGRATIONS, current_version, migrate
+from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.profile import Store, open_profile
 from tests.conftest import PASSPHRASE
 
@@ -23,15 +23,29 @@ def test_blank_database_migrates_to_latest(tmp_path) -> None:
     assert current_version(db) == 0
     assert migrate(db) == [v for v, _, _ in MIGRATIONS]
     assert current_version(db) == LATEST
-    assert {"memory_items", "memory_versions", "memory_fts", "cubes", "users", "conversations",
-            "messages", "activation_states", "adapters", "jobs", "changes"} <= tables(db)
+    assert {
+        "memory_items",
+        "memory_versions",
+        "memory_fts",
+        "cubes",
+        "users",
+        "conversations",
+        "messages",
+        "activation_states",
+        "adapters",
+        "jobs",
+        "changes",
+    } <= tables(db)
     assert migrate(db) == []  # idempotent
     db.close()
 
 
 def test_upgrade_from_v1_keeps_data(store: Store) -> None:
     """An old profile (schema v1, before activation/adapters/jobs/changes) upgrades in place."""
-    path, key = store.db.path, keys.unwrap_key(keys.read_keyfile(store.dir / "key.json"), PASSPHRASE)
+    path, key = (
+        store.db.path,
+        keys.unwrap_key(keys.read_keyfile(store.dir / "key.json"), PASSPHRASE),
+    )
     store.close()
     path.unlink()
     old = Database(path, key, create=True)
@@ -41,11 +55,17 @@ def test_upgrade_from_v1_keeps_data(store: Store) -> None:
     with old.write() as c:
         c.execute("INSERT INTO meta VALUES ('profile_id', 'p'), ('device_id', 'dev1')")
         c.execute("INSERT INTO users (id, name, created_at) VALUES ('u1', 'me', ?)", (now,))
-        c.execute("INSERT INTO cubes (id, name, owner_id, embed_model, embed_dim, created_at, "
-                  "updated_at) VALUES ('c1', 'personal', 'u1', 'test-embed', 384, ?, ?)", (now, now))
-        c.execute("INSERT INTO memory_items (id, cube_id, text, type, layer, status, created_at, "
-                  "updated_at, content_hash) VALUES ('i1', 'c1', 'Ivan collects stamps', 'fact', "
-                  "'long_term', 'active', ?, ?, 'h')", (now, now))
+        c.execute(
+            "INSERT INTO cubes (id, name, owner_id, embed_model, embed_dim, created_at, "
+            "updated_at) VALUES ('c1', 'personal', 'u1', 'test-embed', 384, ?, ?)",
+            (now, now),
+        )
+        c.execute(
+            "INSERT INTO memory_items (id, cube_id, text, type, layer, status, created_at, "
+            "updated_at, content_hash) VALUES ('i1', 'c1', 'Ivan collects stamps', 'fact', "
+            "'long_term', 'active', ?, ?, 'h')",
+            (now, now),
+        )
     old.close()
     with open_profile(resolve_paths(), "default", Settings()) as s:
         assert current_version(s.db) == LATEST

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-
 from collections.abc import Iterator
 
 import pytest
@@ -38,7 +37,8 @@ def seed(store: Store):
         ("The weather was rainy on Tuesday", "episode", 5, ()),
     ]
     store.memories.add_many(
-        c, [NewMemory(text=t, type=ty, tags=tags) for t, ty, _, tags in data],  # type: ignore[arg-type]
+        c,
+        [NewMemory(text=t, type=ty, tags=tags) for t, ty, _, tags in data],  # type: ignore[arg-type]
         [vec(s) for *_, s, _ in data],
     )
     return c
@@ -56,13 +56,15 @@ def test_lexical_and_vector_hits_fuse(store: Store) -> None:
     assert texts(hits) == ["Alice is allergic to peanuts"]
     assert hits[0].fts_rank == 0 and hits[0].vec_rank is None
     # vector match only: query vector near "hiking" memory, words match nothing
-    hits = store.searcher.search("mountains", near(vec(4), 0.1, 9), DIM,
-                                 SearchFilters(cube_ids=(c.id,)), top_k=3)
+    hits = store.searcher.search(
+        "mountains", near(vec(4), 0.1, 9), DIM, SearchFilters(cube_ids=(c.id,)), top_k=3
+    )
     assert texts(hits)[0] == "Bob went hiking in the Alps last summer"
     assert hits[0].fts_rank is None and hits[0].vec_rank == 0
     # both agree -> top with both ranks
-    hits = store.searcher.search("Alice dog", near(vec(1), 0.1, 8), DIM,
-                                 SearchFilters(cube_ids=(c.id,)))
+    hits = store.searcher.search(
+        "Alice dog", near(vec(1), 0.1, 8), DIM, SearchFilters(cube_ids=(c.id,))
+    )
     assert texts(hits)[0] == "Alice adopted a dog named Rex"
     assert hits[0].fts_rank == 0 and hits[0].vec_rank == 0
     assert hits[0].score > hits[1].score
@@ -78,19 +80,29 @@ def test_filters_push_down(store: Store) -> None:
     forgotten = store.memories.list(SearchFilters(types=("preference",)))[0]
     store.memories.forget(forgotten.id)
     f = SearchFilters(cube_ids=(c.id,))
-    assert "Alice prefers short answers" not in texts(store.searcher.search("Alice answers", q, DIM, f))
+    assert "Alice prefers short answers" not in texts(
+        store.searcher.search("Alice answers", q, DIM, f)
+    )
     f = SearchFilters(cube_ids=(c.id,), statuses=("deleted",))
-    assert texts(store.searcher.search("Alice answers", q, DIM, f)) == ["Alice prefers short answers"]
+    assert texts(store.searcher.search("Alice answers", q, DIM, f)) == [
+        "Alice prefers short answers"
+    ]
 
 
 def test_tag_filter_finds_rare_items_beyond_first_knn_page(store: Store) -> None:
     c = cube(store)
     n = 600
     store.memories.add_many(
-        c, [NewMemory(text=f"filler memory {i}", tags=("rare",) if i == 599 else ()) for i in range(n)],
+        c,
+        [
+            NewMemory(text=f"filler memory {i}", tags=("rare",) if i == 599 else ())
+            for i in range(n)
+        ],
         [vec(1000 + i) for i in range(n)],
     )
-    hits = store.searcher.search("zzz", vec(1), DIM, SearchFilters(cube_ids=(c.id,), tags=("rare",)))
+    hits = store.searcher.search(
+        "zzz", vec(1), DIM, SearchFilters(cube_ids=(c.id,), tags=("rare",))
+    )
     assert texts(hits) == ["filler memory 599"]
 
 
@@ -98,14 +110,20 @@ def test_time_range_and_validity_filters(store: Store) -> None:
     c = cube(store)
     store.memories.add_many(
         c,
-        [NewMemory(text="lived in Rome", created_at=100.0, valid_from=0.0, valid_to=500.0),
-         NewMemory(text="lives in Berlin", created_at=600.0, valid_from=500.0)],
+        [
+            NewMemory(text="lived in Rome", created_at=100.0, valid_from=0.0, valid_to=500.0),
+            NewMemory(text="lives in Berlin", created_at=600.0, valid_from=500.0),
+        ],
         [vec(1), vec(2)],
     )
     base = SearchFilters(cube_ids=(c.id,))
     q = vec(3)
-    assert texts(store.searcher.search("lives", q, DIM, SearchFilters(**{**base.__dict__, "since": 500.0}))) == ["lives in Berlin"]
-    assert texts(store.searcher.search("lived", q, DIM, SearchFilters(**{**base.__dict__, "until": 500.0}))) == ["lived in Rome"]
+    assert texts(
+        store.searcher.search("lives", q, DIM, SearchFilters(**{**base.__dict__, "since": 500.0}))
+    ) == ["lives in Berlin"]
+    assert texts(
+        store.searcher.search("lived", q, DIM, SearchFilters(**{**base.__dict__, "until": 500.0}))
+    ) == ["lived in Rome"]
     at = SearchFilters(**{**base.__dict__, "valid_at": 250.0})
     assert texts(store.searcher.search("Rome Berlin", q, DIM, at)) == ["lived in Rome"]
 
@@ -115,8 +133,11 @@ def test_near_duplicates_are_collapsed(store: Store) -> None:
     v = vec(42)
     store.memories.add_many(
         c,
-        [NewMemory(text="Gina's birthday is May 3"), NewMemory(text="Gina's birthday is on May 3"),
-         NewMemory(text="Gina likes jazz")],
+        [
+            NewMemory(text="Gina's birthday is May 3"),
+            NewMemory(text="Gina's birthday is on May 3"),
+            NewMemory(text="Gina likes jazz"),
+        ],
         [v, near(v, 0.05, 1), vec(43)],
     )
     f = SearchFilters(cube_ids=(c.id,))
@@ -132,16 +153,24 @@ def test_recency_and_importance_boosts_break_ties(store: Store) -> None:
     now = time.time()
     store.memories.add_many(
         c,
-        [NewMemory(text="note alpha one", created_at=now - 400 * 86400, importance=0.5),
-         NewMemory(text="note alpha two", created_at=now, importance=0.5)],
+        [
+            NewMemory(text="note alpha one", created_at=now - 400 * 86400, importance=0.5),
+            NewMemory(text="note alpha two", created_at=now, importance=0.5),
+        ],
         [vec(1), vec(1)],
     )
     f = SearchFilters(cube_ids=(c.id,))
     no_dedupe = SearchParams(dedupe_similarity=1.01)
     hits = store.searcher.search("alpha", None, None, f, params=no_dedupe, now=now)
     assert hits[0].item.created_at == now  # newer wins the tie
-    hits = store.searcher.search("alpha", None, None, f, params=SearchParams(
-        dedupe_similarity=1.01, recency_weight=0.0), now=now)
+    hits = store.searcher.search(
+        "alpha",
+        None,
+        None,
+        f,
+        params=SearchParams(dedupe_similarity=1.01, recency_weight=0.0),
+        now=now,
+    )
     assert hits[0].score == hits[1].score
     imp = store.memories.list(f, order="created_at ASC")[0]
     store.memories.update(imp.id, importance=1.0)
@@ -151,7 +180,9 @@ def test_recency_and_importance_boosts_break_ties(store: Store) -> None:
 
 def test_cube_partition_isolates(store: Store) -> None:
     c1 = cube(store)
-    other = store.cubes.create(store.users.list()[0], "work", embed_model="test-embed", embed_dim=DIM)
+    other = store.cubes.create(
+        store.users.list()[0], "work", embed_model="test-embed", embed_dim=DIM
+    )
     store.memories.add(c1, NewMemory(text="home secret"), vec(1))
     store.memories.add(other, NewMemory(text="work secret"), vec(1), dedupe=True)
     hits = store.searcher.search("secret", vec(1), DIM, SearchFilters(cube_ids=(other.id,)))

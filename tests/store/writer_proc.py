@@ -25,8 +25,9 @@ def main() -> None:
         vecs = rng.standard_normal((size, cube.embed_dim)).astype(np.float32)
         store.memories.add_many(cube, items, vecs)
         if b % 5 == 0:  # readers and writers interleave
-            store.searcher.search(f"{tag} batch", vecs[0], cube.embed_dim,
-                                  SearchFilters(cube_ids=(cube.id,)), top_k=5)
+            store.searcher.search(
+                f"{tag} batch", vecs[0], cube.embed_dim, SearchFilters(cube_ids=(cube.id,)), top_k=5
+            )
         print(f"ack {b}", flush=True)
     store.close()
 

@@ -1,0 +1,29 @@
+"""The core runs without the TUI: only memos_desktop.tui may import textual (harlequin's rule),
+and the layering contracts in pyproject.toml hold."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_core_modules_do_not_import_textual() -> None:
+    code = (
+        "import sys, memos_desktop.cli, memos_desktop.api, memos_desktop.store.profile, "
+        "memos_desktop.store.search, memos_desktop.engines.base\n"
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_import_contracts_hold() -> None:
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    p = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Contracts: 2 kept, 0 broken" in p.stdout

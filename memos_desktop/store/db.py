@@ -170,9 +170,11 @@ class Database:
                 raise translate(exc, self.path) from exc
             try:
                 yield self.conn
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
+                if isinstance(exc, apsw.Error):
+                    raise translate(exc, self.path) from exc
                 raise
             try:
                 self.conn.execute("COMMIT")

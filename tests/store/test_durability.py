@@ -65,3 +65,26 @@ def test_two_processes_write_at_once_without_lock_errors(store: Store) -> None:
         assert s.memories.count(SearchFilters(tags=("alpha",))) == 300
         assert s.memories.count(SearchFilters(tags=("beta",))) == 300
         assert s.db.integrity_check() == ["ok"]
+
+
+def test_disk_full_is_a_clear_error_and_loses_nothing(store: Store) -> None:
+    """SQLITE_FULL, provoked with max_page_count (the same error a full disk gives)."""
+    import numpy as np
+    import pytest
+
+    from memos_desktop.errors import DiskFullError
+    from memos_desktop.store.models import NewMemory
+
+    cube = store.cubes.list()[0]
+    kept = store.memories.add(cube, NewMemory(text="Quinn speaks Welsh"), np.ones(384)).item
+    pages = int(store.db.scalar("PRAGMA page_count"))
+    store.db.conn.pragma("max_page_count", pages + 2)
+    big = [NewMemory(text=f"filler {i} " + "x" * 2000) for i in range(200)]
+    with pytest.raises(DiskFullError, match="disk is full") as ei:
+        store.memories.add_many(cube, big, np.ones((200, 384)))
+    assert ei.value.exit_code == 6 and "free some disk space" in str(ei.value)
+    assert store.memories.get(kept.id).text == "Quinn speaks Welsh"
+    assert store.memories.count(SearchFilters()) == 1  # the failed batch left nothing half-done
+    store.db.conn.pragma("max_page_count", 2**30)
+    assert len(store.memories.add_many(cube, big, np.ones((200, 384)))) == 200
+    assert store.db.integrity_check() == ["ok"]

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from memos_desktop.config import Paths, Settings
-from memos_desktop.engines.base import Embedder
+from memos_desktop.engines.base import CancelToken, ChatEngine, Embedder, SamplingParams
+from memos_desktop.memory.chat import ChatService, ChatTurn
+from memos_desktop.memory.reconcile import Plan, Reconciler
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.models import (
@@ -37,6 +39,7 @@ from memos_desktop.store.search import SearchParams
 log = logging.getLogger(__name__)
 
 EmbedderFactory = Callable[[], Embedder | None]
+EngineFactory = Callable[[], ChatEngine]
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,27 @@ class MemosAPI:
         embedder: Embedder | None,
         *,
         user: str | None = None,
+        engine_factory: EngineFactory | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         users = store.users.list()
         self.user: User = store.users.get(user) if user else users[0]
         self._cube: Cube | None = None
+        self._engine_factory = engine_factory
+        self._engine: ChatEngine | None = None
+        self.reconciler = Reconciler(store)
+
+    # --- users ------------------------------------------------------------------------------
+
+    def switch_user(self, name: str) -> User:
+        """Each user has their own cubes (and so their own memories, KV states, adapters)."""
+        self.user = self.store.users.get(name)
+        self._cube = None
+        return self.user
+
+    def create_user(self, name: str) -> User:
+        return self.store.users.create(name)
 
     # --- cubes ------------------------------------------------------------------------------
 
@@ -85,6 +103,19 @@ class MemosAPI:
 
     def list_cubes(self) -> list[Cube]:
         return self.store.cubes.list(self.user)
+
+    def rename_cube(self, name_or_id: str, new_name: str) -> Cube:
+        cube = self.store.cubes.rename(self._cube_for(name_or_id), new_name)
+        if self._cube is not None and self._cube.id == cube.id:
+            self._cube = cube
+        return cube
+
+    def delete_cube(self, name_or_id: str) -> int:
+        cube = self._cube_for(name_or_id)
+        n = self.store.cubes.delete(cube)
+        if self._cube is not None and self._cube.id == cube.id:
+            self._cube = None
+        return n
 
     def _cube_for(self, cube: str | None) -> Cube:
         return self.store.cubes.get(cube, self.user) if cube else self.cube
@@ -122,6 +153,77 @@ class MemosAPI:
         return self.store.memories.add_many(
             c, items, vectors, embed_model=emb.model_id if emb else ""
         )
+
+    def remember(self, item: NewMemory | str, cube: str | None = None) -> tuple[Plan, MemoryItem]:
+        """Add one memory through reconciliation (ADD / UPDATE / SUPERSEDE / NOOP)."""
+        new = NewMemory(text=item) if isinstance(item, str) else item
+        c = self._cube_for(cube)
+        emb = self._embedder_for(c)
+        vec = emb.embed([new.text])[0] if emb is not None else None
+        plan = self.reconciler.plan(c, new, vec)
+        return plan, self.reconciler.apply(c, plan, vec, emb.model_id if emb else "")
+
+    def correct(self, text: str, cube: str | None = None) -> tuple[MemoryItem, MemoryItem | None]:
+        """A natural-language correction ("I moved to Berlin in May"): stored as a new fact that
+        supersedes the most related active fact, whose history keeps both."""
+        if not text.strip():
+            raise InvalidInputError("an empty correction", hint="say what is true now")
+        c = self._cube_for(cube)
+        hits = self.search(text, SearchFilters(cube_ids=(c.id,),
+                                               types=("fact", "preference", "event",
+                                                      "instruction", "episode")),
+                           top_k=5, cube=c.id).hits
+        emb = self._embedder_for(c)
+        vec = emb.embed([text])[0] if emb is not None else None
+        target = None
+        for h in hits:
+            if h.distance is not None and 1.0 - h.distance < self.CORRECTION_MIN_COSINE:
+                continue
+            if h.distance is None and h.fts_rank is None:
+                continue
+            target = h.item
+            break
+        new = NewMemory(text=text.strip(), type="fact",
+                        key=target.key if target is not None else "", source="user",
+                        importance=max(0.6, target.importance if target else 0.6))
+        added = self.store.memories.add_many(c, [new], None if vec is None else [vec],
+                                             embed_model=emb.model_id if emb else "",
+                                             dedupe=False)[0].item
+        if target is not None:
+            self.store.memories.supersede(target.id, added.id, reason=f"corrected: {text.strip()}")
+            target = self.get(target.id)
+        return added, target
+
+    CORRECTION_MIN_COSINE = 0.3
+
+    # --- chat -------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> ChatEngine:
+        if self._engine is None:
+            if self._engine_factory is None:
+                raise InvalidInputError("no chat model is configured",
+                                        hint="`memos-desktop models list` shows what is there")
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def chat(
+        self,
+        query: str,
+        conversation_id: str | None = None,
+        *,
+        temporary: bool = False,
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ChatTurn:
+        """Retrieve, assemble, stream; iterate the returned turn for text. After the stream ends
+        the turn is recorded (unless temporary) and its fast-mode memory is stored."""
+        if not query.strip():
+            raise InvalidInputError("an empty message", hint="type something to ask")
+        c = self.cube
+        svc = ChatService(self.store, self.engine, self._embedder_for(c), c, self.user.id)
+        return svc.turn(query, conversation_id, temporary=temporary, sampling=sampling,
+                        cancel=cancel)
 
     def search(
         self,
@@ -189,6 +291,9 @@ class MemosAPI:
         return self.store.memories.history(item_id)
 
     def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         self.store.close()
 
 
@@ -199,14 +304,20 @@ def open_api(
     profile: str | None = None,
     passphrase_provider: PassphraseProvider | None = None,
     embedder_factory: EmbedderFactory | None = None,
+    engine_factory: EngineFactory | None = None,
+    resident_index: bool = False,
 ) -> MemosAPI:
     """The one factory the CLI, the TUI and the tests share."""
     store = open_profile(
-        paths, profile or settings.profile, settings, passphrase_provider=passphrase_provider
+        paths,
+        profile or settings.profile,
+        settings,
+        passphrase_provider=passphrase_provider,
+        resident_index=resident_index,
     )
     try:
         embedder = embedder_factory() if embedder_factory else None
     except Exception:
         store.close()
         raise
-    return MemosAPI(store, embedder)
+    return MemosAPI(store, embedder, engine_factory=engine_factory)

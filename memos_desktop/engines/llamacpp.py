@@ -1,10 +1,10 @@
 """The llama.cpp chat engine (llama-cpp-python): generation, activation memory, parametric memory.
 
 Design rules:
-- Prompts are rendered here (the GGUF's own chat template, or a known format where it has none)
-  and tokenized in two pieces: the *stable prefix* (the leading system messages, up to where the
-  first other message's content starts) and the rest. The prefix's token ids therefore never
-  depend on what follows, so a saved KV state of the prefix matches every later prompt.
+- Prompts are rendered by ``chat_format`` (the GGUF's own chat template, or a known format
+  where it has none) and tokenized in two pieces: the *stable prefix* (the leading system
+  messages) and the rest. The prefix's token ids therefore never depend on what follows, so a
+  saved KV state of the prefix matches every later prompt.
 - Activation memory is ``llama_state_seq_get_data`` bytes plus the token ids, never a pickled
   ``LlamaState`` (it drags a 512 MB logits array). After ``llama_state_seq_set_data`` we set
   ``input_ids[:n]`` and ``n_tokens`` so llama-cpp-python's prefix matching reuses the cache.
@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from memos_desktop.engines.base import (
@@ -47,16 +45,17 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
 )
+from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
 from memos_desktop.engines.gguf_meta import GGUFHeader, check_lora_adapter
+from memos_desktop.engines.schema_check import schema_errors
 from memos_desktop.engines.tiny_model import BASE_SHA_KEY
-from memos_desktop.errors import EngineError, InvalidInputError, ModelNotFoundError
+from memos_desktop.errors import EngineError, InvalidInputError
 
 log = logging.getLogger(__name__)
 
 KV_TYPES = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16,
             "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
-CHAT_FORMATS = ("template", "gemma", "chatml")
-_SENTINEL = "\x00memos-prefix-end\x00"
 
 
 @dataclass(frozen=True)
@@ -81,65 +80,6 @@ class LlamaCppSettings:
 
 
 # --- model file checks -------------------------------------------------------------------------
-
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-_SHA_LOCK = threading.Lock()
-
-
-def model_sha256(path: Path, cache_file: Path | None = None) -> str:
-    """sha256 of a model file, computed once per (path, size, mtime) and remembered in memory and
-    in ``cache_file`` (JSON), so starting the app does not re-hash a 300 MB file every time."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _SHA_LOCK:
-        if key in _SHA_MEMO:
-            return _SHA_MEMO[key]
-        table: dict[str, Any] = {}
-        if cache_file is not None:
-            with contextlib.suppress(OSError, ValueError):
-                table = json.loads(cache_file.read_text(encoding="utf-8"))
-            rec = table.get(key[0])
-            if (isinstance(rec, dict) and rec.get("size") == st.st_size
-                    and rec.get("mtime_ns") == st.st_mtime_ns):
-                _SHA_MEMO[key] = str(rec["sha256"])
-                return _SHA_MEMO[key]
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        digest = h.hexdigest()
-        _SHA_MEMO[key] = digest
-        if cache_file is not None:
-            table[key[0]] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
-            with contextlib.suppress(OSError):
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_name(cache_file.name + f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(table, indent=1), encoding="utf-8")
-                os.replace(tmp, cache_file)
-        return digest
-
-
-def _default_sha_cache() -> Path:
-    from memos_desktop.config import resolve_paths
-
-    return resolve_paths().cache_dir / "model-sha256.json"
-
-
-def _check_gguf(path: Path, what: str) -> None:
-    if not path.is_file():
-        raise ModelNotFoundError(
-            f"no {what} file at {path}",
-            hint="`memos-desktop models list` shows the installed models; "
-                 "`memos-desktop models pull <id>` fetches one",
-        )
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"GGUF":
-        raise EngineError(
-            f"{path} is not a GGUF {what} file (damaged, or another format)",
-            hint="delete it and fetch it again with `memos-desktop models pull <id>`",
-        )
-
 
 # llama.cpp logs through one process-wide callback: route it to our logger (warnings and errors
 # only; llama.cpp never puts prompt text in those) instead of stderr, which is the UI's.
@@ -176,7 +116,7 @@ class LlamaCppEngine:
     ) -> None:
         self.settings = s = settings or LlamaCppSettings()
         path = Path(model_path)
-        _check_gguf(path, "model")
+        check_gguf(path, "model")
         if s.type_k not in KV_TYPES or s.type_v not in KV_TYPES:
             raise InvalidInputError(f"unknown KV cache type {s.type_k!r}/{s.type_v!r}",
                                     hint=f"use one of {', '.join(KV_TYPES)}")
@@ -185,7 +125,7 @@ class LlamaCppEngine:
                                     hint="set flash_attn = true or type_v = 'f16'")
         self.path = path
         self._model_id = model_id or path.stem
-        self._sha = model_sha256(path, sha_cache_file or _default_sha_cache())
+        self._sha = model_sha256(path, sha_cache_file or default_sha_cache())
         _route_native_logs()
         t0 = time.perf_counter()
         try:
@@ -204,23 +144,22 @@ class LlamaCppEngine:
         self.load_s = time.perf_counter() - t0
         meta = self._llama.metadata
         self._arch = meta.get("general.architecture", "")
-        self._template = meta.get("tokenizer.chat_template")
-        fmt = s.chat_format or ("template" if self._template else
+        template = meta.get("tokenizer.chat_template")
+        fmt = s.chat_format or ("template" if template else
                                 "gemma" if self._arch.startswith("gemma") else "chatml")
-        if fmt not in CHAT_FORMATS or (fmt == "template" and not self._template):
-            raise InvalidInputError(f"unknown or unavailable chat format {fmt!r}",
-                                    hint=f"use one of {', '.join(CHAT_FORMATS)}")
-        self.chat_format = fmt
         model = self._llama._model
         self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
         self._add_bos = bool(model.add_bos_token())
-        self._jinja: Jinja2ChatFormatter | None = None
-        if fmt == "template":
-            eos = model.token_eos()
-            self._jinja = Jinja2ChatFormatter(
-                template=str(self._template), bos_token=self._bos_text,
+        eos = model.token_eos()
+        try:
+            self._format = PromptFormat(
+                fmt, template=template, bos_token=self._bos_text, model_id=self._model_id,
                 eos_token=model.token_get_text(eos) if eos >= 0 else "",
             )
+        except Exception:
+            self._llama.close()
+            raise
+        self.chat_format = fmt
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
         self._n_vocab = self._llama.n_vocab()
         self._stop_ids = {t for t in (self._special_id("<end_of_turn>"),
@@ -267,6 +206,7 @@ class LlamaCppEngine:
             else None
 
     def _tok(self, text: str, *, first: bool) -> list[int]:
+        self._check_open()  # every public call tokenizes first: after close() the model is freed
         if not text:
             return []
         # A template that writes the BOS text itself must not get a second BOS.
@@ -296,49 +236,12 @@ class LlamaCppEngine:
 
     # --- prompt rendering ----------------------------------------------------------------------
 
-    def _render(self, messages: Sequence[ChatMessage]) -> str:
-        for m in messages:
-            if m.role not in ("system", "user", "assistant"):
-                raise InvalidInputError(f"unknown message role {m.role!r}",
-                                        hint="use system, user or assistant")
-        if self.chat_format == "template":
-            assert self._jinja is not None
-            try:
-                msgs: Any = [{"role": m.role, "content": m.content} for m in messages]
-                return self._jinja(messages=msgs).prompt
-            except Exception as exc:  # a template error is the model's, not the user's
-                raise EngineError(f"the chat template of {self.model_id} failed: {exc}",
-                                  hint="set chat_format to 'chatml' or 'gemma'") from exc
-        if self.chat_format == "gemma":
-            return _render_gemma(messages)
-        return "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) \
-            + "<|im_start|>assistant\n"
-
-    def _prefix_text(self, prefix: Sequence[ChatMessage]) -> str:
-        """The rendered text of ``prefix``, cut where the content of a following user message
-        would start (so it is a text prefix of any conversation that begins with ``prefix``)."""
-        full = self._render([*prefix, ChatMessage("user", _SENTINEL)])
-        cut = full.find(_SENTINEL)
-        if cut < 0:
-            raise EngineError("the chat template drops user messages; cannot find the prefix")
-        return full[:cut]
-
-    def _split(self, messages: Sequence[ChatMessage]) -> tuple[str, str]:
-        n = 0
-        while n < len(messages) and messages[n].role == "system":
-            n += 1
-        full = self._render(messages)
-        head = self._prefix_text(messages[:n])
-        if full.startswith(head):
-            return head, full[len(head):]
-        return full, ""
-
     def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        head, tail = self._split(messages)
+        head, tail = self._format.split(messages)
         return self._tok(head, first=True) + self._tok(tail, first=False)
 
     def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
-        return hashlib.sha256(self._prefix_text(prefix).encode("utf-8")).hexdigest()
+        return hashlib.sha256(self._format.prefix_text(prefix).encode("utf-8")).hexdigest()
 
     # --- generation ----------------------------------------------------------------------------
 
@@ -385,6 +288,13 @@ class LlamaCppEngine:
         if not isinstance(value, dict):
             raise EngineError("the model's structured answer is not a JSON object",
                               hint="give the schema an object at its root")
+        # The grammar fixes the shape, not every keyword (numeric bounds are not enforced).
+        errors = schema_errors(value, json_schema)
+        if errors:
+            raise EngineError(
+                "the model's structured answer does not follow the schema: "
+                + "; ".join(errors[:3]), hint="retry, or loosen the schema",
+            )
         return value
 
     def _cached_reuse(self, tokens: Sequence[int]) -> int:
@@ -497,7 +407,7 @@ class LlamaCppEngine:
 
     def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
         self._check_open()
-        text = self._prefix_text(prefix)
+        text = self._format.prefix_text(prefix)
         tokens = self._tok(text, first=True)
         if not tokens or len(tokens) >= self.n_ctx:
             raise EngineError(f"the prefix takes {len(tokens)} tokens; the context window is "
@@ -557,7 +467,7 @@ class LlamaCppEngine:
     def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
         self._check_open()
         p = Path(path)
-        _check_gguf(p, "adapter")
+        check_gguf(p, "adapter")
         # Checked in Python first: llama.cpp trusts the file and can crash on a bad one.
         header = check_lora_adapter(p, architecture=self._arch, name=f"adapter {adapter_id!r}")
         self._install_adapter(adapter_id, header, lambda model: llama_cpp.llama_adapter_lora_init(
@@ -568,7 +478,7 @@ class LlamaCppEngine:
         llama.cpp reads them through an in-memory ``FILE*`` (POSIX ``fmemopen``)."""
         self._check_open()
         header = check_lora_adapter(data, architecture=self._arch, name=f"adapter {adapter_id!r}")
-        with _memory_file(data) as fp:
+        with memory_file(data) as fp:
             self._install_adapter(
                 adapter_id, header,
                 lambda model: llama_cpp.llama_adapter_lora_init_from_file_ptr(model, fp))
@@ -661,27 +571,6 @@ class LlamaCppEngine:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _render_gemma(messages: Sequence[ChatMessage]) -> str:
-    """Gemma turns. Gemma has no system role: system text goes first in the next user turn
-    (as Google's own template does); the format in llama-cpp-python would drop it."""
-    out: list[str] = []
-    system: list[str] = []
-    for m in messages:
-        if m.role == "system":
-            system.append(m.content)
-            continue
-        content = m.content
-        if m.role == "user" and system:
-            content = "\n\n".join([*system, content])
-            system = []
-        role = "model" if m.role == "assistant" else "user"
-        out.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
-    if system:
-        out.append("<start_of_turn>user\n" + "\n\n".join(system) + "<end_of_turn>\n")
-    out.append("<start_of_turn>model\n")
-    return "".join(out)
-
-
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -700,25 +589,3 @@ def _holdback(text: str, stops: Sequence[str]) -> int:
                 best = k
                 break
     return best
-
-
-@contextlib.contextmanager
-def _memory_file(data: bytes) -> Iterator[ctypes.c_void_p]:
-    """A read-only ``FILE*`` over ``data`` in memory (no file on disk, so no plaintext leak)."""
-    libc = ctypes.CDLL(None)
-    fmemopen = getattr(libc, "fmemopen", None)
-    if fmemopen is None:
-        raise EngineError("this platform cannot load an adapter from memory (no fmemopen)",
-                          hint="report this; adapters load from memory on Linux and macOS")
-    fmemopen.restype = ctypes.c_void_p
-    fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-    libc.fclose.argtypes = [ctypes.c_void_p]
-    buf = ctypes.create_string_buffer(data, len(data))
-    fp = fmemopen(buf, len(data), b"rb")
-    if not fp:
-        raise EngineError("could not open the adapter in memory", hint="check free memory")
-    try:
-        yield ctypes.c_void_p(fp)
-    finally:
-        libc.fclose(fp)
-        ctypes.memset(buf, 0, len(data))  # do not leave decrypted weights lying in freed memory

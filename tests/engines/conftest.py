@@ -83,3 +83,12 @@ def store() -> Iterator[Store]:
                        passphrase=PASSPHRASE)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def gemma_adapters(model_dir: Path, gemma: LlamaCppEngine) -> tuple[Path, Path]:
+    return tuple(  # type: ignore[return-value]
+        write_random_lora(gemma.path, model_dir / f"gemma-{seed}.gguf", seed=seed,
+                          base_sha256=gemma.model_sha256)
+        for seed in (21, 22)
+    )

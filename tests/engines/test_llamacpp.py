@@ -17,7 +17,10 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
 )
-from memos_desktop.engines.llamacpp import LlamaCppEngine, _render_gemma, model_sha256
+from memos_desktop.engines.chat_format import render_gemma
+from memos_desktop.engines.files import model_sha256
+from memos_desktop.engines.llamacpp import LlamaCppEngine
+from memos_desktop.engines.schema_check import schema_errors
 from memos_desktop.errors import EngineError, InvalidInputError, ModelNotFoundError
 from tests.engines.conftest import TINY
 
@@ -105,7 +108,7 @@ def test_unknown_role_is_refused(tiny: LlamaCppEngine) -> None:
 
 
 def test_gemma_format_puts_system_text_in_the_first_user_turn() -> None:
-    prompt = _render_gemma([ChatMessage("system", "S"), ChatMessage("user", "U"),
+    prompt = render_gemma([ChatMessage("system", "S"), ChatMessage("user", "U"),
                             ChatMessage("assistant", "A"), ChatMessage("user", "V")])
     assert prompt == ("<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA"
                       "<end_of_turn>\n<start_of_turn>user\nV<end_of_turn>\n"
@@ -118,16 +121,40 @@ def test_json_schema_output_parses_and_validates(tiny: LlamaCppEngine) -> None:
         "properties": {
             "mood": {"enum": ["happy", "sad", "neutral"]},
             "urgent": {"type": "boolean"},
-            "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+            "count": {"type": "integer"},
+            "tags": {"type": "array", "items": {"enum": ["tea", "food"]}, "maxItems": 3},
         },
-        "required": ["mood", "urgent", "stars"],
+        "required": ["mood", "urgent", "count", "tags"],
         "additionalProperties": False,
     }
-    out = tiny.complete_json(CHAT, schema, SamplingParams.greedy(200))
-    assert set(out) == {"mood", "urgent", "stars"}
+    out = tiny.complete_json(CHAT, schema, SamplingParams.greedy(300))
+    assert schema_errors(out, schema) == []
+    assert set(out) == {"mood", "urgent", "count", "tags"}
     assert out["mood"] in ("happy", "sad", "neutral")
-    assert isinstance(out["urgent"], bool)
-    assert isinstance(out["stars"], int) and 1 <= out["stars"] <= 5
+    assert isinstance(out["urgent"], bool) and isinstance(out["count"], int)
+
+
+def test_json_keywords_the_grammar_ignores_are_still_checked(tiny: LlamaCppEngine) -> None:
+    # llama-cpp-python's grammar does not enforce numeric bounds: the answer is checked after.
+    schema = {"type": "object", "properties": {"stars": {"type": "integer", "minimum": 1,
+                                                         "maximum": 5}}, "required": ["stars"]}
+    try:
+        out = tiny.complete_json(CHAT, schema, SamplingParams.greedy(100))
+    except EngineError as err:
+        assert "does not follow the schema" in str(err)
+    else:
+        assert 1 <= out["stars"] <= 5
+
+
+def test_schema_errors_covers_the_extraction_subset() -> None:
+    schema = {"type": "object", "required": ["a", "b"], "additionalProperties": False,
+              "properties": {"a": {"type": "integer", "maximum": 3},
+                             "b": {"type": "array", "items": {"type": "string"}}}}
+    assert schema_errors({"a": 3, "b": ["x"]}, schema) == []
+    errs = schema_errors({"a": True, "b": ["x", 2], "c": 1}, schema)
+    assert len(errs) == 3  # a is a bool not an integer, b[1] not a string, c unexpected
+    assert schema_errors({"a": 4, "b": []}, schema) == ["$.a: 4 > maximum 3"]
+    assert schema_errors({"b": []}, schema) == ["$: missing 'a'"]
 
 
 def test_json_cut_off_says_raise_max_tokens(tiny: LlamaCppEngine) -> None:
@@ -154,7 +181,7 @@ def test_corrupt_model_is_an_engine_error(tmp_path: Path, tiny_path: Path, damag
     bad.write_bytes(b"this is not a model" * 100 if damage == "not-gguf" else data[:4000])
     with pytest.raises(EngineError) as err:
         LlamaCppEngine(bad, TINY, sha_cache_file=tmp_path / "sha.json")
-    assert err.value.hint and "pull it again" in err.value.hint or "fetch it again" in str(err.value)
+    assert err.value.hint and "fetch it again" in err.value.hint
 
 
 def test_model_sha256_is_cached_by_path_size_and_mtime(tmp_path: Path, tiny_path: Path) -> None:
@@ -167,9 +194,9 @@ def test_model_sha256_is_cached_by_path_size_and_mtime(tmp_path: Path, tiny_path
     # A fake entry with the same size and mtime is trusted: proof that nothing is re-hashed...
     table[str(model.resolve())]["sha256"] = "f" * 64
     cache.write_text(json.dumps(table))
-    from memos_desktop.engines import llamacpp
+    from memos_desktop.engines import files
 
-    llamacpp._SHA_MEMO.clear()
+    files._SHA_MEMO.clear()
     assert model_sha256(model, cache) == "f" * 64
     # ...and a changed file (new mtime) is hashed again.
     st = model.stat()

@@ -1,0 +1,108 @@
+"""Reconciliation: decide ADD / UPDATE / SUPERSEDE / NOOP for a new memory against what the cube
+already holds, and apply the decision.
+
+Design rules:
+- Never silently hard-delete. UPDATE writes a new version (the old one stays in history);
+  SUPERSEDE archives the old item with ``valid_to`` and links both ways; NOOP records nothing new.
+- Near-duplicate thresholds cause false merges ("birthday is May 3" vs "May 4" embed almost the
+  same), so a duplicate needs high cosine AND high word overlap AND the same numbers and names;
+  the thresholds are measured by ``bench/reconcile.py`` (BENCHMARKS.md).
+- Raw episodes (what was said) are never merged or superseded: they are the record.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from memos_desktop.store.models import Cube, MemoryItem, NewMemory, SearchFilters
+from memos_desktop.store.profile import Store
+
+Action = Literal["add", "update", "supersede", "noop"]
+_WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NAME = re.compile(r"\b[A-Z][a-z]+")
+MERGEABLE = ("fact", "preference", "instruction", "summary", "event")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    dup_cosine: float = 0.90
+    dup_jaccard: float = 0.5
+    supersede_cosine: float = 0.70
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    new: NewMemory
+    target: MemoryItem | None
+    similarity: float
+    reason: str
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def jaccard(a: str, b: str) -> float:
+    wa, wb = words(a), words(b)
+    return len(wa & wb) / len(wa | wb) if wa | wb else 0.0
+
+
+def anchors(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Numbers and capitalised names: two texts that differ here say different things."""
+    names = [m.group() for m in _NAME.finditer(text) if m.start() > 0]  # not the first word
+    return frozenset(_NUMBER.findall(text)), frozenset(names)
+
+
+class Reconciler:
+    def __init__(self, store: Store, thresholds: Thresholds = Thresholds()) -> None:
+        self.store = store
+        self.t = thresholds
+
+    def neighbours(self, cube: Cube, vector: Any, k: int = 5) -> list[tuple[MemoryItem, float]]:
+        f = SearchFilters(cube_ids=(cube.id,), types=MERGEABLE)
+        raw = self.store.searcher.knn(vector, cube.embed_dim, f, k)
+        items = self.store.memories.get_many([r for r, _, _ in raw])
+        return [(items[r], 1.0 - d) for r, d, _ in raw if r in items]
+
+    def plan(self, cube: Cube, new: NewMemory, vector: Any | None) -> Plan:
+        existing = self.store.memories.by_hash(cube.id, new.text)
+        if existing is not None:
+            return Plan("noop", new, existing, 1.0, "same text already remembered")
+        if new.type == "episode" or vector is None:
+            return Plan("add", new, None, 0.0, "new")
+        for item, sim in self.neighbours(cube, np.asarray(vector, dtype=np.float32)):
+            same_anchors = anchors(item.text) == anchors(new.text)
+            if sim >= self.t.dup_cosine and same_anchors and (
+                jaccard(item.text, new.text) >= self.t.dup_jaccard
+            ):
+                if words(new.text) > words(item.text):
+                    return Plan("update", new, item, sim, "adds detail to a known memory")
+                return Plan("noop", new, item, sim, "near-duplicate of a known memory")
+            if (
+                new.key and item.key == new.key and item.type == new.type
+                and sim >= self.t.supersede_cosine and not same_anchors
+            ):
+                return Plan("supersede", new, item, sim, f"newer value for '{new.key}'")
+        return Plan("add", new, None, 0.0, "new")
+
+    def apply(self, cube: Cube, plan: Plan, vector: Any | None, embed_model: str) -> MemoryItem:
+        mem = self.store.memories
+        if plan.action == "noop":
+            assert plan.target is not None
+            return plan.target
+        if plan.action == "update":
+            assert plan.target is not None
+            return mem.update(plan.target.id, text=plan.new.text, embedding=vector,
+                              change="merge", reason=plan.reason)
+        added = mem.add_many(cube, [plan.new], None if vector is None else [vector],
+                             embed_model=embed_model)[0].item
+        if plan.action == "supersede":
+            assert plan.target is not None
+            mem.supersede(plan.target.id, added.id, at=plan.new.valid_from, reason=plan.reason)
+        return added

@@ -1,0 +1,192 @@
+"""Scheduler: working memory per conversation, retrieval within a token budget, prompt assembly.
+
+The prompt is assembled in three parts, in this order:
+
+1. the **stable prefix** (system messages): persona, pinned core memories, user profile
+   (preferences). It changes rarely, so its KV state is saved once as activation memory and
+   restored on the next chat instead of being prefilled again;
+2. the **retrieved memories** for this query (hybrid search + recency + importance + the
+   conversation's working set), as many as fit the retrieval budget;
+3. the **recent turns** of the conversation, newest kept first, then the question.
+
+Design rule: every memory that reaches the prompt is reported back (id, score, where it came
+from), so front ends can show which memories an answer used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from memos_desktop.engines.base import ChatMessage
+from memos_desktop.store.models import Cube, MemoryItem, Message, SearchFilters, SearchHit
+from memos_desktop.store.profile import Store
+from memos_desktop.store.search import SearchParams
+
+PERSONA = (
+    "You are Memos, a private assistant that runs entirely on this computer. You remember what "
+    "the user told you in earlier conversations. Use the memories below when they are relevant "
+    "and say plainly when you do not know. Answer briefly and directly."
+)
+
+
+@dataclass(frozen=True)
+class UsedMemory:
+    id: str
+    text: str
+    type: str
+    score: float
+    origin: str  # "core" (pinned/profile), "retrieved", "working"
+    sources: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "type": self.type, "score": self.score,
+                "origin": self.origin, "sources": list(self.sources)}
+
+
+@dataclass(frozen=True)
+class Budget:
+    core_tokens: int = 300
+    retrieved_tokens: int = 500
+    history_tokens: int = 600
+    top_k: int = 12
+
+
+@dataclass(frozen=True)
+class Assembled:
+    prefix: tuple[ChatMessage, ...]
+    messages: tuple[ChatMessage, ...]
+    used: tuple[UsedMemory, ...]
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+def _date(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%d %b %Y")
+
+
+def memory_line(item: MemoryItem) -> str:
+    return f"- [{_date(item.valid_from or item.created_at)}] {item.text}"
+
+
+def _used(item: MemoryItem, score: float, origin: str) -> UsedMemory:
+    return UsedMemory(item.id, item.text, item.type, score, origin,
+                      tuple(s.to_json() for s in item.sources))
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        count_tokens: Callable[[str], int],
+        budget: Budget = Budget(),
+        persona: str = PERSONA,
+    ) -> None:
+        self.store = store
+        self.count = count_tokens
+        self.budget = budget
+        self.persona = persona
+
+    def core_memories(self, cube: Cube) -> list[MemoryItem]:
+        """Pinned memories, then profile-layer items by importance, within the core budget."""
+        pinned = self.store.memories.list(SearchFilters(cube_ids=(cube.id,), pinned=True),
+                                          limit=50, order="importance DESC")
+        profile = self.store.memories.list(SearchFilters(cube_ids=(cube.id,), layers=("user",),
+                                                         pinned=False),
+                                           limit=50, order="importance DESC")
+        out: list[MemoryItem] = []
+        used = 0
+        for item in [*pinned, *profile]:
+            t = self.count(item.text) + 4
+            if used + t > self.budget.core_tokens:
+                continue
+            out.append(item)
+            used += t
+        # Stable order so the prefix (and its KV state) does not change between turns.
+        return sorted(out, key=lambda i: i.created_at)
+
+    def prefix(self, cube: Cube) -> tuple[tuple[ChatMessage, ...], list[MemoryItem]]:
+        core = self.core_memories(cube)
+        text = self.persona
+        if core:
+            text += "\n\nWhat you know about the user:\n" + "\n".join(memory_line(i) for i in core)
+        return (ChatMessage("system", text),), core
+
+    def working_set(self, history: Sequence[Message]) -> list[str]:
+        """Ids of memories used earlier in this conversation (most recent first)."""
+        seen: list[str] = []
+        for m in reversed(history):
+            for u in m.meta.get("used", []):
+                if isinstance(u, dict) and u.get("id") and u["id"] not in seen:
+                    seen.append(str(u["id"]))
+        return seen
+
+    def assemble(
+        self,
+        cube: Cube,
+        query: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[Message],
+        *,
+        now: float,
+    ) -> Assembled:
+        prefix, core = self.prefix(cube)
+        used = [_used(i, 1.0, "core") for i in core]
+        core_ids = {i.id for i in core}
+        chosen: list[tuple[MemoryItem, float, str]] = []
+        budget = self.budget.retrieved_tokens
+        for h in hits:
+            if h.item.id in core_ids:
+                continue
+            t = self.count(h.item.text) + 8
+            if t > budget:
+                continue
+            chosen.append((h.item, h.score, "retrieved"))
+            budget -= t
+        have = {i.id for i, _, _ in chosen} | core_ids
+        for wid in self.working_set(history):
+            if wid in have:
+                continue
+            try:
+                item = self.store.memories.get(wid)
+            except Exception:
+                continue
+            t = self.count(item.text) + 8
+            if item.status != "active" or t > budget:
+                continue
+            chosen.append((item, 0.0, "working"))
+            budget -= t
+        used += [_used(i, s, o) for i, s, o in chosen]
+
+        recent: list[ChatMessage] = []
+        hist_budget = self.budget.history_tokens
+        for m in reversed(history):
+            t = self.count(m.content) + 6
+            if t > hist_budget:
+                break
+            recent.insert(0, ChatMessage(m.role, m.content))
+            hist_budget -= t
+        # The prompt must start with a user turn after the system prefix.
+        while recent and recent[0].role != "user":
+            recent.pop(0)
+
+        question = query
+        if chosen:
+            block = "\n".join(memory_line(i) for i, _, _ in
+                              sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at))
+            question = (f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n"
+                        f"{query}")
+        messages = (*prefix, *recent, ChatMessage("user", question))
+        return Assembled(
+            prefix=prefix,
+            messages=messages,
+            used=tuple(used),
+            tokens={"core": self.budget.core_tokens - 0, "retrieved":
+                    self.budget.retrieved_tokens - budget,
+                    "history": self.budget.history_tokens - hist_budget},
+        )
+
+
+def search_params(store: Store) -> SearchParams:
+    return SearchParams.from_settings(store.settings.search)

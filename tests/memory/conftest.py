@@ -1,0 +1,50 @@
+"""Fixtures for the memory-OS tests: a real encrypted profile, the real MiniLM embedder (converted
+once per session) and the real tiny / Gemma models from the engine fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memos_desktop.api import MemosAPI
+from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.engines.base import Embedder
+from memos_desktop.engines.embeddings import load_embedder
+from memos_desktop.engines.llamacpp import LlamaCppEngine
+from memos_desktop.store.profile import create_profile
+from tests.conftest import PASSPHRASE
+from tests.engines.conftest import (  # noqa: F401 - pytest fixtures
+    GEMMA,
+    TINY,
+    gemma_path,
+    model_dir,
+    sha_cache,
+    tiny_path,
+)
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    home = tmp_path_factory.mktemp("embed-home")
+    paths = resolve_paths({"MEMOS_DESKTOP_HOME": str(home)})
+    return load_embedder(paths, "all-minilm-l6-v2")
+
+
+def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=None) -> MemosAPI:
+    store = create_profile(resolve_paths(), "default", Settings(), method="passphrase",
+                           passphrase=PASSPHRASE, embed_model=embedder.model_id,
+                           embed_dim=embedder.dim)
+    factory = None
+    if model is not None:
+        def factory() -> LlamaCppEngine:
+            return LlamaCppEngine(model, settings or TINY, sha_cache_file=sha_cache)
+    return MemosAPI(store, embedder, engine_factory=factory)
+
+
+@pytest.fixture
+def api(embedder: Embedder, tiny_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
+    a = make_api(embedder, tiny_path, sha_cache)
+    yield a
+    a.close()

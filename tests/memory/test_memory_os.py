@@ -1,0 +1,127 @@
+"""The memory OS with real parts: encrypted store, MiniLM embeddings, llama.cpp models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memos_desktop.api import MemosAPI
+from memos_desktop.engines.base import SamplingParams
+from memos_desktop.memory.reader import FineReader, windows
+from memos_desktop.store.conversations import ConversationRepo, JobRepo
+from memos_desktop.store.models import NewMemory, SearchFilters
+
+GREEDY = SamplingParams.greedy(max_tokens=8)
+
+
+def say(api: MemosAPI, text: str, conv: str | None = None, **kw) -> object:
+    turn = api.chat(text, conv, sampling=GREEDY, **kw)
+    answer = "".join(turn)
+    assert turn.done and answer == turn.answer
+    return turn
+
+
+def test_fact_from_one_conversation_reaches_the_prompt_of_a_later_one(api: MemosAPI) -> None:
+    first = say(api, "I'm allergic to peanuts, so please keep that in mind.")
+    say(api, "Also, my daughter Mira starts school in September.", first.conversation_id)
+    later = say(api, "Which nuts should I avoid when baking?")
+    assert later.conversation_id != first.conversation_id
+    texts = [u.text for u in later.used]
+    assert any("peanuts" in t for t in texts), texts
+    peanut = next(u for u in later.used if "peanuts" in u.text)
+    assert peanut.origin == "retrieved" and peanut.score > 0
+    assert peanut.sources and peanut.sources[0]["conversation_id"] == first.conversation_id
+    # the answer records which memories it used
+    msgs = ConversationRepo(api.store.db).messages(later.conversation_id)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    assert any("peanuts" in u["text"] for u in msgs[1].meta["used"])
+    # and the exchange is queued for fine extraction by the daemon
+    assert JobRepo(api.store.db).counts().get("queued") == 3
+
+
+def test_temporary_chat_writes_nothing(api: MemosAPI) -> None:
+    before = api.store.db.scalar("SELECT (SELECT count(*) FROM memory_items) + "
+                                 "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
+                                 "(SELECT count(*) FROM activation_states) + "
+                                 "(SELECT count(*) FROM conversations)")
+    turn = say(api, "My locker code is 1234", temporary=True)
+    assert turn.conversation_id is None
+    after = api.store.db.scalar("SELECT (SELECT count(*) FROM memory_items) + "
+                                "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
+                                "(SELECT count(*) FROM activation_states) + "
+                                "(SELECT count(*) FROM conversations)")
+    assert before == after == 0
+
+
+def test_stable_prefix_is_restored_from_activation_memory(api: MemosAPI) -> None:
+    api.add(NewMemory(text="The user's name is Noor", layer="user", pinned=True))
+    first = say(api, "hello")
+    assert not first.kv_restored
+    second = say(api, "hello again", first.conversation_id)
+    assert second.kv_restored and second.prefix_tokens == first.prefix_tokens
+    assert second.stats is not None and second.stats.prefix_tokens_reused >= second.prefix_tokens
+    # a new pinned memory changes the prefix: the old state is not used for it
+    api.add(NewMemory(text="Noor prefers metric units", layer="user", pinned=True))
+    third = say(api, "and now?", first.conversation_id)
+    assert not third.kv_restored
+
+
+def test_duplicate_statement_does_not_create_a_duplicate_memory(api: MemosAPI) -> None:
+    plan1, a = api.remember("Karim works as a nurse in Leeds")
+    plan2, b = api.remember("karim works as a nurse in leeds")
+    plan3, c = api.remember("Karim works as a nurse in Leeds.")
+    assert plan1.action == "add"
+    assert plan2.action == "noop" and b.id == a.id
+    assert plan3.action == "noop" and c.id == a.id
+    plan4, d = api.remember("Karim works as a nurse in York")  # a different fact: not merged
+    assert plan4.action != "noop" and d.id != a.id
+    assert api.store.memories.count(SearchFilters(cube_ids=(api.cube.id,))) == 2
+
+
+def test_correction_supersedes_and_history_shows_both(api: MemosAPI) -> None:
+    _, old = api.remember(NewMemory(text="I live in Paris", key="home_city"))
+    api.remember("I like to cook Thai food")
+    new, target = api.correct("I moved to Berlin in May")
+    assert target is not None and target.id == old.id
+    assert target.status == "archived" and target.superseded_by == new.id
+    assert target.valid_to is not None
+    assert api.get(new.id).supersedes == old.id
+    history = api.history(old.id)
+    assert [v.change for v in history] == ["create", "supersede"]
+    assert "Berlin" in history[-1].reason
+    hits = api.search("where do I live").hits
+    assert hits[0].item.id == new.id  # the archived fact no longer answers
+    assert old.id not in [h.item.id for h in hits]
+
+
+def test_extraction_failure_keeps_the_raw_memory(api: MemosAPI) -> None:
+    """The tiny random model cannot extract anything sensible: nothing is lost."""
+    turn = say(api, "My passport expires on 3 March 2027.")
+    raw = api.list(SearchFilters(types=("episode",)))
+    assert len(raw) == 1 and "passport" in raw[0].text
+    msgs = ConversationRepo(api.store.db).messages(turn.conversation_id)
+    items = FineReader(api.engine, "Sam").extract(msgs, today=msgs[-1].created_at)
+    for it in items:  # whatever survives the grounding check cites the conversation
+        assert it.sources and it.sources[0].conversation_id == turn.conversation_id
+    assert "passport" in api.list(SearchFilters(types=("episode",)))[0].text
+
+
+def test_windows_overlap_and_cover_everything(api: MemosAPI) -> None:
+    conv = ConversationRepo(api.store.db).create(api.user.id, api.cube.id)
+    repo = ConversationRepo(api.store.db)
+    msgs = [repo.add_message(conv.id, "user" if i % 2 == 0 else "assistant",
+                             f"message number {i} " + "word " * 30) for i in range(20)]
+    ws = windows(msgs, api.engine.count_tokens, max_tokens=200, overlap_messages=2)
+    assert len(ws) > 3
+    covered = [m.id for w in ws for m in w.messages]
+    assert set(covered) == {m.id for m in msgs}
+    for a, b in zip(ws, ws[1:], strict=False):
+        assert a.messages[-2:] == b.messages[:2]
+
+
+def test_users_have_separate_cubes(api: MemosAPI, tmp_path: Path) -> None:
+    api.remember("Lars keeps bees")
+    api.create_user("guest")
+    api.switch_user("guest")
+    assert api.search("bees").hits == []
+    api.switch_user("me")
+    assert api.search("bees").hits

@@ -14,6 +14,7 @@ goes to a temporary MEMOS_DESKTOP_HOME. Run: ``python bench/engines.py [--thread
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -46,8 +47,10 @@ def _persona(engine: Any, n_tokens: int) -> str:
     facts = ["You are a friendly assistant with a long memory. What you know about the user:"]
     i = 0
     while engine.count_tokens(" ".join(facts)) < n_tokens - 12:
-        facts.append(f"Fact {i}: on day {i} the user visited city number {i * 7} and liked "
-                     f"dish {i * 3} there.")
+        facts.append(
+            f"Fact {i}: on day {i} the user visited city number {i * 7} and liked "
+            f"dish {i * 3} there."
+        )
         i += 1
     return " ".join(facts)
 
@@ -63,8 +66,7 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
     from memos_desktop.store.profile import create_profile
 
     fmt = "gemma" if model == "gemma" else None
-    cfg = LlamaCppSettings(n_ctx=4096, n_threads=threads, n_threads_batch=threads,
-                           chat_format=fmt)
+    cfg = LlamaCppSettings(n_ctx=4096, n_threads=threads, n_threads_batch=threads, chat_format=fmt)
     sha_cache = home / "sha.json"
     out: dict[str, Any] = {"model": model, "file_mib": path.stat().st_size / 2**20}
 
@@ -89,13 +91,19 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
     engine.close()
 
     # Activation memory: TTFT cold vs restored from the encrypted store, in a fresh engine.
-    store = create_profile(resolve_paths(), "bench", Settings(), method="passphrase",
-                           passphrase="bench")
+    store = create_profile(
+        resolve_paths(), "bench", Settings(), method="passphrase", passphrase="bench"
+    )
     repo = ActivationRepo(store.db)
     greedy = SamplingParams.greedy(8)
     out["kv"] = []
-    for target in (600, 2000):
-        cold_engine = LlamaCppEngine(path, cfg, sha_cache_file=sha_cache)
+    # q8_0 K/V (needs flash attention) roughly halves the state: measured for Gemma as well.
+    q8 = dataclasses.replace(cfg, type_k="q8_0", type_v="q8_0", flash_attn=True)
+    runs = [("f16", cfg, 600), ("f16", cfg, 2000)]
+    if model == "gemma":
+        runs.append(("q8_0 + flash attn", q8, 2000))
+    for kv_name, kv_cfg, target in runs:
+        cold_engine = LlamaCppEngine(path, kv_cfg, sha_cache_file=sha_cache)
         prefix = [ChatMessage("system", _persona(cold_engine, target))]
         chat = [*prefix, ChatMessage("user", "Which city did I like most?")]
         chunks = list(cold_engine.chat_stream(chat, greedy))
@@ -110,10 +118,14 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
         put_s = time.perf_counter() - t
         cold_engine.close()
 
-        warm_engine = LlamaCppEngine(path, cfg, sha_cache_file=sha_cache)
+        warm_engine = LlamaCppEngine(path, kv_cfg, sha_cache_file=sha_cache)
         t = time.perf_counter()
-        rec = repo.get(warm_engine.model_sha256, warm_engine.adapter_id,
-                       warm_engine.prefix_sha256(prefix), warm_engine.settings_key)
+        rec = repo.get(
+            warm_engine.model_sha256,
+            warm_engine.adapter_id,
+            warm_engine.prefix_sha256(prefix),
+            warm_engine.settings_key,
+        )
         get_s = time.perf_counter() - t
         assert rec is not None
         t = time.perf_counter()
@@ -125,22 +137,32 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
         assert warm is not None
         warm_engine.close()
         restored_total = get_s + restore_s + warm.ttft_s
-        out["kv"].append({
-            "prefix_tokens": state.n_tokens, "prompt_tokens": cold.prompt_tokens,
-            "state_mib": len(state.state) / 2**20, "cold_ttft_s": cold.ttft_s,
-            "save_s": save_s, "store_put_s": put_s, "store_get_s": get_s,
-            "restore_s": restore_s, "warm_ttft_s": warm.ttft_s,
-            "restored_total_s": restored_total, "ratio": cold.ttft_s / restored_total,
-            "reused": warm.prefix_tokens_reused,
-            "same_answer": cold_text == "".join(c.text for c in chunks),
-        })
+        out["kv"].append(
+            {
+                "kv_cache": kv_name,
+                "prefix_tokens": state.n_tokens,
+                "prompt_tokens": cold.prompt_tokens,
+                "state_mib": len(state.state) / 2**20,
+                "cold_ttft_s": cold.ttft_s,
+                "save_s": save_s,
+                "store_put_s": put_s,
+                "store_get_s": get_s,
+                "restore_s": restore_s,
+                "warm_ttft_s": warm.ttft_s,
+                "restored_total_s": restored_total,
+                "ratio": cold.ttft_s / restored_total,
+                "reused": warm.prefix_tokens_reused,
+                "same_answer": cold_text == "".join(c.text for c in chunks),
+            }
+        )
     store.close()
 
     # Adapter switching: two random LoRAs, switched back and forth without reloading the model.
     engine = LlamaCppEngine(path, cfg, sha_cache_file=sha_cache)
     for name, seed in (("a", 1), ("b", 2)):
-        lora = write_random_lora(path, home / f"lora-{name}.gguf", seed=seed,
-                                 base_sha256=engine.model_sha256)
+        lora = write_random_lora(
+            path, home / f"lora-{name}.gguf", seed=seed, base_sha256=engine.model_sha256
+        )
         t = time.perf_counter()
         engine.load_adapter(name, lora)
         out[f"adapter_load_s_{name}"] = time.perf_counter() - t
@@ -156,11 +178,13 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
 
 def _table(results: list[dict[str, Any]], threads: int, cmd: str, load: str) -> str:
     lines = [
-        "## Engines (llama.cpp)", "",
+        "## Engines (llama.cpp)",
+        "",
         f"Command: `{cmd}`  ",
         f"Machine: {machine()}  ",
         f"Threads: {threads} (generation and prompt eval); load average at start: {load}; "
-        f"date {time.strftime('%Y-%m-%d')}.", "",
+        f"date {time.strftime('%Y-%m-%d')}.",
+        "",
         "| model | file MiB | load s (first, with sha256) | RSS MiB | prompt eval tok/s "
         "| generation tok/s | adapter switch ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -169,22 +193,26 @@ def _table(results: list[dict[str, Any]], threads: int, cmd: str, load: str) -> 
         lines.append(
             f"| {r['model']} | {r['file_mib']:.1f} | {r['load_s']:.3f} ({r['first_load_s']:.2f})"
             f" | {r['rss_after_gen_mib']:.0f} | {r['prompt_tok_s']:.0f} | {r['gen_tok_s']:.1f} "
-            f"| {r['switch_ms']:.3f} |")
+            f"| {r['switch_ms']:.3f} |"
+        )
     lines += [
-        "", "Activation memory: time to first token, cold prefill vs restored from the encrypted "
+        "",
+        "Activation memory: time to first token, cold prefill vs restored from the encrypted "
         "store in a fresh engine (restored = DB read + decrypt + `llama_state_seq_set_data` + "
-        "first token). Target: ratio >= 15x.", "",
-        "| model | prefix tokens | state MiB | cold TTFT s | DB read s | restore s "
+        "first token). Target: ratio >= 15x.",
+        "",
+        "| model | KV cache | prefix tokens | state MiB | cold TTFT s | DB read s | restore s "
         "| warm TTFT s | restored total s | ratio | same greedy answer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         for k in r["kv"]:
             lines.append(
-                f"| {r['model']} | {k['prefix_tokens']} | {k['state_mib']:.1f} "
+                f"| {r['model']} | {k['kv_cache']} | {k['prefix_tokens']} | {k['state_mib']:.1f} "
                 f"| {k['cold_ttft_s']:.3f} | {k['store_get_s']:.3f} | {k['restore_s']:.3f} "
                 f"| {k['warm_ttft_s']:.3f} | {k['restored_total_s']:.3f} | "
-                f"**{k['ratio']:.0f}x** | {'yes' if k['same_answer'] else 'NO'} |")
+                f"**{k['ratio']:.0f}x** | {'yes' if k['same_answer'] else 'NO'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -205,24 +233,39 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
     with tempfile.TemporaryDirectory(prefix="memos-bench-") as tmp:
-        models = {"gemma": packaged_gemma(Path(tmp)),
-                  "tiny": write_tiny_model(Path(tmp) / "tiny.gguf")}
+        models = {
+            "gemma": packaged_gemma(Path(tmp)),
+            "tiny": write_tiny_model(Path(tmp) / "tiny.gguf"),
+        }
         for name, path in models.items():
             if args.only and name != args.only:
                 continue
             home = Path(tmp) / f"home-{name}"
             print(f"measuring {name} ...", file=sys.stderr)
             proc = subprocess.run(
-                [sys.executable, __file__, "--threads", str(args.threads), "--child", name,
-                 str(path), str(home)], capture_output=True, text=True, check=False)
+                [
+                    sys.executable,
+                    __file__,
+                    "--threads",
+                    str(args.threads),
+                    "--child",
+                    name,
+                    str(path),
+                    str(home),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-3000:])
                 raise SystemExit(f"benchmark of {name} failed")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     for r in results:
         r["model"] = {"gemma": "Gemma 3 270M Q4_K_M", "tiny": "tiny random llama"}[r["model"]]
-    cmd = "python bench/engines.py" + (f" --threads {args.threads}"
-                                       if args.threads != os.cpu_count() else "")
+    cmd = "python bench/engines.py" + (
+        f" --threads {args.threads}" if args.threads != os.cpu_count() else ""
+    )
     text = _table(results, args.threads, cmd, load)
     print(text)
     if not args.no_write and not args.only:

@@ -60,6 +60,7 @@ class Ctx:
                 profile=self.profile,
                 passphrase_provider=prompt_passphrase,
                 embedder_factory=lambda: load_embedder_or_warn(self.paths, self.settings),
+                engine_factory=lambda: load_chat_engine(self.paths, self.settings),
             )
         return self._api
 
@@ -84,6 +85,12 @@ def load_embedder_or_warn(paths: Paths, settings: Settings) -> Any:
     except ModelNotFoundError as exc:
         click.echo(f"warning: {exc}\n  (searching by words only until it is available)", err=True)
         return None
+
+
+def load_chat_engine(paths: Paths, settings: Settings) -> Any:
+    from memos_desktop.engines.loader import load_chat_engine as load
+
+    return load(paths, settings)
 
 
 def fail(exc: MemosError) -> NoReturn:
@@ -539,6 +546,141 @@ def doctor(obj: Ctx, as_json: bool) -> None:
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     if any(c["status"] == "fail" for c in report["checks"]):
         sys.exit(6)
+
+
+def _stream_turn(turn: Any, as_json: bool) -> None:
+    for text in turn:
+        if not as_json:
+            click.echo(text, nl=False)
+    if as_json:
+        emit_json({
+            "answer": turn.answer,
+            "conversation_id": turn.conversation_id,
+            "kv_restored": turn.kv_restored,
+            "used": [u.to_json() for u in turn.used],
+            "stats": None if turn.stats is None else turn.stats.__dict__,
+        })
+    else:
+        click.echo("")
+        if turn.used:
+            ids = ", ".join(f"{short(u.id)} ({u.score:.3f})" for u in turn.used)
+            click.echo(f"[memories used: {ids}]", err=True)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
+@click.option("--cube")
+@click.option("--json", "as_json", is_flag=True, help="answer, used memories and stats as JSON")
+@click.pass_obj
+def ask(obj: Ctx, question: str, temporary: bool, cube: str | None, as_json: bool) -> None:
+    """One answer with memory, streamed to stdout."""
+    api = obj.api()
+    if cube:
+        api.use_cube(cube)
+    _stream_turn(api.chat(question, temporary=temporary), as_json)
+
+
+@main.command()
+@click.option("--plain", is_flag=True, required=True, help="line-mode chat (no TUI)")
+@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
+@click.pass_obj
+def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
+    """Chat line by line. Commands: /remember TEXT, /correct TEXT, /forget ID, /new, /quit."""
+    api = obj.api()
+    conv: str | None = None
+    click.echo("memos-desktop chat. /quit to leave, /new for a new conversation.", err=True)
+    while True:
+        try:
+            line = input("> " if sys.stdin.isatty() else "")
+        except EOFError:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/new":
+            conv = None
+            continue
+        if line.startswith("/remember "):
+            plan, item = api.remember(line.split(" ", 1)[1])
+            click.echo(f"[{plan.action}: {short(item.id)}]", err=True)
+            continue
+        if line.startswith("/correct "):
+            new, old = api.correct(line.split(" ", 1)[1])
+            was = f" (replaces {short(old.id)})" if old else ""
+            click.echo(f"[remembered {short(new.id)}{was}]", err=True)
+            continue
+        if line.startswith("/forget "):
+            click.echo(f"[forgot {short(api.forget(line.split(' ', 1)[1]).id)}]", err=True)
+            continue
+        turn = api.chat(line, conv, temporary=temporary)
+        _stream_turn(turn, as_json=False)
+        conv = turn.conversation_id
+
+
+@main.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def correct(obj: Ctx, text: str, as_json: bool) -> None:
+    """Correct a memory in plain words ("I moved to Berlin in May")."""
+    new, old = obj.api().correct(text)
+    if as_json:
+        emit_json({"new": new.to_json(), "superseded": old.to_json() if old else None})
+    elif old is not None:
+        click.echo(f"Remembered {short(new.id)}; it replaces {short(old.id)}: {old.text}")
+    else:
+        click.echo(f"Remembered {short(new.id)} (nothing earlier matched to replace).")
+
+
+@main.group()
+def cubes() -> None:
+    """Memory cubes: list, create, rename, delete."""
+
+
+@cubes.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cubes_list(obj: Ctx, as_json: bool) -> None:
+    api = obj.api()
+    rows = [(c, api.store.cubes.stats(c)) for c in api.list_cubes()]
+    if as_json:
+        emit_json([{**c.__dict__, "counts": st} for c, st in rows])
+        return
+    for c, st in rows:
+        click.echo(f"{c.name:<20} {sum(st.values()):>6} memories  {c.embed_model}  {short(c.id)}")
+
+
+@cubes.command("create")
+@click.argument("name")
+@click.pass_obj
+def cubes_create(obj: Ctx, name: str) -> None:
+    c = obj.api().create_cube(name)
+    click.echo(f"Created cube {c.name} ({short(c.id)}).")
+
+
+@cubes.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.pass_obj
+def cubes_rename(obj: Ctx, name: str, new_name: str) -> None:
+    c = obj.api().rename_cube(name, new_name)
+    click.echo(f"Renamed to {c.name}.")
+
+
+@cubes.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True)
+@click.pass_obj
+def cubes_delete(obj: Ctx, name: str, yes: bool) -> None:
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("deleting a cube erases its memories: add --yes to confirm")
+        click.confirm(f"Delete cube {name} and all its memories?", abort=True)
+    n = obj.api().delete_cube(name)
+    click.echo(f"Deleted cube {name} ({n} memories).")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,12 +107,28 @@ class SearchSettings:
     dedupe_similarity: float = 0.97
     # Candidates fetched from each retriever per requested result.
     candidate_factor: int = 4
+    # Query terms in more than this share of memories are dropped from BM25 (see search.py).
+    fts_max_df: float = 0.1
 
 
 @dataclass(frozen=True)
 class ModelSettings:
     chat: str = "gemma3-270m"
     embedding: str = "all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """llama.cpp settings; 0 threads means llama-cpp-python's default."""
+
+    n_ctx: int = 4096
+    n_threads: int = 0
+    n_threads_batch: int = 0
+    type_k: str = "f16"
+    type_v: str = "f16"
+    flash_attn: bool = False
+    # Activation memory (saved KV states) kept per profile, least recently used evicted first.
+    activation_cache_mib: int = 512
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,7 @@ class Settings:
     keys: KeySettings = field(default_factory=KeySettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -136,12 +153,15 @@ _SECTIONS: dict[str, type] = {
     "keys": KeySettings,
     "search": SearchSettings,
     "models": ModelSettings,
+    "engine": EngineSettings,
     "ui": UiSettings,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "store.durability": ("full", "normal"),
     "keys.method": ("auto", "keyring", "passphrase"),
+    "engine.type_k": ("f16", "f32", "q8_0", "q4_0"),
+    "engine.type_v": ("f16", "f32", "q8_0", "q4_0"),
 }
 
 

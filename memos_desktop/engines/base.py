@@ -69,8 +69,14 @@ class SamplingParams:
     @staticmethod
     def greedy(max_tokens: int = 512, stop: tuple[str, ...] = ()) -> SamplingParams:
         return SamplingParams(
-            temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0,
-            max_tokens=max_tokens, seed=0, stop=stop,
+            temperature=0.0,
+            top_p=1.0,
+            top_k=1,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            max_tokens=max_tokens,
+            seed=0,
+            stop=stop,
         )
 
 
@@ -129,8 +135,12 @@ class KVState:
     def from_record(r: Any) -> KVState:
         """Build one from any object with the same fields (e.g. the store's ActivationState)."""
         return KVState(
-            model_sha256=r.model_sha256, adapter_id=r.adapter_id, prefix_sha256=r.prefix_sha256,
-            settings_key=r.settings_key, token_ids=tuple(r.token_ids), state=bytes(r.state),
+            model_sha256=r.model_sha256,
+            adapter_id=r.adapter_id,
+            prefix_sha256=r.prefix_sha256,
+            settings_key=r.settings_key,
+            token_ids=tuple(r.token_ids),
+            state=bytes(r.state),
             n_tokens=int(r.n_tokens),
         )
 
@@ -232,7 +242,8 @@ class ChatEngine(Protocol):
 
     def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
         """Load a GGUF LoRA adapter (not yet active). Raises EngineError for a corrupt adapter or
-        one made for another base model; the engine stays usable."""
+        one made for another base model; the engine stays usable. An id must always name the
+        same weights (use the store's adapter id): KV states are keyed on it."""
         ...
 
     def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:

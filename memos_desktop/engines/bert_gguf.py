@@ -65,7 +65,8 @@ class BertConfig:
         st_cfg = src / "sentence_bert_config.json"
         max_seq = int(cfg["max_position_embeddings"])
         if st_cfg.is_file():
-            max_seq = int(json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length", max_seq))
+            st = json.loads(st_cfg.read_text(encoding="utf-8"))
+            max_seq = int(st.get("max_seq_length", max_seq))
         return cls(
             hidden=int(cfg["hidden_size"]),
             layers=int(cfg["num_hidden_layers"]),
@@ -187,17 +188,20 @@ def _erf(x: F32) -> F32:
         ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
         + 0.254829592
     ) * t * np.exp(-a * a)
-    return (s * y).astype(np.float32)
+    r: F32 = (s * y).astype(np.float32)
+    return r
 
 
 def _gelu(x: F32) -> F32:
-    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(np.float32)
+    r: F32 = (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(np.float32)
+    return r
 
 
 def _layer_norm(x: F32, g: F32, b: F32, eps: float) -> F32:
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return ((x - mu) / np.sqrt(var + eps) * g + b).astype(np.float32)
+    r: F32 = ((x - mu) / np.sqrt(var + eps) * g + b).astype(np.float32)
+    return r
 
 
 class NumpyBert:
@@ -257,4 +261,5 @@ class NumpyBert:
                 x + h, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], c.eps
             )
         v0 = x[0] if c.pooling == "cls" else x.mean(0)
-        return (v0 / max(float(np.linalg.norm(v0)), 1e-12)).astype(np.float32)
+        r: F32 = (v0 / max(float(np.linalg.norm(v0)), 1e-12)).astype(np.float32)
+        return r

@@ -43,8 +43,10 @@ def render_gemma(messages: Sequence[ChatMessage]) -> str:
 
 
 def render_chatml(messages: Sequence[ChatMessage]) -> str:
-    return "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) \
+    return (
+        "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages)
         + "<|im_start|>assistant\n"
+    )
 
 
 class PromptFormat:
@@ -52,29 +54,42 @@ class PromptFormat:
     "chatml". Always ends with the generation prompt (the assistant's turn opened)."""
 
     def __init__(
-        self, fmt: str, *, template: str | None = None, bos_token: str = "",
-        eos_token: str = "", model_id: str = "the model",
+        self,
+        fmt: str,
+        *,
+        template: str | None = None,
+        bos_token: str = "",
+        eos_token: str = "",
+        model_id: str = "the model",
     ) -> None:
         if fmt not in CHAT_FORMATS or (fmt == "template" and not template):
-            raise InvalidInputError(f"unknown or unavailable chat format {fmt!r}",
-                                    hint=f"use one of {', '.join(CHAT_FORMATS)}")
+            raise InvalidInputError(
+                f"unknown or unavailable chat format {fmt!r}",
+                hint=f"use one of {', '.join(CHAT_FORMATS)}",
+            )
         self.name = fmt
         self.model_id = model_id
-        self._jinja = (Jinja2ChatFormatter(template=str(template), bos_token=bos_token,
-                                           eos_token=eos_token) if fmt == "template" else None)
+        self._jinja = (
+            Jinja2ChatFormatter(template=str(template), bos_token=bos_token, eos_token=eos_token)
+            if fmt == "template"
+            else None
+        )
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         for m in messages:
             if m.role not in ROLES:
-                raise InvalidInputError(f"unknown message role {m.role!r}",
-                                        hint="use system, user or assistant")
+                raise InvalidInputError(
+                    f"unknown message role {m.role!r}", hint="use system, user or assistant"
+                )
         if self._jinja is not None:
             try:
                 msgs: Any = [{"role": m.role, "content": m.content} for m in messages]
                 return self._jinja(messages=msgs).prompt
             except Exception as exc:  # a template error is the model's, not the user's
-                raise EngineError(f"the chat template of {self.model_id} failed: {exc}",
-                                  hint="set chat_format to 'chatml' or 'gemma'") from exc
+                raise EngineError(
+                    f"the chat template of {self.model_id} failed: {exc}",
+                    hint="set chat_format to 'chatml' or 'gemma'",
+                ) from exc
         if self.name == "gemma":
             return render_gemma(messages)
         return render_chatml(messages)
@@ -85,8 +100,10 @@ class PromptFormat:
         full = self.render([*prefix, ChatMessage("user", _SENTINEL)])
         cut = full.find(_SENTINEL)
         if cut < 0:
-            raise EngineError(f"the chat template of {self.model_id} drops user messages",
-                              hint="set chat_format to 'chatml' or 'gemma'")
+            raise EngineError(
+                f"the chat template of {self.model_id} drops user messages",
+                hint="set chat_format to 'chatml' or 'gemma'",
+            )
         return full[:cut]
 
     def split(self, messages: Sequence[ChatMessage]) -> tuple[str, str]:
@@ -97,5 +114,5 @@ class PromptFormat:
         full = self.render(messages)
         head = self.prefix_text(messages[:n])
         if full.startswith(head):
-            return head, full[len(head):]
+            return head, full[len(head) :]
         return full, ""  # a template that rewrites earlier turns: no stable prefix

@@ -44,8 +44,11 @@ def model_sha256(path: Path, cache_file: Path | None = None) -> str:
             with contextlib.suppress(OSError, ValueError):
                 table = json.loads(cache_file.read_text(encoding="utf-8"))
             rec = table.get(key[0])
-            if (isinstance(rec, dict) and rec.get("size") == st.st_size
-                    and rec.get("mtime_ns") == st.st_mtime_ns):
+            if (
+                isinstance(rec, dict)
+                and rec.get("size") == st.st_size
+                and rec.get("mtime_ns") == st.st_mtime_ns
+            ):
                 _SHA_MEMO[key] = str(rec["sha256"])
                 return _SHA_MEMO[key]
         h = hashlib.sha256()
@@ -69,7 +72,7 @@ def check_gguf(path: Path, what: str) -> None:
         raise ModelNotFoundError(
             f"no {what} file at {path}",
             hint="`memos-desktop models list` shows the installed models; "
-                 "`memos-desktop models pull <id>` fetches one",
+            "`memos-desktop models pull <id>` fetches one",
         )
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -86,8 +89,10 @@ def memory_file(data: bytes) -> Iterator[ctypes.c_void_p]:
     libc = ctypes.CDLL(None)
     fmemopen = getattr(libc, "fmemopen", None)
     if fmemopen is None:
-        raise EngineError("this platform cannot load an adapter from memory (no fmemopen)",
-                          hint="report this; adapters load from memory on Linux and macOS")
+        raise EngineError(
+            "this platform cannot load an adapter from memory (no fmemopen)",
+            hint="report this; adapters load from memory on Linux and macOS",
+        )
     fmemopen.restype = ctypes.c_void_p
     fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
     libc.fclose.argtypes = [ctypes.c_void_p]

@@ -17,12 +17,26 @@ from typing import Any
 
 from memos_desktop.errors import EngineError
 
+# Metadata key we write into every adapter we make, naming the exact base model file (sha256).
+BASE_SHA_KEY = "memos.base_model_sha256"
+
 # ggml types a LoRA adapter may use (llama.cpp reads these; others are refused).
 GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30
 _ADAPTER_TYPES = {GGML_F32: (4, 1), GGML_F16: (2, 1), GGML_BF16: (2, 1), GGML_Q8_0: (34, 32)}
 
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-            10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 _MAX_KEPT_ARRAY = 64  # longer arrays (vocabularies) are skipped, recorded as their length only
 
@@ -162,8 +176,9 @@ def check_lora_adapter(
     names = {t.name for t in h.tensors}
     for t in h.tensors:
         if t.ggml_type not in _ADAPTER_TYPES:
-            raise EngineError(f"{label}: tensor {t.name} has unsupported type {t.ggml_type}",
-                              hint=fix)
+            raise EngineError(
+                f"{label}: tensor {t.name} has unsupported type {t.ggml_type}", hint=fix
+            )
         if not (t.name.endswith(".lora_a") or t.name.endswith(".lora_b")) or len(t.shape) != 2:
             raise EngineError(f"{label}: unexpected tensor {t.name}", hint=fix)
         other = t.name[:-1] + ("b" if t.name.endswith("a") else "a")

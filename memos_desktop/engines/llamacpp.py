@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
@@ -36,6 +35,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp.llama_grammar import LlamaGrammar
 
+from memos_desktop.engines import llama_native as native
 from memos_desktop.engines.base import (
     CancelToken,
     ChatMessage,
@@ -47,15 +47,18 @@ from memos_desktop.engines.base import (
 )
 from memos_desktop.engines.chat_format import PromptFormat
 from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
-from memos_desktop.engines.gguf_meta import GGUFHeader, check_lora_adapter
+from memos_desktop.engines.gguf_meta import BASE_SHA_KEY, GGUFHeader, check_lora_adapter
 from memos_desktop.engines.schema_check import schema_errors
-from memos_desktop.engines.tiny_model import BASE_SHA_KEY
 from memos_desktop.errors import EngineError, InvalidInputError
 
 log = logging.getLogger(__name__)
 
-KV_TYPES = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16,
-            "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+KV_TYPES = {
+    "f32": llama_cpp.GGML_TYPE_F32,
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
 
 
 @dataclass(frozen=True)
@@ -74,30 +77,11 @@ class LlamaCppSettings:
 
     def state_key(self) -> str:
         """The settings a KV state depends on (n_batch and threads do not change its content)."""
-        return (f"llama_cpp={llama_cpp.__version__};n_ctx={self.n_ctx};type_k={self.type_k};"
-                f"type_v={self.type_v};flash_attn={int(self.flash_attn)};"
-                f"swa_full={int(self.swa_full)}")
-
-
-# --- model file checks -------------------------------------------------------------------------
-
-# llama.cpp logs through one process-wide callback: route it to our logger (warnings and errors
-# only; llama.cpp never puts prompt text in those) instead of stderr, which is the UI's.
-_native_log = logging.getLogger(__name__ + ".native")
-
-
-@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-    # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation (llama-cpp-python's own
-    # table predates this numbering, which is why it prints info lines as warnings).
-    if level in (3, 4):
-        msg = text.decode("utf-8", "replace").strip()[:300]
-        if msg:
-            _native_log.log(logging.WARNING if level == 3 else logging.ERROR, "%s", msg)
-
-
-def _route_native_logs() -> None:
-    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+        return (
+            f"llama_cpp={llama_cpp.__version__};n_ctx={self.n_ctx};type_k={self.type_k};"
+            f"type_v={self.type_v};flash_attn={int(self.flash_attn)};"
+            f"swa_full={int(self.swa_full)}"
+        )
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -118,21 +102,31 @@ class LlamaCppEngine:
         path = Path(model_path)
         check_gguf(path, "model")
         if s.type_k not in KV_TYPES or s.type_v not in KV_TYPES:
-            raise InvalidInputError(f"unknown KV cache type {s.type_k!r}/{s.type_v!r}",
-                                    hint=f"use one of {', '.join(KV_TYPES)}")
+            raise InvalidInputError(
+                f"unknown KV cache type {s.type_k!r}/{s.type_v!r}",
+                hint=f"use one of {', '.join(KV_TYPES)}",
+            )
         if s.type_v != "f16" and s.type_v != "f32" and not s.flash_attn:
-            raise InvalidInputError("a quantized V cache needs flash attention",
-                                    hint="set flash_attn = true or type_v = 'f16'")
+            raise InvalidInputError(
+                "a quantized V cache needs flash attention",
+                hint="set flash_attn = true or type_v = 'f16'",
+            )
         self.path = path
         self._model_id = model_id or path.stem
         self._sha = model_sha256(path, sha_cache_file or default_sha_cache())
-        _route_native_logs()
+        native.route_native_logs()
         t0 = time.perf_counter()
         try:
             self._llama = llama_cpp.Llama(
-                str(path), n_ctx=s.n_ctx, n_batch=s.n_batch, n_threads=s.n_threads,
-                n_threads_batch=s.n_threads_batch, type_k=KV_TYPES[s.type_k],
-                type_v=KV_TYPES[s.type_v], flash_attn=s.flash_attn, swa_full=s.swa_full,
+                str(path),
+                n_ctx=s.n_ctx,
+                n_batch=s.n_batch,
+                n_threads=s.n_threads,
+                n_threads_batch=s.n_threads_batch,
+                type_k=KV_TYPES[s.type_k],
+                type_v=KV_TYPES[s.type_v],
+                flash_attn=s.flash_attn,
+                swa_full=s.swa_full,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -145,15 +139,19 @@ class LlamaCppEngine:
         meta = self._llama.metadata
         self._arch = meta.get("general.architecture", "")
         template = meta.get("tokenizer.chat_template")
-        fmt = s.chat_format or ("template" if template else
-                                "gemma" if self._arch.startswith("gemma") else "chatml")
+        fmt = s.chat_format or (
+            "template" if template else "gemma" if self._arch.startswith("gemma") else "chatml"
+        )
         model = self._llama._model
         self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
         self._add_bos = bool(model.add_bos_token())
         eos = model.token_eos()
         try:
             self._format = PromptFormat(
-                fmt, template=template, bos_token=self._bos_text, model_id=self._model_id,
+                fmt,
+                template=template,
+                bos_token=self._bos_text,
+                model_id=self._model_id,
                 eos_token=model.token_get_text(eos) if eos >= 0 else "",
             )
         except Exception:
@@ -162,15 +160,19 @@ class LlamaCppEngine:
         self.chat_format = fmt
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
         self._n_vocab = self._llama.n_vocab()
-        self._stop_ids = {t for t in (self._special_id("<end_of_turn>"),
-                                      self._special_id("<|im_end|>")) if t is not None}
+        self._stop_ids = {
+            t
+            for t in (self._special_id("<end_of_turn>"), self._special_id("<|im_end|>"))
+            if t is not None
+        }
         self._adapters: dict[str, Any] = {}
         self._adapter: str = ""
         self._adapter_scale = 1.0
         self._busy = False
         self._closed = False
-        log.info("loaded %s (%s, chat format %s) in %.2f s", path.name, self._arch, fmt,
-                 self.load_s)
+        log.info(
+            "loaded %s (%s, chat format %s) in %.2f s", path.name, self._arch, fmt, self.load_s
+        )
 
     # --- identity and tokens -------------------------------------------------------------------
 
@@ -202,16 +204,18 @@ class LlamaCppEngine:
 
     def _special_id(self, text: str) -> int | None:
         ids = self._llama.tokenize(text.encode(), add_bos=False, special=True)
-        return ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text \
-            else None
+        return (
+            ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text else None
+        )
 
     def _tok(self, text: str, *, first: bool) -> list[int]:
         self._check_open()  # every public call tokenizes first: after close() the model is freed
         if not text:
             return []
         # A template that writes the BOS text itself must not get a second BOS.
-        add_bos = first and self._add_bos and not (self._bos_text and
-                                                    text.startswith(self._bos_text))
+        add_bos = (
+            first and self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        )
         return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
 
     def tokenize(self, text: str) -> list[int]:
@@ -225,14 +229,6 @@ class LlamaCppEngine:
 
     def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return self.n_ctx - self.count_message_tokens(messages)
-
-    def _piece(self, token: int) -> bytes:
-        buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
-        if n < 0:  # the piece is longer than the buffer: -n is the size it needs
-            buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
-        return buf.raw[: max(n, 0)]
 
     # --- prompt rendering ----------------------------------------------------------------------
 
@@ -268,13 +264,17 @@ class LlamaCppEngine:
         sampling: SamplingParams | None = None,
     ) -> dict[str, Any]:
         try:
-            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema),
-                                                              verbose=False)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
         except Exception as exc:
-            raise InvalidInputError(f"this JSON schema cannot be turned into a grammar: {exc}",
-                                    hint="simplify the schema (no remote $ref)") from exc
-        chunks = list(self._stream(self._prompt_tokens(messages),
-                                   sampling or SamplingParams.greedy(512), None, grammar))
+            raise InvalidInputError(
+                f"this JSON schema cannot be turned into a grammar: {exc}",
+                hint="simplify the schema (no remote $ref)",
+            ) from exc
+        chunks = list(
+            self._stream(
+                self._prompt_tokens(messages), sampling or SamplingParams.greedy(512), None, grammar
+            )
+        )
         text = "".join(c.text for c in chunks)
         stats = chunks[-1].stats
         try:
@@ -286,26 +286,19 @@ class LlamaCppEngine:
                 hint="raise max_tokens" if cut else "retry; report this if it repeats",
             ) from exc
         if not isinstance(value, dict):
-            raise EngineError("the model's structured answer is not a JSON object",
-                              hint="give the schema an object at its root")
+            raise EngineError(
+                "the model's structured answer is not a JSON object",
+                hint="give the schema an object at its root",
+            )
         # The grammar fixes the shape, not every keyword (numeric bounds are not enforced).
         errors = schema_errors(value, json_schema)
         if errors:
             raise EngineError(
                 "the model's structured answer does not follow the schema: "
-                + "; ".join(errors[:3]), hint="retry, or loosen the schema",
+                + "; ".join(errors[:3]),
+                hint="retry, or loosen the schema",
             )
         return value
-
-    def _cached_reuse(self, tokens: Sequence[int]) -> int:
-        """How many prompt tokens llama-cpp-python will take from the KV cache (as generate())."""
-        lm = self._llama
-        lcp = _common_prefix(lm.input_ids[: lm.n_tokens].tolist(), tokens)
-        if lcp == len(tokens):
-            if lm.n_tokens == len(tokens) and not getattr(lm, "_requires_eval", True):
-                return lcp
-            return lcp - 1
-        return lcp
 
     def _stream(
         self,
@@ -332,11 +325,12 @@ class LlamaCppEngine:
         max_new: int,
     ) -> Iterator[StreamChunk]:
         if self._busy:
-            raise EngineError("the engine is already generating",
-                              hint="cancel the running answer first")
+            raise EngineError(
+                "the engine is already generating", hint="cancel the running answer first"
+            )
         self._busy = True
         lm = self._llama
-        reused = max(self._cached_reuse(tokens), 0)
+        reused = max(native.cached_prefix(lm, tokens), 0)
         lm.set_seed(s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "little"))
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         stops = tuple(x for x in s.stop if x)
@@ -345,11 +339,22 @@ class LlamaCppEngine:
         finish: FinishReason = "length"
         t0 = time.perf_counter()
         t_first: float | None = None
-        gen = lm.generate(
-            tokens, top_k=s.top_k if s.temperature > 0 else 1, top_p=s.top_p, min_p=s.min_p,
-            temp=s.temperature, repeat_penalty=s.repeat_penalty, grammar=grammar,
-        )
+        gen = None
         try:
+            if cancel is not None and not native.prefill(
+                lm, tokens, reused, self.settings.n_batch, lambda: cancel.cancelled
+            ):
+                max_new = 0
+                finish = "cancelled"
+            gen = lm.generate(
+                tokens,
+                top_k=s.top_k if s.temperature > 0 else 1,
+                top_p=s.top_p,
+                min_p=s.min_p,
+                temp=s.temperature,
+                repeat_penalty=s.repeat_penalty,
+                grammar=grammar,
+            )
             while n_out < max_new:
                 if cancel is not None and cancel.cancelled:
                     finish = "cancelled"
@@ -361,11 +366,11 @@ class LlamaCppEngine:
                     break
                 if t_first is None:
                     t_first = time.perf_counter()
-                if token in self._stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                if token in self._stop_ids or native.is_end_of_generation(self._vocab, token):
                     finish = "stop"
                     break
                 n_out += 1
-                pending += decoder.decode(self._piece(token))
+                pending += decoder.decode(native.token_piece(self._vocab, token))
                 hit = min((i for i in (pending.find(x) for x in stops) if i >= 0), default=-1)
                 if hit >= 0:
                     pending = pending[:hit]
@@ -375,113 +380,105 @@ class LlamaCppEngine:
                 keep = _holdback(pending, stops)
                 if len(pending) > keep:
                     yield StreamChunk(pending[: len(pending) - keep])
-                    pending = pending[len(pending) - keep:]
+                    pending = pending[len(pending) - keep :]
             if finish != "stop":
                 pending += decoder.decode(b"", final=True)
         finally:
-            gen.close()
+            if gen is not None:
+                gen.close()
             self._busy = False
         t_end = time.perf_counter()
         first = t_first if t_first is not None else t_end
         rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
-        yield StreamChunk(pending, GenerationStats(
-            prompt_tokens=len(tokens), completion_tokens=n_out, ttft_s=first - t0,
-            tokens_per_s=rate, prefix_tokens_reused=reused, finish_reason=finish,
-        ))
+        yield StreamChunk(
+            pending,
+            GenerationStats(
+                prompt_tokens=len(tokens),
+                completion_tokens=n_out,
+                ttft_s=first - t0,
+                tokens_per_s=rate,
+                prefix_tokens_reused=reused,
+                finish_reason=finish,
+            ),
+        )
 
     # --- activation memory ---------------------------------------------------------------------
 
-    def _prefill_exactly(self, tokens: list[int]) -> None:
-        """Leave exactly ``tokens`` in the KV cache, reusing what is already there."""
-        lm = self._llama
-        keep = min(_common_prefix(lm.input_ids[: lm.n_tokens].tolist(), tokens), len(tokens))
-        if keep > 0 and lm._ctx.kv_cache_seq_rm(-1, keep, -1):
-            lm.n_tokens = keep
-        else:
-            self._clear_kv()
-        if keep < len(tokens):
-            lm.eval(tokens[lm.n_tokens:])
-        # Logits now belong to whatever was evaluated last: make generate() replay a token
-        # rather than sample from them.
-        lm._requires_eval = True
-
     def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
-        self._check_open()
+        self._check_idle()
         text = self._format.prefix_text(prefix)
         tokens = self._tok(text, first=True)
         if not tokens or len(tokens) >= self.n_ctx:
-            raise EngineError(f"the prefix takes {len(tokens)} tokens; the context window is "
-                              f"{self.n_ctx}", hint="use fewer core memories in the prefix")
-        self._prefill_exactly(tokens)
-        ctx = self._llama.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
-        if n == 0:
-            raise EngineError("llama.cpp could not copy the KV state",
-                              hint="report this bug; chat still works without it")
+            raise EngineError(
+                f"the prefix takes {len(tokens)} tokens; the context window is {self.n_ctx}",
+                hint="use fewer core memories in the prefix",
+            )
+        native.prefill_exactly(self._llama, tokens)
+        data = native.copy_seq_state(self._llama.ctx)
+        if not data:
+            raise EngineError(
+                "llama.cpp could not copy the KV state",
+                hint="report this bug; chat still works without it",
+            )
         return KVState(
-            model_sha256=self._sha, adapter_id=self._adapter_key(),
+            model_sha256=self._sha,
+            adapter_id=self._adapter_key(),
             prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            settings_key=self.settings_key, token_ids=tuple(tokens),
-            state=ctypes.string_at(buf, n), n_tokens=len(tokens),
+            settings_key=self.settings_key,
+            token_ids=tuple(tokens),
+            state=data,
+            n_tokens=len(tokens),
         )
 
     def restore_prefix_state(
         self, state: KVState, prefix: Sequence[ChatMessage] | None = None
     ) -> bool:
-        self._check_open()
+        self._check_idle()
         want = (self._sha, self._adapter_key(), state.prefix_sha256, self.settings_key)
         if prefix is not None:
             want = (*want[:2], self.prefix_sha256(prefix), want[3])
         n = state.n_tokens
-        if (state.key != want or n <= 0 or n != len(state.token_ids) or n >= self.n_ctx
-                or not all(0 <= t < self._n_vocab for t in state.token_ids)):
-            log.info("KV state not restored: it was made for another model, adapter, prefix or "
-                     "settings")
+        if (
+            state.key != want
+            or n <= 0
+            or n != len(state.token_ids)
+            or n >= self.n_ctx
+            or not all(0 <= t < self._n_vocab for t in state.token_ids)
+        ):
+            log.info(
+                "KV state not restored: it was made for another model, adapter, prefix or settings"
+            )
             return False
-        lm = self._llama
-        self._clear_kv()
-        buf = (ctypes.c_uint8 * len(state.state)).from_buffer_copy(state.state)
-        ok = llama_cpp.llama_state_seq_set_data(lm.ctx, buf, len(state.state), 0)
-        mem = llama_cpp.llama_get_memory(lm.ctx)
-        if not ok or llama_cpp.llama_memory_seq_pos_max(mem, 0) != n - 1:
-            self._clear_kv()
+        if not native.restore_cache(self._llama, state.token_ids, state.state):
             log.warning("KV state rejected by llama.cpp (damaged or from another build)")
             return False
-        lm.input_ids[:n] = state.token_ids
-        lm.n_tokens = n
-        lm._requires_eval = True
         return True
-
-    def _clear_kv(self) -> None:
-        self._llama.reset()  # type: ignore[no-untyped-call]
-        # data=False: forget the cells without zeroing the buffers (an adapter switch stays
-        # well under a millisecond; zeroing a 4k-token cache costs ~10 ms).
-        mem = llama_cpp.llama_get_memory(self._llama.ctx)
-        if mem is not None:
-            llama_cpp.llama_memory_clear(mem, False)
 
     # --- parametric memory ---------------------------------------------------------------------
 
     def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
-        self._check_open()
+        self._check_idle()
         p = Path(path)
         check_gguf(p, "adapter")
         # Checked in Python first: llama.cpp trusts the file and can crash on a bad one.
         header = check_lora_adapter(p, architecture=self._arch, name=f"adapter {adapter_id!r}")
-        self._install_adapter(adapter_id, header, lambda model: llama_cpp.llama_adapter_lora_init(
-            model, os.fsencode(p)))
+        self._install_adapter(
+            adapter_id,
+            header,
+            lambda model: native.lora_from_path(model, os.fsencode(p)),
+        )
 
     def load_adapter_bytes(self, adapter_id: str, data: bytes) -> None:
         """Load an adapter from bytes (decrypted from the store) without writing them to disk:
         llama.cpp reads them through an in-memory ``FILE*`` (POSIX ``fmemopen``)."""
-        self._check_open()
+        self._check_idle()
         header = check_lora_adapter(data, architecture=self._arch, name=f"adapter {adapter_id!r}")
         with memory_file(data) as fp:
             self._install_adapter(
-                adapter_id, header,
-                lambda model: llama_cpp.llama_adapter_lora_init_from_file_ptr(model, fp))
+                adapter_id,
+                header,
+                lambda model: native.lora_from_file_ptr(model, fp),
+            )
 
     def _install_adapter(
         self, adapter_id: str, header: GGUFHeader, init: Callable[[Any], Any]
@@ -493,54 +490,53 @@ class LlamaCppEngine:
         if base and base != self._sha:
             raise EngineError(
                 f"adapter {adapter_id!r} was made for another base model file "
-                f"(sha256 {base[:12]}..., this one is {self._sha[:12]}...)", hint=fix,
+                f"(sha256 {base[:12]}..., this one is {self._sha[:12]}...)",
+                hint=fix,
             )
         adapter = init(self._llama.model)
         if not adapter:
             raise EngineError(
                 f"adapter {adapter_id!r} could not be loaded: its tensors do not fit "
-                f"{self.model_id} (made for another base model?) or it is damaged", hint=fix,
+                f"{self.model_id} (made for another base model?) or it is damaged",
+                hint=fix,
             )
         old = self._adapters.pop(adapter_id, None)
         self._adapters[adapter_id] = adapter
         if old is not None:
             if self._adapter == adapter_id:
                 self._apply_adapter(adapter_id, self._adapter_scale)
-            llama_cpp.llama_adapter_lora_free(old)
+            native.free_lora(old)
 
     def unload_adapter(self, adapter_id: str) -> None:
         if self._adapter == adapter_id:
             self.set_adapter(None)
         adapter = self._adapters.pop(adapter_id, None)
         if adapter is not None:
-            llama_cpp.llama_adapter_lora_free(adapter)
+            native.free_lora(adapter)
 
     @property
     def loaded_adapters(self) -> tuple[str, ...]:
         return tuple(self._adapters)
 
     def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
-        self._check_open()
+        self._check_idle()
         if adapter_id and adapter_id not in self._adapters:
-            raise EngineError(f"adapter {adapter_id!r} is not loaded",
-                              hint="load it with load_adapter first")
-        if (adapter_id or "") == self._adapter and (not adapter_id or
-                                                     scale == self._adapter_scale):
+            raise EngineError(
+                f"adapter {adapter_id!r} is not loaded", hint="load it with load_adapter first"
+            )
+        if (adapter_id or "") == self._adapter and (not adapter_id or scale == self._adapter_scale):
             return
         self._apply_adapter(adapter_id, scale)
 
     def _apply_adapter(self, adapter_id: str | None, scale: float) -> None:
-        ctx = self._llama.ctx
-        if adapter_id:
-            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[adapter_id])
-            scales = (ctypes.c_float * 1)(scale)
-            rc = llama_cpp.llama_set_adapters_lora(ctx, arr, 1, scales)
-        else:
-            rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        adapter = self._adapters[adapter_id] if adapter_id else None
+        rc = native.set_lora(self._llama.ctx, adapter, scale)
         if rc != 0:
-            raise EngineError(f"llama.cpp refused adapter {adapter_id!r} (code {rc})",
-                              hint="roll back to the previous adapter")
-        self._clear_kv()
+            raise EngineError(
+                f"llama.cpp refused adapter {adapter_id!r} (code {rc})",
+                hint="roll back to the previous adapter",
+            )
+        native.clear(self._llama)
         self._adapter = adapter_id or ""
         self._adapter_scale = scale if adapter_id else 1.0
 
@@ -550,14 +546,23 @@ class LlamaCppEngine:
         if self._closed:
             raise EngineError("the engine is closed", hint="load the model again")
 
+    def _check_idle(self) -> None:
+        """The KV cache and adapters must not change under a running generation."""
+        self._check_open()
+        if self._busy:
+            raise EngineError(
+                "the engine is generating an answer",
+                hint="wait for it to finish, or cancel it first",
+            )
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         with contextlib.suppress(Exception):
-            llama_cpp.llama_set_adapters_lora(self._llama.ctx, None, 0, None)
+            native.set_lora(self._llama.ctx, None)
         for adapter in self._adapters.values():
-            llama_cpp.llama_adapter_lora_free(adapter)
+            native.free_lora(adapter)
         self._adapters.clear()
         self._llama.close()
 
@@ -569,15 +574,6 @@ class LlamaCppEngine:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _holdback(text: str, stops: Sequence[str]) -> int:

@@ -5,6 +5,8 @@ keyword (llama-cpp-python's schema-to-grammar converter ignores numeric bounds, 
 every structured answer is checked again here before anyone uses it. It covers the subset used
 for memory extraction: type, enum, const, properties, required, additionalProperties, items,
 minimum/maximum, minLength/maxLength, minItems/maxItems, anyOf. Unknown keywords are ignored.
+Messages name the path and the rule, never the value: values are memory text, and error
+messages end up in logs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
-    "integer": (int,), "number": (int, float), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "null": (type(None),),
 }
 
 
@@ -34,17 +41,16 @@ def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[s
         if not any(_is_type(value, n) for n in names):
             return [f"{path}: expected {'/'.join(names)}, got {type(value).__name__}"]
     if "enum" in schema and value not in schema["enum"]:
-        errs.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
+        errs.append(f"{path}: not one of the allowed values")
     if "const" in schema and value != schema["const"]:
-        errs.append(f"{path}: expected {schema['const']!r}")
-    if "anyOf" in schema and not any(not schema_errors(value, s, path)
-                                     for s in schema["anyOf"]):
+        errs.append(f"{path}: not the expected constant")
+    if "anyOf" in schema and not any(not schema_errors(value, s, path) for s in schema["anyOf"]):
         errs.append(f"{path}: matches none of anyOf")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            errs.append(f"{path}: {value} < minimum {schema['minimum']}")
+            errs.append(f"{path}: below minimum {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
-            errs.append(f"{path}: {value} > maximum {schema['maximum']}")
+            errs.append(f"{path}: above maximum {schema['maximum']}")
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             errs.append(f"{path}: shorter than {schema['minLength']}")

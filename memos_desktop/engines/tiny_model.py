@@ -19,10 +19,7 @@ import gguf
 import numpy as np
 import numpy.typing as npt
 
-from memos_desktop.engines.gguf_meta import read_header
-
-# Metadata key, written into every adapter we make, naming the exact base model file.
-BASE_SHA_KEY = "memos.base_model_sha256"
+from memos_desktop.engines.gguf_meta import BASE_SHA_KEY, read_header
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -33,10 +30,9 @@ CHATML_TEMPLATE = (
 
 _SPECIALS = ("<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
 _COMMON = (
-    "the", "and", "you", "that", "was", "for", "are", "with", "his", "they", "have", "this",
-    "from", "name", "like", "what", "user", "assistant", "system", "memory", "is", "of", "to",
-    "in", "it", "my", "me", "do", "an", "be",
-)
+    "the and you that was for are with his they have this from name like "
+    "what user assistant system memory is of to in it my me do an be"
+).split()
 
 
 def _vocab() -> tuple[list[str], list[float], list[int]]:
@@ -55,7 +51,13 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
         scores.append(0.0)
         types.append(tt.BYTE)
     pieces = ["▁"] + [chr(c) for c in range(33, 127)]
-    pieces += [w for w in _COMMON] + ["▁" + w for w in _COMMON]
+    # SentencePiece merges two adjacent pieces only into a piece of the vocabulary, so every
+    # prefix of a word is a piece too: otherwise words would never form and text would take
+    # one token per character.
+    for w in _COMMON:
+        for word in (w, "▁" + w):
+            pieces += [word[:k] for k in range(2, len(word) + 1)]
+    pieces = list(dict.fromkeys(pieces))
     for rank, p in enumerate(pieces):
         tokens.append(p)
         # SPM merges the highest-scoring pieces first: longer pieces score higher.
@@ -118,7 +120,8 @@ def write_tiny_model(
     def rand(*shape: int, std: float = weight_std) -> npt.NDArray[np.float32]:
         # numpy shape is (rows, cols) = (n_out, n_in); gguf stores it as ne = [n_in, n_out].
         out: npt.NDArray[np.float32] = (
-            rng.standard_normal(shape) * (std / np.sqrt(shape[-1]))).astype(np.float32)
+            rng.standard_normal(shape) * (std / np.sqrt(shape[-1]))
+        ).astype(np.float32)
         return out
 
     head_dim = n_embd // n_head
@@ -179,6 +182,8 @@ def write_random_lora(
     ``lora_b`` (ne = [rank, n_out]), the layout llama.cpp expects. ``std`` sets how strongly the
     adapter moves the model: the defaults change a greedy answer of Gemma 270M and of the tiny
     model. Different seeds give different adapters; the same seed gives the same bytes.
+    ``base_sha256`` is recorded as the base model's identity (None: hash ``base_path``; "": record
+    none, like an adapter made elsewhere).
     """
     base_path, out_path = Path(base_path), Path(out_path)
     header = read_header(base_path)

@@ -27,15 +27,12 @@ from memos_desktop.engines.base import (
 )
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.scheduler import Assembled, Scheduler, UsedMemory
-from memos_desktop.store.activation import ActivationRepo
-from memos_desktop.store.conversations import ConversationRepo, JobRepo
 from memos_desktop.store.models import Cube, SearchFilters
 from memos_desktop.store.profile import Store
 from memos_desktop.store.search import SearchParams
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_BUDGET_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
@@ -69,9 +66,9 @@ class ChatService:
         self.embedder = embedder
         self.cube = cube
         self.user_id = user_id
-        self.conversations = ConversationRepo(store.db)
-        self.jobs = JobRepo(store.db)
-        self.activation = ActivationRepo(store.db)
+        self.conversations = store.conversations
+        self.jobs = store.jobs
+        self.activation = store.activations
         self.scheduler = Scheduler(store, engine.count_tokens)
 
     def _retrieve(self, query: str) -> list[Any]:
@@ -94,7 +91,7 @@ class ChatService:
         state = e.save_prefix_state(assembled.prefix)
         if save:
             self.activation.put(state, user_id=self.user_id, cube_id=self.cube.id)
-            self.activation.evict_to(ACTIVATION_BUDGET_BYTES)
+            self.activation.evict_to(self.store.settings.engine.activation_cache_mib * 2**20)
         return False, state.n_tokens
 
     def turn(

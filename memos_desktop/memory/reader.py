@@ -110,20 +110,22 @@ def windows(
     max_tokens: int = 1200,
     overlap_messages: int = 2,
 ) -> list[Window]:
-    """Split messages into windows of at most ``max_tokens`` with ``overlap_messages`` shared."""
+    """Split messages into windows of at most ``max_tokens`` (a single longer message gets a
+    window of its own); consecutive windows share up to ``overlap_messages`` messages, as many
+    as fit beside the next one."""
+    sizes = [count_tokens(m.content) + 8 for m in messages]
     out: list[Window] = []
-    cur: list[Message] = []
-    size = 0
-    for m in messages:
-        t = count_tokens(m.content) + 8
-        if cur and size + t > max_tokens:
-            out.append(Window(tuple(cur)))
-            cur = cur[-overlap_messages:] if overlap_messages else []
-            size = sum(count_tokens(x.content) + 8 for x in cur)
-        cur.append(m)
-        size += t
-    if cur and (not out or cur != list(out[-1].messages)):
-        out.append(Window(tuple(cur)))
+    cur: list[int] = []
+    for i, t in enumerate(sizes):
+        if cur and sum(sizes[j] for j in cur) + t > max_tokens:
+            out.append(Window(tuple(messages[j] for j in cur)))
+            keep = cur[-overlap_messages:] if overlap_messages else []
+            while keep and sum(sizes[j] for j in keep) + t > max_tokens:
+                keep = keep[1:]
+            cur = keep
+        cur.append(i)
+    if cur:
+        out.append(Window(tuple(messages[j] for j in cur)))
     return out
 
 

@@ -34,6 +34,9 @@ from memos_desktop.errors import (
     WrongKeyError,
 )
 from memos_desktop.store import keys
+from memos_desktop.store.activation import ActivationRepo
+from memos_desktop.store.adapters import AdapterRepo
+from memos_desktop.store.conversations import ConversationRepo, JobRepo
 from memos_desktop.store.cubes import CubeRepo, UserRepo
 from memos_desktop.store.db import DB_FILENAME, Database
 from memos_desktop.store.hlc import HybridClock, Timestamp
@@ -288,6 +291,10 @@ class Store:
         self.cubes = CubeRepo(db, self.clock)
         self.memories = MemoryRepo(db, self.clock)
         self.searcher = Searcher(db, self.memories, resident=resident_index)
+        self.conversations = ConversationRepo(db)
+        self.jobs = JobRepo(db)
+        self.activations = ActivationRepo(db)
+        self.adapters = AdapterRepo(db)
 
     @property
     def dir(self) -> Path:

@@ -51,8 +51,10 @@ def tiny_other_path(model_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_adapters(model_dir: Path, tiny_path: Path) -> tuple[Path, Path]:
-    return (write_random_lora(tiny_path, model_dir / "tiny-a.gguf", seed=11),
-            write_random_lora(tiny_path, model_dir / "tiny-b.gguf", seed=12))
+    return (
+        write_random_lora(tiny_path, model_dir / "tiny-a.gguf", seed=11),
+        write_random_lora(tiny_path, model_dir / "tiny-b.gguf", seed=12),
+    )
 
 
 @pytest.fixture
@@ -79,8 +81,9 @@ def gemma(gemma_path: Path, sha_cache: Path) -> Iterator[LlamaCppEngine]:
 
 @pytest.fixture
 def store() -> Iterator[Store]:
-    s = create_profile(resolve_paths(), "default", Settings(), method="passphrase",
-                       passphrase=PASSPHRASE)
+    s = create_profile(
+        resolve_paths(), "default", Settings(), method="passphrase", passphrase=PASSPHRASE
+    )
     yield s
     s.close()
 
@@ -88,7 +91,8 @@ def store() -> Iterator[Store]:
 @pytest.fixture(scope="session")
 def gemma_adapters(model_dir: Path, gemma: LlamaCppEngine) -> tuple[Path, Path]:
     return tuple(  # type: ignore[return-value]
-        write_random_lora(gemma.path, model_dir / f"gemma-{seed}.gguf", seed=seed,
-                          base_sha256=gemma.model_sha256)
+        write_random_lora(
+            gemma.path, model_dir / f"gemma-{seed}.gguf", seed=seed, base_sha256=gemma.model_sha256
+        )
         for seed in (21, 22)
     )

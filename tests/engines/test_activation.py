@@ -17,8 +17,13 @@ from memos_desktop.store.activation import ActivationRepo
 from memos_desktop.store.profile import Store
 from tests.engines.conftest import TINY
 
-PREFIX = [ChatMessage("system", "You are a careful assistant. Core memories: the user is Ada; "
-                                "she lives in Lyon; she likes green tea and long walks.")]
+PREFIX = [
+    ChatMessage(
+        "system",
+        "You are a careful assistant. Core memories: the user is Ada; "
+        "she lives in Lyon; she likes green tea and long walks.",
+    )
+]
 CHAT = [*PREFIX, ChatMessage("user", "Where do I live?")]
 GREEDY = SamplingParams.greedy(24)
 
@@ -61,8 +66,19 @@ def test_state_round_trip_in_a_fresh_process(
     assert state.state[len(state.state) // 2 : len(state.state) // 2 + 64] not in raw
     store.close()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tiny_path), str(sha_cache), PREFIX[0].content,
-         CHAT[1].content], capture_output=True, text=True, timeout=120, check=True,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(tiny_path),
+            str(sha_cache),
+            PREFIX[0].content,
+            CHAT[1].content,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     child = json.loads(out.stdout)
     assert child["restored"] is True
@@ -89,11 +105,10 @@ def test_restore_then_chat_matches_cold_and_reuses_prefix(
         fresh.close()
 
 
-@pytest.mark.parametrize("field", ["model_sha256", "adapter_id", "prefix_sha256",
-                                   "settings_key"])
+@pytest.mark.parametrize("field", ["model_sha256", "adapter_id", "prefix_sha256", "settings_key"])
 def test_any_key_mismatch_is_refused(tiny: LlamaCppEngine, field: str) -> None:
     state = tiny.save_prefix_state(PREFIX)
-    bad = dataclasses.replace(state, **{field: "x" * 8})
+    bad = dataclasses.replace(state, **{field: "x" * 8})  # type: ignore[arg-type]
     before = tiny.chat(CHAT, GREEDY)
     # prefix_sha256 can only be checked against a prefix the caller names.
     assert tiny.restore_prefix_state(bad, PREFIX) is False
@@ -104,8 +119,9 @@ def test_state_from_other_settings_is_refused(
     tiny: LlamaCppEngine, tiny_path: Path, sha_cache: Path
 ) -> None:
     state = tiny.save_prefix_state(PREFIX)
-    other = LlamaCppEngine(tiny_path, dataclasses.replace(TINY, n_ctx=512),
-                           sha_cache_file=sha_cache)
+    other = LlamaCppEngine(
+        tiny_path, dataclasses.replace(TINY, n_ctx=512), sha_cache_file=sha_cache
+    )
     try:
         assert other.settings_key != tiny.settings_key
         assert other.restore_prefix_state(state) is False
@@ -127,9 +143,11 @@ def test_state_from_other_model_is_refused(
 def test_damaged_state_bytes_are_refused(tiny: LlamaCppEngine) -> None:
     state = tiny.save_prefix_state(PREFIX)
     cold = tiny.chat(CHAT, GREEDY)
-    for bad in (dataclasses.replace(state, state=state.state[: len(state.state) // 2]),
-                dataclasses.replace(state, token_ids=state.token_ids[:-1]),
-                dataclasses.replace(state, token_ids=(10**9,) * state.n_tokens)):
+    for bad in (
+        dataclasses.replace(state, state=state.state[: len(state.state) // 2]),
+        dataclasses.replace(state, token_ids=state.token_ids[:-1]),
+        dataclasses.replace(state, token_ids=(10**9,) * state.n_tokens),
+    ):
         assert tiny.restore_prefix_state(bad) is False
     assert tiny.chat(CHAT, GREEDY) == cold  # still usable, and correct
 

@@ -66,9 +66,7 @@ def test_reloading_an_active_adapter_applies_the_new_one(
     assert tiny.adapter_id == "" and "x" not in tiny.loaded_adapters
 
 
-def _assert_refused_and_usable(
-    engine: LlamaCppEngine, path: Path, match: str, base: str
-) -> None:
+def _assert_refused_and_usable(engine: LlamaCppEngine, path: Path, match: str, base: str) -> None:
     with pytest.raises(EngineError, match=match) as err:
         engine.load_adapter("bad", path)
     assert err.value.hint

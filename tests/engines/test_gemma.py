@@ -12,9 +12,12 @@ from memos_desktop.engines.llamacpp import LlamaCppEngine
 from memos_desktop.errors import EngineError
 from tests.engines.conftest import GEMMA
 
-PERSONA = ("You are a friendly assistant with a long memory. What you know about the user: "
-           + " ".join(f"Fact {i}: the user once visited city number {i * 7} and liked it."
-                      for i in range(12)))
+PERSONA = (
+    "You are a friendly assistant with a long memory. What you know about the user: "
+    + " ".join(
+        f"Fact {i}: the user once visited city number {i * 7} and liked it." for i in range(12)
+    )
+)
 PREFIX = [ChatMessage("system", PERSONA)]
 CHAT = [*PREFIX, ChatMessage("user", "Which cities did I like?")]
 GREEDY = SamplingParams.greedy(16)
@@ -73,3 +76,22 @@ def test_adapter_for_another_model_is_refused_and_gemma_still_works(
     with pytest.raises(EngineError, match="llama model, not gemma3"):
         gemma.load_adapter("tiny", tiny_adapters[0])
     assert gemma.chat(chat, GREEDY) == before
+
+
+def test_prefix_reuse_after_a_long_turn_is_still_exact(gemma: LlamaCppEngine) -> None:
+    """Gemma 3 attends through a 512-token sliding window. Unless the SWA cache is full size
+    (``swa_full``, our default), a turn longer than the window overwrites the prefix's cells and
+    llama-cpp-python then reuses the damaged prefix silently (measured: garbage answers)."""
+    prefix = [ChatMessage("system", "You are helpful. The user likes tea and lives in Lyon.")]
+    chat = [*prefix, ChatMessage("user", "Where do I live?")]
+    reference = gemma.chat(chat, GREEDY)
+    filler = " ".join(f"Also item {i} is nice." for i in range(160))
+    long_turn = [*chat, ChatMessage("assistant", reference), ChatMessage("user", filler)]
+    assert gemma.count_message_tokens(long_turn) > 1100  # past window + batch (1024 cells)
+    gemma.chat(long_turn, SamplingParams.greedy(1))
+    chunks = list(gemma.chat_stream(chat, GREEDY))
+    assert chunks[-1].stats is not None and chunks[-1].stats.prefix_tokens_reused > 10
+    assert "".join(c.text for c in chunks) == reference
+    gemma.chat(long_turn, SamplingParams.greedy(1))
+    state = gemma.save_prefix_state(prefix)  # cut back from the long turn, then saved
+    assert gemma.restore_prefix_state(state) and gemma.chat(chat, GREEDY) == reference

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,9 @@ def test_sampling_seed_is_reproducible(tiny: LlamaCppEngine) -> None:
 
 def test_cancel_stops_within_a_token(tiny: LlamaCppEngine) -> None:
     cancel = CancelToken()
-    n = 0
     last = None
-    for chunk in tiny.chat_stream(CHAT, SamplingParams.greedy(200), cancel):
-        n += 1
-        if n == 3:
+    for n, chunk in enumerate(tiny.chat_stream(CHAT, SamplingParams.greedy(200), cancel)):
+        if n == 2:
             cancel.cancel()
         last = chunk
     assert last is not None and last.stats is not None
@@ -92,8 +91,9 @@ def test_token_counting_and_context_accounting(tiny: LlamaCppEngine) -> None:
     assert tiny.count_tokens("") == 0
     assert tiny.count_tokens("the cat") == len(tiny.tokenize("the cat")) > 0
     short = tiny.count_message_tokens(CHAT)
-    longer = tiny.count_message_tokens([*CHAT, ChatMessage("assistant", "Tea."),
-                                        ChatMessage("user", "And to eat?")])
+    longer = tiny.count_message_tokens(
+        [*CHAT, ChatMessage("assistant", "Tea."), ChatMessage("user", "And to eat?")]
+    )
     assert short > tiny.count_tokens(SYSTEM.content) and longer > short
     assert tiny.remaining_tokens(CHAT) == tiny.n_ctx - short
     huge = [ChatMessage("user", "word " * 2000)]
@@ -108,11 +108,19 @@ def test_unknown_role_is_refused(tiny: LlamaCppEngine) -> None:
 
 
 def test_gemma_format_puts_system_text_in_the_first_user_turn() -> None:
-    prompt = render_gemma([ChatMessage("system", "S"), ChatMessage("user", "U"),
-                            ChatMessage("assistant", "A"), ChatMessage("user", "V")])
-    assert prompt == ("<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA"
-                      "<end_of_turn>\n<start_of_turn>user\nV<end_of_turn>\n"
-                      "<start_of_turn>model\n")
+    prompt = render_gemma(
+        [
+            ChatMessage("system", "S"),
+            ChatMessage("user", "U"),
+            ChatMessage("assistant", "A"),
+            ChatMessage("user", "V"),
+        ]
+    )
+    assert prompt == (
+        "<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA"
+        "<end_of_turn>\n<start_of_turn>user\nV<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
 
 
 def test_json_schema_output_parses_and_validates(tiny: LlamaCppEngine) -> None:
@@ -136,8 +144,11 @@ def test_json_schema_output_parses_and_validates(tiny: LlamaCppEngine) -> None:
 
 def test_json_keywords_the_grammar_ignores_are_still_checked(tiny: LlamaCppEngine) -> None:
     # llama-cpp-python's grammar does not enforce numeric bounds: the answer is checked after.
-    schema = {"type": "object", "properties": {"stars": {"type": "integer", "minimum": 1,
-                                                         "maximum": 5}}, "required": ["stars"]}
+    schema = {
+        "type": "object",
+        "properties": {"stars": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["stars"],
+    }
     try:
         out = tiny.complete_json(CHAT, schema, SamplingParams.greedy(100))
     except EngineError as err:
@@ -147,19 +158,28 @@ def test_json_keywords_the_grammar_ignores_are_still_checked(tiny: LlamaCppEngin
 
 
 def test_schema_errors_covers_the_extraction_subset() -> None:
-    schema = {"type": "object", "required": ["a", "b"], "additionalProperties": False,
-              "properties": {"a": {"type": "integer", "maximum": 3},
-                             "b": {"type": "array", "items": {"type": "string"}}}}
+    schema = {
+        "type": "object",
+        "required": ["a", "b"],
+        "additionalProperties": False,
+        "properties": {
+            "a": {"type": "integer", "maximum": 3},
+            "b": {"type": "array", "items": {"type": "string"}},
+        },
+    }
     assert schema_errors({"a": 3, "b": ["x"]}, schema) == []
     errs = schema_errors({"a": True, "b": ["x", 2], "c": 1}, schema)
     assert len(errs) == 3  # a is a bool not an integer, b[1] not a string, c unexpected
-    assert schema_errors({"a": 4, "b": []}, schema) == ["$.a: 4 > maximum 3"]
+    assert schema_errors({"a": 4, "b": []}, schema) == ["$.a: above maximum 3"]
     assert schema_errors({"b": []}, schema) == ["$: missing 'a'"]
 
 
 def test_json_cut_off_says_raise_max_tokens(tiny: LlamaCppEngine) -> None:
-    schema = {"type": "object", "properties": {"mood": {"enum": ["happy", "sad"]}},
-              "required": ["mood"]}
+    schema = {
+        "type": "object",
+        "properties": {"mood": {"enum": ["happy", "sad"]}},
+        "required": ["mood"],
+    }
     with pytest.raises(EngineError, match="cut off") as err:
         tiny.complete_json(CHAT, schema, SamplingParams.greedy(2))
     assert err.value.hint and "max_tokens" in err.value.hint
@@ -220,3 +240,46 @@ def test_second_generation_while_streaming_is_refused(tiny: LlamaCppEngine) -> N
     list(stream)
     time.sleep(0)
     assert tiny.chat(CHAT, GREEDY)
+
+
+class _CancelAfter(CancelToken):
+    """Reports "cancelled" from the n-th check on: cancels at a chosen point, deterministically."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.left = checks
+
+    @property
+    def cancelled(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+LONG = [
+    ChatMessage("system", "Remember: " + "the user likes green tea. " * 50),
+    ChatMessage("user", "What do I like?"),
+]
+
+
+def test_long_prompt_prefill_can_be_cancelled(tiny: LlamaCppEngine) -> None:
+    assert tiny.count_message_tokens(LONG) > tiny.settings.n_batch
+    chunks = list(tiny.chat_stream(LONG, GREEDY, _CancelAfter(1)))  # stop after one batch
+    stats = chunks[-1].stats
+    assert stats is not None and stats.finish_reason == "cancelled"
+    assert stats.completion_tokens == 0
+    # A token that is never cancelled changes nothing: same answer as without one.
+    assert tiny.chat(LONG, GREEDY, CancelToken()) == tiny.chat(LONG, GREEDY)
+    tiny.save_prefix_state(LONG[:1])  # the cache is reusable afterwards
+    assert tiny.chat(LONG, GREEDY, CancelToken()) == tiny.chat(LONG, GREEDY)
+
+
+def test_cache_and_adapters_cannot_change_mid_answer(tiny: LlamaCppEngine) -> None:
+    stream = tiny.chat_stream(CHAT, GREEDY)
+    assert isinstance(stream, Generator)
+    next(stream)
+    with pytest.raises(EngineError, match="generating"):
+        tiny.save_prefix_state(CHAT[:1])
+    with pytest.raises(EngineError, match="generating"):
+        tiny.set_adapter(None)
+    stream.close()
+    tiny.save_prefix_state(CHAT[:1])

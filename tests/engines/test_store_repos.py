@@ -14,9 +14,15 @@ from memos_desktop.store.profile import Store
 
 
 def kv(prefix: str, size: int = 1000, model: str = "m" * 64, adapter: str = "") -> KVState:
-    return KVState(model_sha256=model, adapter_id=adapter, prefix_sha256=prefix,
-                   settings_key="n_ctx=1024", token_ids=(2, 70000, 5),
-                   state=bytes([len(prefix) % 256]) * size, n_tokens=3)
+    return KVState(
+        model_sha256=model,
+        adapter_id=adapter,
+        prefix_sha256=prefix,
+        settings_key="n_ctx=1024",
+        token_ids=(2, 70000, 5),
+        state=bytes([len(prefix) % 256]) * size,
+        n_tokens=3,
+    )
 
 
 def test_tokens_are_packed_int32_not_pickled() -> None:
@@ -36,8 +42,12 @@ def test_put_get_is_exact_and_counts_use(store: Store) -> None:
     assert KVState.from_record(got) == s
     assert got.use_count == 1 and got.size_bytes == 1000 + 12
     assert repo.get(*s.key).use_count == 2  # type: ignore[union-attr]
-    for other in (kv("p2").key, kv("p1", model="x" * 64).key, kv("p1", adapter="a").key,
-                  (*s.key[:3], "n_ctx=2048")):
+    for other in (
+        kv("p2").key,
+        kv("p1", model="x" * 64).key,
+        kv("p1", adapter="a").key,
+        (*s.key[:3], "n_ctx=2048"),
+    ):
         assert repo.get(*other) is None
 
 
@@ -98,8 +108,9 @@ BASE = "b" * 64
 def test_adapter_put_get_blob_list(store: Store) -> None:
     repo = AdapterRepo(store.db)
     me = store.users.get("me").id
-    a = repo.put(name="weekly", base_model_sha256=BASE, blob=b"GGUF...a", user_id=me,
-                 metrics={"loss": 1.5})
+    a = repo.put(
+        name="weekly", base_model_sha256=BASE, blob=b"GGUF...a", user_id=me, metrics={"loss": 1.5}
+    )
     assert a.status == "candidate" and a.size_bytes == 8 and a.metrics == {"loss": 1.5}
     assert repo.blob(a.id) == b"GGUF...a"
     assert [x.id for x in repo.list(user_id=me)] == [a.id]

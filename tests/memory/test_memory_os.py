@@ -110,12 +110,17 @@ def test_windows_overlap_and_cover_everything(api: MemosAPI) -> None:
     repo = ConversationRepo(api.store.db)
     msgs = [repo.add_message(conv.id, "user" if i % 2 == 0 else "assistant",
                              f"message number {i} " + "word " * 30) for i in range(20)]
-    ws = windows(msgs, api.engine.count_tokens, max_tokens=200, overlap_messages=2)
+    size = api.engine.count_tokens(msgs[0].content) + 8
+    ws = windows(msgs, api.engine.count_tokens, max_tokens=5 * size, overlap_messages=2)
     assert len(ws) > 3
     covered = [m.id for w in ws for m in w.messages]
     assert set(covered) == {m.id for m in msgs}
     for a, b in zip(ws, ws[1:], strict=False):
         assert a.messages[-2:] == b.messages[:2]
+        assert sum(api.engine.count_tokens(m.content) + 8 for m in b.messages) <= 5 * size
+    # a window too small for the overlap keeps what fits and never exceeds the budget
+    ws = windows(msgs, api.engine.count_tokens, max_tokens=size + 1, overlap_messages=2)
+    assert [len(w.messages) for w in ws] == [1] * 20
 
 
 def test_users_have_separate_cubes(api: MemosAPI, tmp_path: Path) -> None:

@@ -1,0 +1,544 @@
+"""The MLX chat engine (mlx-lm): the Apple-silicon back end, same ChatEngine Protocol as llama.cpp.
+
+Design rules (shared with ``llamacpp.py``):
+- Prompts are rendered by ``chat_format.PromptFormat`` (the tokenizer's chat template, or gemma /
+  chatml) and tokenized as stable prefix + rest, so the prefix's tokens never depend on what
+  follows and a saved prompt cache of the prefix fits every later prompt.
+- Activation memory is the mlx-lm prompt cache of the prefix, serialised to bytes as safetensors
+  (numpy arrays + JSON metadata: the cache classes and their scalars), never pickled and never
+  written to disk by the engine (the store encrypts it). Keys are the same as for llama.cpp:
+  (model sha256, adapter, prefix sha256, state-changing settings); a mismatch is refused.
+- Between turns the engine keeps its cache trimmed to the last prompt, so a conversation that
+  grows by a turn re-prefills only the new tokens.
+- The model is an MLX/Hugging Face directory (config.json, *.safetensors, tokenizer files). Its
+  sha256 is one hash over those files' sha256s (each cached by size and mtime).
+- On Linux this runs with ``mlx-lm[cpu]`` (tests use a tiny random model they write).
+
+Not done yet (the llama.cpp engine has them): grammar-constrained JSON (here: greedy answer,
+then parsed and schema-checked), and LoRA adapters (load_adapter raises EngineError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memos_desktop.engines.base import (
+    CancelToken,
+    ChatMessage,
+    FinishReason,
+    GenerationStats,
+    KVState,
+    SamplingParams,
+    StreamChunk,
+)
+from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.files import default_sha_cache, model_sha256
+from memos_desktop.engines.schema_check import schema_errors
+from memos_desktop.errors import EngineError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+_HASHED = ("config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+
+
+@dataclass(frozen=True)
+class MlxSettings:
+    n_ctx: int = 4096  # the context window we account with (capped by the model's own)
+    prefill_step: int = 512
+    chat_format: str | None = None  # None: the tokenizer's template, else "gemma"/"chatml"
+
+    def state_key(self) -> str:
+        from importlib.metadata import version
+
+        return f"mlx_lm={version('mlx-lm')};mlx={version('mlx')};n_ctx={self.n_ctx}"
+
+
+def directory_sha256(path: Path, sha_cache: Path | None) -> str:
+    """One sha256 over the sha256s of a model directory's weights, config and tokenizer."""
+    files = sorted(p for p in path.iterdir() if p.suffix == ".safetensors" or p.name in _HASHED)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}={model_sha256(f, sha_cache)}\n".encode())
+    return h.hexdigest()
+
+
+class MlxEngine:
+    """An MLX chat model. Not thread-safe: one call at a time (cancel from any thread)."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        settings: MlxSettings | None = None,
+        *,
+        model_id: str | None = None,
+        sha_cache_file: Path | None = None,
+    ) -> None:
+        import mlx.core as mx
+        from mlx_lm import load
+
+        self._mx = mx
+        self.settings = s = settings or MlxSettings()
+        path = Path(model_path)
+        if not (path / "config.json").is_file() or not any(path.glob("*.safetensors")):
+            raise ModelNotFoundError(
+                f"no MLX model at {path} (needs config.json and *.safetensors)",
+                hint="give the directory of an MLX or Hugging Face safetensors model",
+            )
+        self.path = path
+        self._model_id = model_id or path.name
+        self._sha = directory_sha256(path, sha_cache_file or default_sha_cache())
+        t0 = time.perf_counter()
+        try:
+            loaded = load(str(path))
+            self._model, self._tok = loaded[0], loaded[1]
+        except Exception as exc:  # mlx-lm raises many kinds for a bad directory
+            raise EngineError(
+                f"mlx-lm could not load {path}: {exc}",
+                hint="check that it is a complete MLX model directory",
+            ) from exc
+        self.load_s = time.perf_counter() - t0
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        self._n_ctx = min(s.n_ctx, int(config.get("max_position_embeddings") or s.n_ctx))
+        model_type = str(config.get("model_type", ""))
+        template = getattr(self._tok, "chat_template", None)
+        fmt = s.chat_format or (
+            "template" if template else "gemma" if model_type.startswith("gemma") else "chatml"
+        )
+        self._bos_text = str(getattr(self._tok, "bos_token", None) or "")
+        bos_id = getattr(self._tok, "bos_token_id", None)
+        self._bos_id: int | None = int(bos_id) if bos_id is not None else None
+        probe = list(self._tok.encode("a", add_special_tokens=True))
+        self._add_bos = self._bos_id is not None and probe[:1] == [self._bos_id]
+        self._format = PromptFormat(
+            fmt, template=template, bos_token=self._bos_text,
+            eos_token=str(getattr(self._tok, "eos_token", None) or ""), model_id=self._model_id,
+        )
+        self.chat_format = fmt
+        vocab = self._tok.get_vocab()
+        self._stop_ids = set(self._tok.eos_token_ids) | {
+            vocab[t] for t in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>") if t in vocab
+        }
+        self._n_vocab = int(config.get("vocab_size") or len(vocab))
+        self._cache: list[Any] | None = None
+        self._cache_tokens: list[int] = []
+        self._busy = False
+        self._closed = False
+        log.info("loaded MLX model %s (%s) in %.2f s", path.name, model_type, self.load_s)
+
+    # --- identity and tokens -------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def model_sha256(self) -> str:
+        return self._sha
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    @property
+    def adapter_id(self) -> str:
+        return ""
+
+    @property
+    def settings_key(self) -> str:
+        return self.settings.state_key()
+
+    def _tokens(self, text: str, *, first: bool) -> list[int]:
+        self._check_open()
+        if not text:
+            return []
+        ids = [int(t) for t in self._tok.encode(text, add_special_tokens=False)]
+        if (first and self._add_bos and self._bos_id is not None
+                and not (self._bos_text and text.startswith(self._bos_text))):
+            ids.insert(0, self._bos_id)
+        return ids
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._tokens(text, first=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        head, tail = self._format.split(messages)
+        return self._tokens(head, first=True) + self._tokens(tail, first=False)
+
+    def count_message_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self._prompt_tokens(messages))
+
+    def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return self.n_ctx - self.count_message_tokens(messages)
+
+    def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
+        return hashlib.sha256(self._format.prefix_text(prefix).encode("utf-8")).hexdigest()
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def chat_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[StreamChunk]:
+        tokens = self._prompt_tokens(messages)
+        budget = self.n_ctx - len(tokens)
+        if budget <= 0:
+            raise EngineError(
+                f"the prompt takes {len(tokens)} tokens but the context window is {self.n_ctx}",
+                hint="start a new conversation, or use a model with a larger context window",
+            )
+        s = sampling or SamplingParams()
+        return self._generate(tokens, s, cancel, min(s.max_tokens, budget))
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        return "".join(c.text for c in self.chat_stream(messages, sampling, cancel))
+
+    def complete_json(
+        self,
+        messages: Sequence[ChatMessage],
+        json_schema: dict[str, Any],
+        sampling: SamplingParams | None = None,
+    ) -> dict[str, Any]:
+        # No grammar sampler in mlx-lm: ask, then parse and check against the schema.
+        chunks = list(self.chat_stream(messages, sampling or SamplingParams.greedy(512)))
+        text = "".join(c.text for c in chunks).strip()
+        start, end = text.find("{"), text.rfind("}")
+        try:
+            value = json.loads(text[start : end + 1]) if 0 <= start < end else None
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise EngineError(
+                "the model's structured answer is not a JSON object",
+                hint="retry; the MLX engine cannot constrain output to a grammar yet",
+            )
+        errors = schema_errors(value, json_schema)
+        if errors:
+            raise EngineError(
+                "the model's structured answer does not follow the schema: "
+                + "; ".join(errors[:3]),
+                hint="retry, or loosen the schema",
+            )
+        return value
+
+    def _prepare_cache(self, tokens: list[int]) -> int:
+        """Reuse the cached tokens that start ``tokens``; returns how many are reused."""
+        from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+
+        common = _common_prefix(self._cache_tokens, tokens)
+        common = min(common, len(tokens) - 1)  # generation needs at least one token to feed
+        if self._cache is not None and common > 0:
+            excess = _cache_len(self._cache) - common
+            if excess <= 0:
+                return common
+            if can_trim_prompt_cache(self._cache):
+                trim_prompt_cache(self._cache, excess)
+                self._cache_tokens = self._cache_tokens[:common]
+                return common
+        self._cache = make_prompt_cache(self._model)
+        self._cache_tokens = []
+        return 0
+
+    def _generate(
+        self, tokens: list[int], s: SamplingParams, cancel: CancelToken | None, max_new: int
+    ) -> Iterator[StreamChunk]:
+        from mlx_lm.generate import generate_step
+        from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
+        from mlx_lm.sample_utils import make_logits_processors, make_sampler
+
+        self._check_idle()
+        mx = self._mx
+        self._busy = True
+        reused = self._prepare_cache(tokens)
+        assert self._cache is not None
+        mx.random.seed(s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "little"))
+        greedy = s.temperature <= 0
+        sampler = make_sampler(
+            temp=max(s.temperature, 0.0), top_p=0.0 if greedy else s.top_p,
+            min_p=0.0 if greedy else s.min_p, top_k=0 if greedy else s.top_k,
+        )
+        procs = make_logits_processors(
+            repetition_penalty=s.repeat_penalty if s.repeat_penalty != 1.0 else None
+        )
+        stops = tuple(x for x in s.stop if x)
+        out_ids: list[int] = []
+        emitted = 0
+        finish: FinishReason = "length"
+        t0 = time.perf_counter()
+        t_first: float | None = None
+        gen = None
+        try:
+            if cancel is not None and cancel.cancelled:
+                finish, max_new = "cancelled", 0
+            if max_new > 0:
+                gen = generate_step(
+                    mx.array(tokens[reused:]), self._model, max_tokens=max_new, sampler=sampler,
+                    logits_processors=procs, prompt_cache=self._cache,
+                    prefill_step_size=self.settings.prefill_step,
+                )
+            while gen is not None and len(out_ids) < max_new:
+                if cancel is not None and cancel.cancelled:
+                    finish = "cancelled"
+                    break
+                try:
+                    step = next(gen)
+                except StopIteration:
+                    break
+                token = int(step[0])
+                if t_first is None:
+                    t_first = time.perf_counter()
+                if token in self._stop_ids:
+                    finish = "stop"
+                    break
+                out_ids.append(token)
+                text = self._tok.decode(out_ids)
+                if text.endswith("\ufffd"):  # half a UTF-8 character: wait for the rest
+                    continue
+                hit = min((i for i in (text.find(x, 0) for x in stops) if i >= 0), default=-1)
+                if hit >= 0:
+                    if hit > emitted:
+                        yield StreamChunk(text[emitted:hit])
+                    emitted = len(text)
+                    finish = "stop"
+                    break
+                keep = _holdback(text, stops)
+                if len(text) - keep > emitted:
+                    yield StreamChunk(text[emitted : len(text) - keep])
+                    emitted = len(text) - keep
+            tail = ""
+            if finish != "stop" and out_ids:
+                text = self._tok.decode(out_ids)
+                tail = text[emitted:]
+        finally:
+            if gen is not None:
+                gen.close()
+            # Keep exactly the prompt in the cache: the next turn starts with it.
+            if self._cache is not None:
+                extra = _cache_len(self._cache) - len(tokens)
+                if extra > 0 and can_trim_prompt_cache(self._cache):
+                    trim_prompt_cache(self._cache, extra)
+                    self._cache_tokens = list(tokens)
+                elif extra == 0:
+                    self._cache_tokens = list(tokens)
+                else:
+                    self._cache, self._cache_tokens = None, []
+            self._busy = False
+        t_end = time.perf_counter()
+        first = t_first if t_first is not None else t_end
+        n_out = len(out_ids)
+        rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
+        yield StreamChunk(tail, GenerationStats(
+            prompt_tokens=len(tokens), completion_tokens=n_out, ttft_s=first - t0,
+            tokens_per_s=rate, prefix_tokens_reused=reused, finish_reason=finish,
+        ))
+
+    # --- activation memory ---------------------------------------------------------------------
+
+    def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
+        from mlx_lm.models.cache import make_prompt_cache
+
+        self._check_idle()
+        text = self._format.prefix_text(prefix)
+        tokens = self._tokens(text, first=True)
+        if not tokens or len(tokens) >= self.n_ctx:
+            raise EngineError(
+                f"the prefix takes {len(tokens)} tokens; the context window is {self.n_ctx}",
+                hint="use fewer core memories in the prefix",
+            )
+        mx = self._mx
+        cache = make_prompt_cache(self._model)
+        step = max(1, self.settings.prefill_step)
+        for i in range(0, len(tokens), step):
+            self._model(mx.array(tokens[i : i + step])[None], cache=cache)
+            mx.eval([c.state for c in cache])
+        self._cache, self._cache_tokens = cache, list(tokens)
+        return KVState(
+            model_sha256=self._sha, adapter_id="",
+            prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            settings_key=self.settings_key, token_ids=tuple(tokens),
+            state=cache_to_bytes(cache), n_tokens=len(tokens),
+        )
+
+    def restore_prefix_state(
+        self, state: KVState, prefix: Sequence[ChatMessage] | None = None
+    ) -> bool:
+        self._check_idle()
+        want = (self._sha, "", state.prefix_sha256, self.settings_key)
+        if prefix is not None:
+            want = (self._sha, "", self.prefix_sha256(prefix), self.settings_key)
+        n = state.n_tokens
+        if (state.key != want or n <= 0 or n != len(state.token_ids) or n >= self.n_ctx
+                or not all(0 <= t < self._n_vocab for t in state.token_ids)):
+            log.info("prompt cache not restored: made for another model, prefix or settings")
+            return False
+        try:
+            cache = cache_from_bytes(state.state)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("prompt cache rejected (damaged or from another mlx-lm): %s", exc)
+            return False
+        if _cache_len(cache) != n:
+            log.warning("prompt cache rejected: it holds %d tokens, not %d", _cache_len(cache), n)
+            return False
+        self._cache, self._cache_tokens = cache, list(state.token_ids)
+        return True
+
+    # --- parametric memory ---------------------------------------------------------------------
+
+    def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
+        raise EngineError(
+            "LoRA adapters are not supported by the MLX engine yet",
+            hint="use the llama.cpp engine (engine = 'llamacpp') for per-user adapters",
+        )
+
+    def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
+        if adapter_id:
+            raise EngineError(f"adapter {adapter_id!r} is not loaded",
+                              hint="the MLX engine has no adapters yet")
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed", hint="load the model again")
+
+    def _check_idle(self) -> None:
+        self._check_open()
+        if self._busy:
+            raise EngineError("the engine is generating an answer",
+                              hint="wait for it to finish, or cancel it first")
+
+    def close(self) -> None:
+        self._closed = True
+        self._cache, self._cache_tokens = None, []
+
+    def __enter__(self) -> MlxEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- prompt cache <-> bytes ----------------------------------------------------------------
+
+
+def cache_to_bytes(cache: list[Any]) -> bytes:
+    """An mlx-lm prompt cache as safetensors bytes (arrays) + JSON metadata (classes, scalars).
+
+    Mirrors mlx-lm's own ``save_prompt_cache`` but in memory, so the state never touches the
+    disk unencrypted. A KVCache's preallocated buffer is cut to its filled part first.
+    """
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm.models.cache import KVCache
+    from safetensors.numpy import save
+
+    states: list[Any] = []
+    for c in cache:
+        keys: Any = getattr(c, "keys", None)
+        if isinstance(c, KVCache) and keys is not None:
+            off = c.offset
+            values: Any = c.values
+            states.append((keys[..., :off, :], values[..., :off, :], off))
+        else:
+            states.append(c.state)
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    scalars: dict[str, Any] = {}
+    bf16: list[str] = []
+    flat: Any = tree_flatten(states)
+    for key, value in flat:
+        if isinstance(value, mx.array):
+            if value.dtype == mx.bfloat16:  # numpy has no bfloat16: keep the bits
+                value = value.view(mx.uint16)
+                bf16.append(key)
+            arrays[key] = np.array(value)
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            scalars[key] = value
+        else:
+            raise EngineError(f"cannot serialise a {type(value).__name__} in the prompt cache",
+                              hint="report this: the model's cache type is not supported")
+    meta = {
+        "format": "memos-mlx-prompt-cache/1",
+        "classes": json.dumps([type(c).__name__ for c in cache]),
+        "scalars": json.dumps(scalars),
+        "bf16": json.dumps(bf16),
+    }
+    data: bytes = save(arrays, metadata=meta)
+    return data
+
+
+def cache_from_bytes(data: bytes) -> list[Any]:
+    import mlx.core as mx
+    from mlx.utils import tree_unflatten
+    from mlx_lm.models import cache as cache_mod
+    from safetensors.numpy import load
+
+    header_len = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+    if meta.get("format") != "memos-mlx-prompt-cache/1":
+        raise ValueError("not a memos MLX prompt cache")
+    classes = json.loads(meta["classes"])
+    scalars: dict[str, Any] = json.loads(meta["scalars"])
+    bf16 = set(json.loads(meta["bf16"]))
+    items: list[tuple[str, Any]] = []
+    for key, arr in load(data).items():
+        a = mx.array(arr)
+        items.append((key, a.view(mx.bfloat16) if key in bf16 else a))
+    items.extend(scalars.items())
+    # Keys are "layer.index"; order them numerically so tree_unflatten rebuilds the lists.
+    items.sort(key=lambda kv: [int(p) for p in kv[0].split(".")])
+    states = tree_unflatten(items)
+    if len(states) != len(classes):
+        raise ValueError("prompt cache metadata does not match its arrays")
+    allowed = {"KVCache", "RotatingKVCache", "QuantizedKVCache", "ArraysCache",
+               "ChunkedKVCache", "ConcatenateKVCache"}
+    out = []
+    for name, state in zip(classes, states, strict=True):
+        if name not in allowed:  # untrusted input: only known classes, never arbitrary names
+            raise ValueError(f"unknown cache class {name!r}")
+        out.append(getattr(cache_mod, name).from_state(tuple(state)))
+    return out
+
+
+def _cache_len(cache: list[Any]) -> int:
+    c = cache[0]
+    return int(getattr(c, "offset", 0) or c.size())
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _holdback(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:k]):
+                best = k
+                break
+    return best
+

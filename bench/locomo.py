@@ -28,13 +28,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import git_rev, machine, write_section  # noqa: E402
-from memos_desktop.api import MemosAPI  # noqa: E402
-from memos_desktop.config import Settings, resolve_paths  # noqa: E402
-from memos_desktop.engines.embeddings import load_embedder  # noqa: E402
-from memos_desktop.store.models import NewMemory, SearchFilters, Source  # noqa: E402
-from memos_desktop.store.profile import create_profile  # noqa: E402
-from memos_desktop.store.search import SearchParams  # noqa: E402
+from bench._report import git_rev, machine, write_section
+from memos_desktop.api import MemosAPI
+from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.engines.embeddings import load_embedder
+from memos_desktop.store.models import NewMemory, SearchFilters, Source
+from memos_desktop.store.profile import create_profile
+from memos_desktop.store.search import SearchParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}

@@ -20,9 +20,9 @@ import numpy as np
 
 from memos_desktop.config import Paths, Settings
 from memos_desktop.engines.base import CancelToken, ChatEngine, Embedder, SamplingParams
+from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.reconcile import Plan, Reconciler
-from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.models import (
     Cube,

@@ -11,6 +11,8 @@ import pytest
 
 PASSPHRASE = "correct horse battery staple"
 
+pytest_plugins = ["tests.model_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

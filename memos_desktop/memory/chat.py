@@ -27,7 +27,7 @@ from memos_desktop.engines.base import (
 )
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.scheduler import Assembled, Scheduler, UsedMemory
-from memos_desktop.store.models import Cube, SearchFilters
+from memos_desktop.store.models import Cube, Message, SearchFilters
 from memos_desktop.store.profile import Store
 from memos_desktop.store.search import SearchParams
 
@@ -105,7 +105,7 @@ class ChatService:
     ) -> ChatTurn:
         now = time.time()
         conv_id = conversation_id
-        history = []
+        history: list[Message] = []
         if not temporary:
             if conv_id is None:
                 conv_id = self.conversations.create(self.user_id, self.cube.id,
@@ -149,11 +149,12 @@ class ChatService:
         bot_msg = self.conversations.add_message(conv_id, "assistant", turn.answer, meta=meta)
         self.store.memories.mark_used([u.id for u in turn.used if u.origin != "core"])
         item = exchange_item(user_msg, bot_msg)
-        vec = None
-        if self.embedder is not None and self.embedder.model_id == self.cube.embed_model:
-            vec = self.embedder.embed([item.text])
-        self.store.memories.add_many(self.cube, [item], vec,
-                                     embed_model=self.embedder.model_id if vec is not None else "")
+        emb = self.embedder
+        if emb is not None and emb.model_id == self.cube.embed_model:
+            self.store.memories.add_many(self.cube, [item], emb.embed([item.text]),
+                                         embed_model=emb.model_id)
+        else:
+            self.store.memories.add_many(self.cube, [item], None)
         self.jobs.enqueue("extract", {"conversation_id": conv_id, "cube_id": self.cube.id,
                                       "message_ids": [user_msg.id, bot_msg.id]},
                           dedupe_key=f"extract:{user_msg.id}")

@@ -53,10 +53,23 @@ def jaccard(a: str, b: str) -> float:
     return len(wa & wb) / len(wa | wb) if wa | wb else 0.0
 
 
-def anchors(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Numbers and capitalised names: two texts that differ here say different things."""
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve twenty thirty hundred "
+    "thousand first second third fourth fifth sixth seventh eighth ninth tenth once twice "
+    "half dozen".split()
+)
+_NEGATIONS = frozenset("not no never nor none nothing nobody n't dont doesnt didnt isnt "
+                       "wasnt cant wont stopped quit".split())
+
+
+def anchors(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """Numbers (digits or words), capitalised names and negation: two texts that differ in any
+    of these say different things, however close their embeddings are."""
     names = [m.group() for m in _NAME.finditer(text) if m.start() > 0]  # not the first word
-    return frozenset(_NUMBER.findall(text)), frozenset(names)
+    low = text.casefold().replace("n't", " n't").replace("’", "'")
+    toks = set(_WORD.findall(low)) | ({"n't"} if "n't" in low else set())
+    numbers = set(_NUMBER.findall(text)) | (toks & _NUMBER_WORDS)
+    return frozenset(numbers), frozenset(names), bool(toks & _NEGATIONS)
 
 
 class Reconciler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -56,7 +57,9 @@ class ConversationRepo:
             )
         ]
 
-    def update(self, conv_id: str, *, title: str | None = None, archived: bool | None = None) -> None:
+    def update(
+        self, conv_id: str, *, title: str | None = None, archived: bool | None = None
+    ) -> None:
         with self.db.write() as w:
             if title is not None:
                 w.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
@@ -98,7 +101,7 @@ class ConversationRepo:
         with self.db.write() as w:
             w.execute("UPDATE messages SET meta = ? WHERE id = ?", (json.dumps(meta), message_id))
 
-    def messages(self, conv_id: str, *, last: int | None = None) -> list[Message]:
+    def messages(self, conv_id: str, *, last: int | None = None) -> builtins.list[Message]:
         if last is None:
             rows = self.db.query(
                 f"SELECT {_MSG} FROM messages WHERE conversation_id = ? ORDER BY seq", (conv_id,)

@@ -15,14 +15,7 @@ from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
 from memos_desktop.store.profile import create_profile
 from tests.conftest import PASSPHRASE
-from tests.engines.conftest import (  # noqa: F401 - pytest fixtures
-    GEMMA,
-    TINY,
-    gemma_path,
-    model_dir,
-    sha_cache,
-    tiny_path,
-)
+from tests.model_fixtures import TINY
 
 
 @pytest.fixture(scope="session")

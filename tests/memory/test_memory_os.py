@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from memos_desktop.api import MemosAPI
@@ -115,7 +116,7 @@ def test_windows_overlap_and_cover_everything(api: MemosAPI) -> None:
     assert len(ws) > 3
     covered = [m.id for w in ws for m in w.messages]
     assert set(covered) == {m.id for m in msgs}
-    for a, b in zip(ws, ws[1:], strict=False):
+    for a, b in itertools.pairwise(ws):
         assert a.messages[-2:] == b.messages[:2]
         assert sum(api.engine.count_tokens(m.content) + 8 for m in b.messages) <= 5 * size
     # a window too small for the overlap keeps what fits and never exceeds the budget

@@ -38,8 +38,13 @@ from memos_desktop.store.search import SearchParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
-BM25_REFERENCE = {"overall": 0.569, "multi-hop": 0.267, "temporal": 0.684, "open-domain": 0.286,
-                  "single-hop": 0.657}
+BM25_REFERENCE = {
+    "overall": 0.569,
+    "multi-hop": 0.267,
+    "temporal": 0.684,
+    "open-domain": 0.286,
+    "single-hop": 0.657,
+}
 
 
 def parse_when(s: str) -> float:
@@ -96,8 +101,15 @@ def main() -> None:
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     paths = resolve_paths()
     embedder = load_embedder(paths, "all-minilm-l6-v2")
-    store = create_profile(paths, "bench", Settings(), method="passphrase", passphrase="b",
-                           embed_model=embedder.model_id, embed_dim=embedder.dim)
+    store = create_profile(
+        paths,
+        "bench",
+        Settings(),
+        method="passphrase",
+        passphrase="b",
+        embed_model=embedder.model_id,
+        embed_dim=embedder.dim,
+    )
     store.searcher.resident = True
     api = MemosAPI(store, embedder)
     from tokenizers import Tokenizer
@@ -112,9 +124,17 @@ def main() -> None:
         cube = api.create_cube(conv["sample_id"])
         ts = turns(conv)
         n_turns += len(ts)
-        items = [NewMemory(text=text, type="episode", source="import", created_at=when,
-                           valid_from=when, sources=(Source(kind="import", ref=did, at=when),))
-                 for did, text, when in ts]
+        items = [
+            NewMemory(
+                text=text,
+                type="episode",
+                source="import",
+                created_at=when,
+                valid_from=when,
+                sources=(Source(kind="import", ref=did, at=when),),
+            )
+            for did, text, when in ts
+        ]
         for i in range(0, len(items), 256):
             api.add(items[i : i + 256], cube=cube.id)
         known = {did for did, _, _ in ts}
@@ -134,7 +154,9 @@ def main() -> None:
         "BM25 only (FTS5)": (replace(base, vec_weight=0.0), True),
         "vector only (MiniLM)": (replace(base, fts_weight=0.0), True),
         "hybrid, no recency/importance boost": (
-            replace(base, recency_weight=0.0, importance_weight=0.0), True),
+            replace(base, recency_weight=0.0, importance_weight=0.0),
+            True,
+        ),
         "hybrid, no common-term pruning": (replace(base, fts_max_df=1.0), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
     }
@@ -147,32 +169,44 @@ def main() -> None:
         lat: list[float] = []
         for (cube_id, question, gold, cat), qv in zip(questions, qvecs, strict=True):
             t1 = time.perf_counter()
-            hits = store.searcher.search(question, qv, embedder.dim,
-                                         SearchFilters(cube_ids=(cube_id,)), top_k=10,
-                                         params=params)
+            hits = store.searcher.search(
+                question,
+                qv,
+                embedder.dim,
+                SearchFilters(cube_ids=(cube_id,)),
+                top_k=10,
+                params=params,
+            )
             lat.append((time.perf_counter() - t1) * 1000)
             ranked = [s.ref for h in hits for s in h.item.sources if s.ref]
             g = set(gold)
             first = next((i for i, d in enumerate(ranked) if d in g), None)
-            per[CATEGORIES[cat]].append({
-                "r5": len(g & set(ranked[:5])) / len(g),
-                "r10": len(g & set(ranked[:10])) / len(g),
-                "ndcg10": ndcg(ranked, g, 10),
-                "mrr": 0.0 if first is None else 1.0 / (first + 1),
-                "hit1": 1.0 if ranked[:1] and ranked[0] in g else 0.0,
-                "tokens10": float(sum(len(tokenizer.encode(h.item.text).ids) - 2
-                                      for h in hits[:10])),
-            })
+            per[CATEGORIES[cat]].append(
+                {
+                    "r5": len(g & set(ranked[:5])) / len(g),
+                    "r10": len(g & set(ranked[:10])) / len(g),
+                    "ndcg10": ndcg(ranked, g, 10),
+                    "mrr": 0.0 if first is None else 1.0 / (first + 1),
+                    "hit1": 1.0 if ranked[:1] and ranked[0] in g else 0.0,
+                    "tokens10": float(
+                        sum(len(tokenizer.encode(h.item.text).ids) - 2 for h in hits[:10])
+                    ),
+                }
+            )
         everything = [r for rs in per.values() for r in rs]
-        row: dict[str, Any] = {"overall": {k: statistics.mean(r[k] for r in everything)
-                                           for k in everything[0]}}
+        row: dict[str, Any] = {
+            "overall": {k: statistics.mean(r[k] for r in everything) for k in everything[0]}
+        }
         for c, rs in per.items():
             row[c] = {k: statistics.mean(r[k] for r in rs) for k in rs[0]} if rs else {}
         row["p50_ms"] = statistics.median(lat)
         row["p95_ms"] = sorted(lat)[int(0.95 * (len(lat) - 1))]
         results[name] = row
-        print(name, json.dumps({k: (v["r10"] if isinstance(v, dict) and v else v)
-                                for k, v in row.items()}), flush=True)
+        print(
+            name,
+            json.dumps({k: (v["r10"] if isinstance(v, dict) and v else v) for k, v in row.items()}),
+            flush=True,
+        )
     store.close()
 
     cats = ["overall", *CATEGORIES.values()]
@@ -186,17 +220,22 @@ def main() -> None:
         f"{len(questions)} questions of categories 1-4 with evidence. Encrypted store, resident "
         "vector index. Tokens: MiniLM WordPiece tokens of the top 10 memories.",
         "",
-        "| variant | R@10 overall | " + " | ".join(f"R@10 {c}" for c in CATEGORIES.values())
+        "| variant | R@10 overall | "
+        + " | ".join(f"R@10 {c}" for c in CATEGORIES.values())
         + " | R@5 | NDCG@10 | MRR | hit@1 | tokens top-10 | p50 / p95 ms |",
         "|---|---:|" + "---:|" * (len(CATEGORIES) + 6),
     ]
-    ref = "| BM25 over turns (README reference) | " + " | ".join(
-        f"{BM25_REFERENCE[c]:.3f}" for c in cats) + " | 0.501 | 0.438 | | | | |"
+    ref = (
+        "| BM25 over turns (README reference) | "
+        + " | ".join(f"{BM25_REFERENCE[c]:.3f}" for c in cats)
+        + " | 0.501 | 0.438 | | | | |"
+    )
     lines.append(ref)
     for name, row in results.items():
         o = row["overall"]
         lines.append(
-            f"| {name} | " + " | ".join(f"{row[c]['r10']:.3f}" for c in cats)
+            f"| {name} | "
+            + " | ".join(f"{row[c]['r10']:.3f}" for c in cats)
             + f" | {o['r5']:.3f} | {o['ndcg10']:.3f} | {o['mrr']:.3f} | {o['hit1']:.3f} "
             f"| {o['tokens10']:.0f} | {row['p50_ms']:.1f} / {row['p95_ms']:.1f} |"
         )

@@ -88,12 +88,16 @@ def main() -> None:
             hit = sum(p and d for p, (_, _, d) in zip(pred, pairs, strict=True))
             rows.append((thr, name, fm, hit))
     guarded_at = [
-        (float(c), a, b) for c, (a, b, d) in zip(cos, pairs, strict=True)
-        if not d and c >= t.dup_cosine and anchors(a) == anchors(b)
+        (float(c), a, b)
+        for c, (a, b, d) in zip(cos, pairs, strict=True)
+        if not d
+        and c >= t.dup_cosine
+        and anchors(a) == anchors(b)
         and jaccard(a, b) >= t.dup_jaccard
     ]
-    neg = sorted(((float(c), a, b) for c, (a, b, d) in zip(cos, pairs, strict=True) if not d),
-                 reverse=True)
+    neg = sorted(
+        ((float(c), a, b) for c, (a, b, d) in zip(cos, pairs, strict=True) if not d), reverse=True
+    )
     lines = [
         "## Reconciliation threshold (`bench/reconcile.py`)",
         "",
@@ -110,9 +114,9 @@ def main() -> None:
     ]
     lines += [f"| {thr:.2f} | {name} | {fm} | {hit} |" for thr, name, fm, hit in rows]
     lines += ["", f"False merges left by the shipped rule: {len(guarded_at)}"]
-    lines += [f"- {c:.3f}: \"{a}\" vs \"{b}\"" for c, a, b in guarded_at]
+    lines += [f'- {c:.3f}: "{a}" vs "{b}"' for c, a, b in guarded_at]
     lines += ["", "Most similar different pairs (why cosine alone is not enough):", ""]
-    lines += [f"- {c:.3f}: \"{a}\" vs \"{b}\"" for c, a, b in neg[:5]]
+    lines += [f'- {c:.3f}: "{a}" vs "{b}"' for c, a, b in neg[:5]]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:

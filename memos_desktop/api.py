@@ -23,6 +23,7 @@ from memos_desktop.engines.base import CancelToken, ChatEngine, Embedder, Sampli
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.reconcile import Plan, Reconciler
+from memos_desktop.memory.scheduler import Budget
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.models import (
     Cube,
@@ -56,8 +57,10 @@ class MemosAPI:
         *,
         user: str | None = None,
         engine_factory: EngineFactory | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget or Budget()
         self.embedder = embedder
         users = store.users.list()
         self.user: User = store.users.get(user) if user else users[0]
@@ -169,10 +172,14 @@ class MemosAPI:
         if not text.strip():
             raise InvalidInputError("an empty correction", hint="say what is true now")
         c = self._cube_for(cube)
-        hits = self.search(text, SearchFilters(cube_ids=(c.id,),
-                                               types=("fact", "preference", "event",
-                                                      "instruction", "episode")),
-                           top_k=5, cube=c.id).hits
+        hits = self.search(
+            text,
+            SearchFilters(
+                cube_ids=(c.id,), types=("fact", "preference", "event", "instruction", "episode")
+            ),
+            top_k=5,
+            cube=c.id,
+        ).hits
         emb = self._embedder_for(c)
         vec = emb.embed([text])[0] if emb is not None else None
         target = None
@@ -183,12 +190,20 @@ class MemosAPI:
                 continue
             target = h.item
             break
-        new = NewMemory(text=text.strip(), type="fact",
-                        key=target.key if target is not None else "", source="user",
-                        importance=max(0.6, target.importance if target else 0.6))
-        added = self.store.memories.add_many(c, [new], None if vec is None else [vec],
-                                             embed_model=emb.model_id if emb else "",
-                                             dedupe=False)[0].item
+        new = NewMemory(
+            text=text.strip(),
+            type="fact",
+            key=target.key if target is not None else "",
+            source="user",
+            importance=max(0.6, target.importance if target else 0.6),
+        )
+        added = self.store.memories.add_many(
+            c,
+            [new],
+            None if vec is None else [vec],
+            embed_model=emb.model_id if emb else "",
+            dedupe=False,
+        )[0].item
         if target is not None:
             self.store.memories.supersede(target.id, added.id, reason=f"corrected: {text.strip()}")
             target = self.get(target.id)
@@ -202,8 +217,10 @@ class MemosAPI:
     def engine(self) -> ChatEngine:
         if self._engine is None:
             if self._engine_factory is None:
-                raise InvalidInputError("no chat model is configured",
-                                        hint="`memos-desktop models list` shows what is there")
+                raise InvalidInputError(
+                    "no chat model is configured",
+                    hint="`memos-desktop models list` shows what is there",
+                )
             self._engine = self._engine_factory()
         return self._engine
 
@@ -221,9 +238,12 @@ class MemosAPI:
         if not query.strip():
             raise InvalidInputError("an empty message", hint="type something to ask")
         c = self.cube
-        svc = ChatService(self.store, self.engine, self._embedder_for(c), c, self.user.id)
-        return svc.turn(query, conversation_id, temporary=temporary, sampling=sampling,
-                        cancel=cancel)
+        svc = ChatService(
+            self.store, self.engine, self._embedder_for(c), c, self.user.id, self.budget
+        )
+        return svc.turn(
+            query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
+        )
 
     def search(
         self,

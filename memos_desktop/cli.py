@@ -553,13 +553,15 @@ def _stream_turn(turn: Any, as_json: bool) -> None:
         if not as_json:
             click.echo(text, nl=False)
     if as_json:
-        emit_json({
-            "answer": turn.answer,
-            "conversation_id": turn.conversation_id,
-            "kv_restored": turn.kv_restored,
-            "used": [u.to_json() for u in turn.used],
-            "stats": None if turn.stats is None else turn.stats.__dict__,
-        })
+        emit_json(
+            {
+                "answer": turn.answer,
+                "conversation_id": turn.conversation_id,
+                "kv_restored": turn.kv_restored,
+                "used": [u.to_json() for u in turn.used],
+                "stats": None if turn.stats is None else turn.stats.__dict__,
+            }
+        )
     else:
         click.echo("")
         if turn.used:

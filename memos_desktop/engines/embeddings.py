@@ -8,8 +8,8 @@ Design rules:
   conversion is checked against an independent numpy forward pass of the same checkpoint before
   the file is put in place, and the source files' sha256 is recorded beside it, so a changed
   package or converter rebuilds it, and a damaged cached file is rebuilt instead of used.
-- Throughput is bound by tokens, not by calls (about 3k tokens/s on 2 cores, see
-  BENCHMARKS.md): sequences are packed into one decode up to ``batch_tokens`` tokens.
+- Throughput is bound by tokens, not by calls (see BENCHMARKS.md): sequences are packed into one
+  decode up to ``batch_tokens`` tokens, which saves the per-call overhead for short texts.
 - Nothing here touches the network; a model that is not available raises ModelNotFoundError
   with the fix, and the CLI falls back to word search.
 """
@@ -67,7 +67,7 @@ class LlamaEmbedder:
         model_id: str,
         *,
         max_tokens: int = 256,
-        batch_tokens: int = 256,
+        batch_tokens: int = 128,
         n_threads: int | None = None,
     ) -> None:
         import llama_cpp
@@ -75,7 +75,10 @@ class LlamaEmbedder:
         self._lc = llama_cpp
         self._id = model_id
         self.path = path
-        threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        # Half the cores by default: ggml's threads spin at every barrier, so on a machine that is
+        # also running the chat model (or anything else) using every core is many times slower
+        # (measured: 2 threads on a busy 2-core box ran at a tenth of 1 thread's speed).
+        threads = n_threads or max(1, min((os.cpu_count() or 2) // 2, 8))
         self._lock = threading.Lock()
         try:
             # Non-causal models need a whole sequence in one micro-batch, so both sizes are the

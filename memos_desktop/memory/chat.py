@@ -26,13 +26,12 @@ from memos_desktop.engines.base import (
     SamplingParams,
 )
 from memos_desktop.memory.reader import exchange_item
-from memos_desktop.memory.scheduler import Assembled, Scheduler, UsedMemory
+from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
 from memos_desktop.store.models import Cube, Message, SearchFilters
 from memos_desktop.store.profile import Store
 from memos_desktop.store.search import SearchParams
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -60,6 +59,7 @@ class ChatService:
         embedder: Embedder | None,
         cube: Cube,
         user_id: str,
+        budget: Budget | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -69,15 +69,18 @@ class ChatService:
         self.conversations = store.conversations
         self.jobs = store.jobs
         self.activation = store.activations
-        self.scheduler = Scheduler(store, engine.count_tokens)
+        self.scheduler = Scheduler(store, engine.count_tokens, budget or Budget())
 
     def _retrieve(self, query: str) -> list[Any]:
         vec = None
         if self.embedder is not None and self.embedder.model_id == self.cube.embed_model:
             vec = self.embedder.embed([query])[0]
         return self.store.searcher.search(
-            query, vec, self.cube.embed_dim if vec is not None else None,
-            SearchFilters(cube_ids=(self.cube.id,)), top_k=self.scheduler.budget.top_k,
+            query,
+            vec,
+            self.cube.embed_dim if vec is not None else None,
+            SearchFilters(cube_ids=(self.cube.id,)),
+            top_k=self.scheduler.budget.top_k,
             params=SearchParams.from_settings(self.store.settings.search),
         )
 
@@ -108,15 +111,18 @@ class ChatService:
         history: list[Message] = []
         if not temporary:
             if conv_id is None:
-                conv_id = self.conversations.create(self.user_id, self.cube.id,
-                                                    title=query[:60]).id
+                conv_id = self.conversations.create(self.user_id, self.cube.id, title=query[:60]).id
             else:
                 history = self.conversations.messages(conv_id, last=20)
         hits = self._retrieve(query)
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
         restored, n_prefix = self.prepare_prefix(assembled, save=not temporary)
-        turn = ChatTurn(conversation_id=conv_id, used=assembled.used, kv_restored=restored,
-                        prefix_tokens=n_prefix)
+        turn = ChatTurn(
+            conversation_id=conv_id,
+            used=assembled.used,
+            kv_restored=restored,
+            prefix_tokens=n_prefix,
+        )
 
         def stream() -> Iterator[str]:
             parts: list[str] = []
@@ -137,13 +143,18 @@ class ChatService:
     def _record(self, conv_id: str, query: str, turn: ChatTurn, asked_at: float) -> None:
         cancelled = turn.stats is not None and turn.stats.finish_reason == "cancelled"
         user_msg = self.conversations.add_message(conv_id, "user", query, at=asked_at)
-        meta: dict[str, Any] = {"used": [u.to_json() for u in turn.used],
-                                "kv_restored": turn.kv_restored}
+        meta: dict[str, Any] = {
+            "used": [u.to_json() for u in turn.used],
+            "kv_restored": turn.kv_restored,
+        }
         if turn.stats is not None:
-            meta["stats"] = {"ttft_s": turn.stats.ttft_s, "tokens_per_s": turn.stats.tokens_per_s,
-                             "prompt_tokens": turn.stats.prompt_tokens,
-                             "completion_tokens": turn.stats.completion_tokens,
-                             "finish_reason": turn.stats.finish_reason}
+            meta["stats"] = {
+                "ttft_s": turn.stats.ttft_s,
+                "tokens_per_s": turn.stats.tokens_per_s,
+                "prompt_tokens": turn.stats.prompt_tokens,
+                "completion_tokens": turn.stats.completion_tokens,
+                "finish_reason": turn.stats.finish_reason,
+            }
         if cancelled:
             meta["cancelled"] = True
         bot_msg = self.conversations.add_message(conv_id, "assistant", turn.answer, meta=meta)
@@ -151,10 +162,17 @@ class ChatService:
         item = exchange_item(user_msg, bot_msg)
         emb = self.embedder
         if emb is not None and emb.model_id == self.cube.embed_model:
-            self.store.memories.add_many(self.cube, [item], emb.embed([item.text]),
-                                         embed_model=emb.model_id)
+            self.store.memories.add_many(
+                self.cube, [item], emb.embed([item.text]), embed_model=emb.model_id
+            )
         else:
             self.store.memories.add_many(self.cube, [item], None)
-        self.jobs.enqueue("extract", {"conversation_id": conv_id, "cube_id": self.cube.id,
-                                      "message_ids": [user_msg.id, bot_msg.id]},
-                          dedupe_key=f"extract:{user_msg.id}")
+        self.jobs.enqueue(
+            "extract",
+            {
+                "conversation_id": conv_id,
+                "cube_id": self.cube.id,
+                "message_ids": [user_msg.id, bot_msg.id],
+            },
+            dedupe_key=f"extract:{user_msg.id}",
+        )

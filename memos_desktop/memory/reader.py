@@ -74,17 +74,28 @@ def day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
 
 
-def exchange_item(
-    user: Message, assistant: Message | None, *, speaker: str = "User"
-) -> NewMemory:
+def exchange_item(user: Message, assistant: Message | None, *, speaker: str = "User") -> NewMemory:
     """The raw episodic item of one exchange (fast mode)."""
     text = f"{speaker}: {user.content.strip()}"
-    sources = [Source(kind="conversation", conversation_id=user.conversation_id,
-                      message_id=user.id, role=user.role, at=user.created_at)]
+    sources = [
+        Source(
+            kind="conversation",
+            conversation_id=user.conversation_id,
+            message_id=user.id,
+            role=user.role,
+            at=user.created_at,
+        )
+    ]
     if assistant is not None:
-        sources.append(Source(kind="conversation", conversation_id=assistant.conversation_id,
-                              message_id=assistant.id, role=assistant.role,
-                              at=assistant.created_at))
+        sources.append(
+            Source(
+                kind="conversation",
+                conversation_id=assistant.conversation_id,
+                message_id=assistant.id,
+                role=assistant.role,
+                at=assistant.created_at,
+            )
+        )
     is_pref = bool(_PREFERENCE.search(user.content))
     return NewMemory(
         text=text,
@@ -158,11 +169,13 @@ class FineReader:
 
     def _extract_window(self, w: Window, today: float) -> list[NewMemory]:
         transcript = _transcript(w.messages, self.user_name)
-        prompt = EXTRACTION_PROMPT.format(user=self.user_name, today=day(today),
-                                          transcript=transcript)
+        prompt = EXTRACTION_PROMPT.format(
+            user=self.user_name, today=day(today), transcript=transcript
+        )
         try:
             out = self.engine.complete_json(
-                [ChatMessage("user", prompt)], EXTRACTION_SCHEMA,
+                [ChatMessage("user", prompt)],
+                EXTRACTION_SCHEMA,
                 SamplingParams.greedy(max_tokens=400),
             )
         except Exception as exc:  # small models fail often: keep the raw items, log, move on
@@ -172,9 +185,15 @@ class FineReader:
         if not isinstance(raw, list):
             return []
         sources = tuple(
-            Source(kind="conversation", conversation_id=m.conversation_id, message_id=m.id,
-                   role=m.role, at=m.created_at)
-            for m in w.messages if m.role == "user"
+            Source(
+                kind="conversation",
+                conversation_id=m.conversation_id,
+                message_id=m.id,
+                role=m.role,
+                at=m.created_at,
+            )
+            for m in w.messages
+            if m.role == "user"
         )
         items = []
         for r in raw:
@@ -191,10 +210,17 @@ class FineReader:
             tags = tuple(str(t) for t in r.get("tags", []) if isinstance(t, str))[:5]
             items.append(
                 NewMemory(
-                    text=text, type=kind, layer="user" if kind == "preference" else "long_term",  # type: ignore[arg-type]
-                    key=str(r.get("key", ""))[:60], source="conversation", confidence=conf,
-                    importance=0.6, tags=tags, sources=sources,
-                    created_at=w.messages[-1].created_at, valid_from=w.messages[0].created_at,
+                    text=text,
+                    type=kind,
+                    layer="user" if kind == "preference" else "long_term",  # type: ignore[arg-type]
+                    key=str(r.get("key", ""))[:60],
+                    source="conversation",
+                    confidence=conf,
+                    importance=0.6,
+                    tags=tags,
+                    sources=sources,
+                    created_at=w.messages[-1].created_at,
+                    valid_from=w.messages[0].created_at,
                 )
             )
         return items

@@ -58,8 +58,10 @@ _NUMBER_WORDS = frozenset(
     "thousand first second third fourth fifth sixth seventh eighth ninth tenth once twice "
     "half dozen".split()
 )
-_NEGATIONS = frozenset("not no never nor none nothing nobody n't dont doesnt didnt isnt "
-                       "wasnt cant wont stopped quit".split())
+_NEGATIONS = frozenset(
+    "not no never nor none nothing nobody n't dont doesnt didnt isnt "
+    "wasnt cant wont stopped quit".split()
+)
 
 
 def anchors(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
@@ -91,15 +93,20 @@ class Reconciler:
             return Plan("add", new, None, 0.0, "new")
         for item, sim in self.neighbours(cube, np.asarray(vector, dtype=np.float32)):
             same_anchors = anchors(item.text) == anchors(new.text)
-            if sim >= self.t.dup_cosine and same_anchors and (
-                jaccard(item.text, new.text) >= self.t.dup_jaccard
+            if (
+                sim >= self.t.dup_cosine
+                and same_anchors
+                and (jaccard(item.text, new.text) >= self.t.dup_jaccard)
             ):
                 if words(new.text) > words(item.text):
                     return Plan("update", new, item, sim, "adds detail to a known memory")
                 return Plan("noop", new, item, sim, "near-duplicate of a known memory")
             if (
-                new.key and item.key == new.key and item.type == new.type
-                and sim >= self.t.supersede_cosine and not same_anchors
+                new.key
+                and item.key == new.key
+                and item.type == new.type
+                and sim >= self.t.supersede_cosine
+                and not same_anchors
             ):
                 return Plan("supersede", new, item, sim, f"newer value for '{new.key}'")
         return Plan("add", new, None, 0.0, "new")
@@ -111,10 +118,16 @@ class Reconciler:
             return plan.target
         if plan.action == "update":
             assert plan.target is not None
-            return mem.update(plan.target.id, text=plan.new.text, embedding=vector,
-                              change="merge", reason=plan.reason)
-        added = mem.add_many(cube, [plan.new], None if vector is None else [vector],
-                             embed_model=embed_model)[0].item
+            return mem.update(
+                plan.target.id,
+                text=plan.new.text,
+                embedding=vector,
+                change="merge",
+                reason=plan.reason,
+            )
+        added = mem.add_many(
+            cube, [plan.new], None if vector is None else [vector], embed_model=embed_model
+        )[0].item
         if plan.action == "supersede":
             assert plan.target is not None
             mem.supersede(plan.target.id, added.id, at=plan.new.valid_from, reason=plan.reason)

@@ -42,8 +42,14 @@ class UsedMemory:
     sources: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "type": self.type, "score": self.score,
-                "origin": self.origin, "sources": list(self.sources)}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "type": self.type,
+            "score": self.score,
+            "origin": self.origin,
+            "sources": list(self.sources),
+        }
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,9 @@ def memory_line(item: MemoryItem) -> str:
 
 
 def _used(item: MemoryItem, score: float, origin: str) -> UsedMemory:
-    return UsedMemory(item.id, item.text, item.type, score, origin,
-                      tuple(s.to_json() for s in item.sources))
+    return UsedMemory(
+        item.id, item.text, item.type, score, origin, tuple(s.to_json() for s in item.sources)
+    )
 
 
 class Scheduler:
@@ -90,11 +97,14 @@ class Scheduler:
 
     def core_memories(self, cube: Cube) -> list[MemoryItem]:
         """Pinned memories, then profile-layer items by importance, within the core budget."""
-        pinned = self.store.memories.list(SearchFilters(cube_ids=(cube.id,), pinned=True),
-                                          limit=50, order="importance DESC")
-        profile = self.store.memories.list(SearchFilters(cube_ids=(cube.id,), layers=("user",),
-                                                         pinned=False),
-                                           limit=50, order="importance DESC")
+        pinned = self.store.memories.list(
+            SearchFilters(cube_ids=(cube.id,), pinned=True), limit=50, order="importance DESC"
+        )
+        profile = self.store.memories.list(
+            SearchFilters(cube_ids=(cube.id,), layers=("user",), pinned=False),
+            limit=50,
+            order="importance DESC",
+        )
         out: list[MemoryItem] = []
         used = 0
         for item in [*pinned, *profile]:
@@ -173,18 +183,21 @@ class Scheduler:
 
         question = query
         if chosen:
-            block = "\n".join(memory_line(i) for i, _, _ in
-                              sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at))
-            question = (f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n"
-                        f"{query}")
+            block = "\n".join(
+                memory_line(i)
+                for i, _, _ in sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
+            )
+            question = f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n{query}"
         messages = (*prefix, *recent, ChatMessage("user", question))
         return Assembled(
             prefix=prefix,
             messages=messages,
             used=tuple(used),
-            tokens={"core": self.budget.core_tokens - 0, "retrieved":
-                    self.budget.retrieved_tokens - budget,
-                    "history": self.budget.history_tokens - hist_budget},
+            tokens={
+                "core": self.budget.core_tokens - 0,
+                "retrieved": self.budget.retrieved_tokens - budget,
+                "history": self.budget.history_tokens - hist_budget,
+            },
         )
 
 

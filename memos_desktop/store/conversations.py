@@ -136,8 +136,16 @@ class JobRepo:
             w.execute(
                 "INSERT OR IGNORE INTO jobs (kind, payload, priority, run_after, dedupe_key, "
                 "max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(payload), priority, run_after or now, dedupe_key,
-                 max_attempts, now, now),
+                (
+                    kind,
+                    json.dumps(payload),
+                    priority,
+                    run_after or now,
+                    dedupe_key,
+                    max_attempts,
+                    now,
+                    now,
+                ),
             )
             if self.db.conn.changes() == 0:
                 return None

@@ -233,10 +233,7 @@ class MemoryRepo:
                         (cube.id, *chunk),
                     ):
                         existing.setdefault(h, rowid)
-            next_rowid = (
-                int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items"))
-                + 1
-            )
+            next_rowid = int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items")) + 1
             item_rows: list[tuple[Any, ...]] = []
             tag_rows_pending: list[tuple[int, str]] = []
             vec_rows: list[tuple[Any, ...]] = []

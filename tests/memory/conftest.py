@@ -26,13 +26,21 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 
 
 def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=None) -> MemosAPI:
-    store = create_profile(resolve_paths(), "default", Settings(), method="passphrase",
-                           passphrase=PASSPHRASE, embed_model=embedder.model_id,
-                           embed_dim=embedder.dim)
+    store = create_profile(
+        resolve_paths(),
+        "default",
+        Settings(),
+        method="passphrase",
+        passphrase=PASSPHRASE,
+        embed_model=embedder.model_id,
+        embed_dim=embedder.dim,
+    )
     factory = None
     if model is not None:
+
         def factory() -> LlamaCppEngine:
             return LlamaCppEngine(model, settings or TINY, sha_cache_file=sha_cache)
+
     return MemosAPI(store, embedder, engine_factory=factory)
 
 

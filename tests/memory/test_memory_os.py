@@ -40,16 +40,20 @@ def test_fact_from_one_conversation_reaches_the_prompt_of_a_later_one(api: Memos
 
 
 def test_temporary_chat_writes_nothing(api: MemosAPI) -> None:
-    before = api.store.db.scalar("SELECT (SELECT count(*) FROM memory_items) + "
-                                 "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
-                                 "(SELECT count(*) FROM activation_states) + "
-                                 "(SELECT count(*) FROM conversations)")
+    before = api.store.db.scalar(
+        "SELECT (SELECT count(*) FROM memory_items) + "
+        "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
+        "(SELECT count(*) FROM activation_states) + "
+        "(SELECT count(*) FROM conversations)"
+    )
     turn = say(api, "My locker code is 1234", temporary=True)
     assert turn.conversation_id is None
-    after = api.store.db.scalar("SELECT (SELECT count(*) FROM memory_items) + "
-                                "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
-                                "(SELECT count(*) FROM activation_states) + "
-                                "(SELECT count(*) FROM conversations)")
+    after = api.store.db.scalar(
+        "SELECT (SELECT count(*) FROM memory_items) + "
+        "(SELECT count(*) FROM messages) + (SELECT count(*) FROM jobs) + "
+        "(SELECT count(*) FROM activation_states) + "
+        "(SELECT count(*) FROM conversations)"
+    )
     assert before == after == 0
 
 
@@ -109,8 +113,12 @@ def test_extraction_failure_keeps_the_raw_memory(api: MemosAPI) -> None:
 def test_windows_overlap_and_cover_everything(api: MemosAPI) -> None:
     conv = ConversationRepo(api.store.db).create(api.user.id, api.cube.id)
     repo = ConversationRepo(api.store.db)
-    msgs = [repo.add_message(conv.id, "user" if i % 2 == 0 else "assistant",
-                             f"message number {i} " + "word " * 30) for i in range(20)]
+    msgs = [
+        repo.add_message(
+            conv.id, "user" if i % 2 == 0 else "assistant", f"message number {i} " + "word " * 30
+        )
+        for i in range(20)
+    ]
     size = api.engine.count_tokens(msgs[0].content) + 8
     ws = windows(msgs, api.engine.count_tokens, max_tokens=5 * size, overlap_messages=2)
     assert len(ws) > 3

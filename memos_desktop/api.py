@@ -22,6 +22,7 @@ from memos_desktop.config import Paths, Settings
 from memos_desktop.engines.base import CancelToken, ChatEngine, Embedder, SamplingParams
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
+from memos_desktop.memory.consolidate import RunReport, run_pending
 from memos_desktop.memory.reconcile import Plan, Reconciler
 from memos_desktop.memory.scheduler import Budget
 from memos_desktop.store.memories import AddResult
@@ -243,6 +244,16 @@ class MemosAPI:
         )
         return svc.turn(
             query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
+        )
+
+    def consolidate(self, limit: int = 50) -> RunReport:
+        """Run pending consolidation jobs now (fine extraction of recent conversations)."""
+        return run_pending(
+            self.store,
+            self.engine,
+            self._embedder_for(self.cube),
+            user_name=self.user.display_name,
+            limit=limit,
         )
 
     def search(

@@ -637,6 +637,22 @@ def correct(obj: Ctx, text: str, as_json: bool) -> None:
         click.echo(f"Remembered {short(new.id)} (nothing earlier matched to replace).")
 
 
+@main.command()
+@click.option("--limit", default=50, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def consolidate(obj: Ctx, limit: int, as_json: bool) -> None:
+    """Run pending memory jobs now (fine extraction from recent conversations)."""
+    r = obj.api().consolidate(limit)
+    if as_json:
+        emit_json(r.__dict__)
+    else:
+        click.echo(
+            f"{r.done} jobs done, {r.failed} failed: {r.added} memories added, "
+            f"{r.updated} updated, {r.superseded} superseded, {r.unchanged} already known."
+        )
+
+
 @main.group()
 def cubes() -> None:
     """Memory cubes: list, create, rename, delete."""

@@ -14,8 +14,12 @@ Design rules (shared with ``llamacpp.py``):
   sha256 is one hash over those files' sha256s (each cached by size and mtime).
 - On Linux this runs with ``mlx-lm[cpu]`` (tests use a tiny random model they write).
 
-Not done yet (the llama.cpp engine has them): grammar-constrained JSON (here: greedy answer,
-then parsed and schema-checked), and LoRA adapters (load_adapter raises EngineError).
+- Parametric memory: MLX LoRA adapters (the ``mlx_lm.lora`` directory format) switch by
+  swapping the LoRA weights in place, without reloading the base model; "no adapter" is B = 0.
+  The prompt cache is cleared on every switch.
+
+Not done yet (the llama.cpp engine has it): grammar-constrained JSON; here the answer is
+generated, then parsed and schema-checked. MLX adapters are not GGUF LoRA files.
 """
 
 from __future__ import annotations
@@ -131,6 +135,11 @@ class MlxEngine:
         self._n_vocab = int(config.get("vocab_size") or len(vocab))
         self._cache: list[Any] | None = None
         self._cache_tokens: list[int] = []
+        self._adapters: dict[str, dict[str, Any]] = {}
+        self._adapter = ""
+        self._adapter_scale = 1.0
+        self._lora_layout: str | None = None
+        self._lora_shapes: dict[str, tuple[int, ...]] = {}
         self._busy = False
         self._closed = False
         log.info("loaded MLX model %s (%s) in %.2f s", path.name, model_type, self.load_s)
@@ -151,7 +160,7 @@ class MlxEngine:
 
     @property
     def adapter_id(self) -> str:
-        return ""
+        return self._adapter
 
     @property
     def settings_key(self) -> str:
@@ -372,7 +381,7 @@ class MlxEngine:
             mx.eval([c.state for c in cache])
         self._cache, self._cache_tokens = cache, list(tokens)
         return KVState(
-            model_sha256=self._sha, adapter_id="",
+            model_sha256=self._sha, adapter_id=self._adapter_key(),
             prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
             settings_key=self.settings_key, token_ids=tuple(tokens),
             state=cache_to_bytes(cache), n_tokens=len(tokens),
@@ -382,9 +391,10 @@ class MlxEngine:
         self, state: KVState, prefix: Sequence[ChatMessage] | None = None
     ) -> bool:
         self._check_idle()
-        want = (self._sha, "", state.prefix_sha256, self.settings_key)
+        adapter = self._adapter_key()
+        want = (self._sha, adapter, state.prefix_sha256, self.settings_key)
         if prefix is not None:
-            want = (self._sha, "", self.prefix_sha256(prefix), self.settings_key)
+            want = (self._sha, adapter, self.prefix_sha256(prefix), self.settings_key)
         n = state.n_tokens
         if (state.key != want or n <= 0 or n != len(state.token_ids) or n >= self.n_ctx
                 or not all(0 <= t < self._n_vocab for t in state.token_ids)):
@@ -404,15 +414,104 @@ class MlxEngine:
     # --- parametric memory ---------------------------------------------------------------------
 
     def load_adapter(self, adapter_id: str, path: str | os.PathLike[str]) -> None:
-        raise EngineError(
-            "LoRA adapters are not supported by the MLX engine yet",
-            hint="use the llama.cpp engine (engine = 'llamacpp') for per-user adapters",
-        )
+        """Load an MLX LoRA adapter directory (adapter_config.json + adapters.safetensors, as
+        ``mlx_lm.lora`` writes) without activating it. The first adapter turns the model's
+        linear layers into LoRA layers (zero update until one is set); later adapters must have
+        the same layout (layers, rank, keys)."""
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+
+        self._check_idle()
+        if not adapter_id:
+            raise EngineError("an adapter needs a non-empty id", hint="give it an id")
+        d = Path(path)
+        fix = "retrain it for this model, or roll back to the previous adapter"
+        try:
+            config = json.loads((d / "adapter_config.json").read_text(encoding="utf-8"))
+            loaded: Any = mx.load(str(d / "adapters.safetensors"))
+            if not isinstance(loaded, dict):
+                raise ValueError("adapters.safetensors holds no named tensors")
+            weights: dict[str, Any] = dict(loaded)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise EngineError(f"adapter {adapter_id!r} at {d} cannot be read: {exc}",
+                              hint=fix) from exc
+        if config.get("fine_tune_type", "lora") != "lora":
+            raise EngineError(f"adapter {adapter_id!r} is not a LoRA adapter", hint=fix)
+        base = config.get("base_model_sha256")
+        if base and base != self._sha:
+            raise EngineError(
+                f"adapter {adapter_id!r} was made for another base model "
+                f"(sha256 {str(base)[:12]}..., this one is {self._sha[:12]}...)", hint=fix)
+        layout = json.dumps([config.get("num_layers"), config.get("lora_parameters")],
+                            sort_keys=True)
+        if self._lora_layout is None:
+            from mlx_lm.tuner.utils import linear_to_lora_layers
+
+            try:
+                linear_to_lora_layers(self._model, int(config["num_layers"]),
+                                      dict(config["lora_parameters"]))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise EngineError(f"adapter {adapter_id!r} has a bad config: {exc}",
+                                  hint=fix) from exc
+            params: Any = tree_flatten(self._model.parameters())
+            self._lora_shapes = {k: tuple(v.shape) for k, v in params
+                                 if k.rsplit(".", 1)[-1] in ("lora_a", "lora_b")}
+            self._lora_layout = layout
+            self._apply_lora(None, 1.0)  # LoRA layers start random: zero them until one is set
+        elif layout != self._lora_layout:
+            raise EngineError(
+                f"adapter {adapter_id!r} has another LoRA layout (layers/rank/keys) than the "
+                "adapters already loaded", hint="train all of a model's adapters alike")
+        bad = [k for k, v in weights.items() if self._lora_shapes.get(k) != tuple(v.shape)]
+        if bad or not weights:
+            raise EngineError(
+                f"adapter {adapter_id!r} does not fit {self.model_id} "
+                f"({len(bad)} tensors of other names or shapes: made for another base model?)",
+                hint=fix)
+        self._adapters[adapter_id] = weights
+        if self._adapter == adapter_id:
+            self._apply_lora(adapter_id, self._adapter_scale)
+
+    def unload_adapter(self, adapter_id: str) -> None:
+        if self._adapter == adapter_id:
+            self.set_adapter(None)
+        self._adapters.pop(adapter_id, None)
+
+    @property
+    def loaded_adapters(self) -> tuple[str, ...]:
+        return tuple(self._adapters)
 
     def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
-        if adapter_id:
+        """Activate a loaded adapter (None: none) by swapping the LoRA weights in place: no
+        model reload. Clears the prompt cache, which was computed under the old weights."""
+        self._check_idle()
+        if adapter_id and adapter_id not in self._adapters:
             raise EngineError(f"adapter {adapter_id!r} is not loaded",
-                              hint="the MLX engine has no adapters yet")
+                              hint="load it with load_adapter first")
+        if (adapter_id or "") == self._adapter and (not adapter_id or scale == self._adapter_scale):
+            return
+        if self._lora_layout is not None:
+            self._apply_lora(adapter_id, scale)
+        self._cache, self._cache_tokens = None, []
+        self._adapter = adapter_id or ""
+        self._adapter_scale = scale if adapter_id else 1.0
+
+    def _apply_lora(self, adapter_id: str | None, scale: float) -> None:
+        mx = self._mx
+        if adapter_id is None:
+            # B = 0 makes every LoRA update zero: the base model's output exactly.
+            items = [(k, mx.zeros(shape)) for k, shape in self._lora_shapes.items()
+                     if k.endswith("lora_b")]
+        else:
+            items = [(k, v * scale if k.endswith("lora_b") else v)
+                     for k, v in self._adapters[adapter_id].items()]
+        self._model.load_weights(items, strict=False)
+        mx.eval(self._model.parameters())
+
+    def _adapter_key(self) -> str:
+        if not self._adapter or self._adapter_scale == 1.0:
+            return self._adapter
+        return f"{self._adapter}@{self._adapter_scale:g}"
 
     # --- lifetime ------------------------------------------------------------------------------
 
@@ -429,6 +528,7 @@ class MlxEngine:
     def close(self) -> None:
         self._closed = True
         self._cache, self._cache_tokens = None, []
+        self._adapters.clear()
 
     def __enter__(self) -> MlxEngine:
         return self

@@ -17,11 +17,11 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams
 from memos_desktop.store.migrations import MEMORY_TYPES
-from memos_desktop.store.models import Message, NewMemory, Source
+from memos_desktop.store.models import MemoryType, Message, NewMemory, Source
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +211,8 @@ class FineReader:
             items.append(
                 NewMemory(
                     text=text,
-                    type=kind,
-                    layer="user" if kind == "preference" else "long_term",  # type: ignore[arg-type]
+                    type=cast(MemoryType, kind),
+                    layer="user" if kind == "preference" else "long_term",
                     key=str(r.get("key", ""))[:60],
                     source="conversation",
                     confidence=conf,

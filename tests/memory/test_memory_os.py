@@ -139,3 +139,19 @@ def test_users_have_separate_cubes(api: MemosAPI, tmp_path: Path) -> None:
     assert api.search("bees").hits == []
     api.switch_user("me")
     assert api.search("bees").hits
+
+
+def test_consolidation_job_runs_and_never_loses_the_raw_memory(api: MemosAPI) -> None:
+    say(api, "I started a new job at the bakery on Monday.")
+    assert api.store.jobs.counts() == {"queued": 1}
+    report = api.consolidate()
+    assert report.done == 1 and report.failed == 0
+    assert api.store.jobs.counts() == {"done": 1}
+    raw = api.list(SearchFilters(types=("episode",)))
+    assert len(raw) == 1 and "bakery" in raw[0].text
+    # a job whose conversation is gone fails, is kept with its error, and is retried later
+    api.store.jobs.enqueue("extract", {"conversation_id": "gone", "cube_id": "nope"})
+    report = api.consolidate()
+    assert report.failed == 1
+    row = api.store.db.query_one("SELECT status, last_error FROM jobs WHERE payload LIKE '%gone%'")
+    assert row is not None and row[0] == "queued" and "no cube" in row[1]

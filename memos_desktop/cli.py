@@ -22,6 +22,7 @@ import click
 
 from memos_desktop import __version__
 from memos_desktop.api import MemosAPI, open_api
+from memos_desktop.cli_models import models as models_group
 from memos_desktop.config import (
     PASSPHRASE_ENV,
     Paths,
@@ -699,6 +700,9 @@ def cubes_delete(obj: Ctx, name: str, yes: bool) -> None:
         click.confirm(f"Delete cube {name} and all its memories?", abort=True)
     n = obj.api().delete_cube(name)
     click.echo(f"Deleted cube {name} ({n} memories).")
+
+
+main.add_command(models_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

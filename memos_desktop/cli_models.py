@@ -58,10 +58,15 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
     for i in infos:
         mark = "*" if i.active else " "
         state = "built-in" if i.entry.builtin else ("yes" if i.installed else "no")
-        click.echo(f"{mark} {i.entry.id:<24}{i.entry.kind:<10}{_size(i.entry.size_bytes):>6}"
-                   f"{_size(i.entry.ram_bytes):>6}  {state:<10}{i.entry.license}")
-    click.echo("\n* = active. `memos-desktop models pull ID` downloads one; "
-               "`models use ID` makes it active.", err=True)
+        click.echo(
+            f"{mark} {i.entry.id:<24}{i.entry.kind:<10}{_size(i.entry.size_bytes):>6}"
+            f"{_size(i.entry.ram_bytes):>6}  {state:<10}{i.entry.license}"
+        )
+    click.echo(
+        "\n* = active. `memos-desktop models pull ID` downloads one; "
+        "`models use ID` makes it active.",
+        err=True,
+    )
 
 
 @models.command()
@@ -82,14 +87,19 @@ def pull(model_id: str, force: bool, as_json: bool) -> None:
         _emit({"id": model_id, "path": str(path), "size": path.stat().st_size})
     else:
         click.echo(str(path))
-        click.echo(f"'{model_id}' is ready. Make it active with `memos-desktop models use "
-                   f"{model_id}`.", err=True)
+        click.echo(
+            f"'{model_id}' is ready. Make it active with `memos-desktop models use {model_id}`.",
+            err=True,
+        )
 
 
 @models.command()
 @click.argument("model_id")
-@click.option("--kind", type=click.Choice(["chat", "embedding"]),
-              help="needed only when MODEL_ID is a path to a .gguf file")
+@click.option(
+    "--kind",
+    type=click.Choice(["chat", "embedding"]),
+    help="needed only when MODEL_ID is a path to a .gguf file",
+)
 @click.option("--json", "as_json", is_flag=True)
 def use(model_id: str, kind: str | None, as_json: bool) -> None:
     """Make MODEL_ID the active chat or embedding model (saved in the settings file)."""
@@ -106,8 +116,11 @@ def use(model_id: str, kind: str | None, as_json: bool) -> None:
     else:
         new = do_use(paths, settings, model_id)
     save_settings(paths, new)
-    changed = "chat" if new.models.chat != settings.models.chat else (
-        "embedding" if new.models.embedding != settings.models.embedding else None)
+    changed = (
+        "chat"
+        if new.models.chat != settings.models.chat
+        else ("embedding" if new.models.embedding != settings.models.embedding else None)
+    )
     if as_json:
         _emit({"chat": new.models.chat, "embedding": new.models.embedding})
     elif changed is None:
@@ -115,9 +128,11 @@ def use(model_id: str, kind: str | None, as_json: bool) -> None:
     else:
         click.echo(f"The {changed} model is now '{model_id}'.", err=True)
         if changed == "embedding":
-            click.echo("Vectors record the model that made them: memories embedded with the "
-                       "previous model need re-embedding before meaning search uses them.",
-                       err=True)
+            click.echo(
+                "Vectors record the model that made them: memories embedded with the "
+                "previous model need re-embedding before meaning search uses them.",
+                err=True,
+            )
 
 
 @models.command("rm")

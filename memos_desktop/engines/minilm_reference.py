@@ -23,7 +23,7 @@ SOURCE_SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379ca
 
 _VECTORS: tuple[tuple[str, str], ...] = (
     (
-        'The quick brown fox jumps over the lazy dog.',
+        "The quick brown fox jumps over the lazy dog.",
         "oCmLKysq9yzZJtGoVpmsqx2ZpyUmKiMr/KjQpuEfuKapqNeovixWqn6rEqwnKKIljKw/qHGsaKrHLB2vTaLVKC2n"
         "cSMKqCiteCtOGQcpmSZiKjKX1Kl+J4euryoQrUShtiCyIi6pHadiIk4sXCzBnz+ebamhKgOk5iBHKYElVyH/Jsok"
         "56Z8rLOux5eIJFurYqO1D8cYc6ZPKoaqCyyjI+6mzKlIqs0o7ChtFu8nKSVeotqnI6dprJOqgCXtISMV1SSpqcKp"
@@ -38,7 +38,7 @@ _VECTORS: tuple[tuple[str, str], ...] = (
         "JKNmrAaa9afGrm0sbqn8qauoxCnOKzSslp3EpAus9qhwKBwrrSouK4gu",
     ),
     (
-        'My sister Anna moved to Lisbon in 2023.',
+        "My sister Anna moved to Lisbon in 2023.",
         "fCmwod0rDCcErHcoFK4tqfSflKRlKdqsN6fGqbWu4SQSpZCsF6WLJK6lpavlqWEoZCqDLAUpkKiUqXso7ahvHqys"
         "0izUIQAnWCjepGguhqHKJmOtCymSqaAqXCRCnkIhfJjyKI6qsqgnqZ+nXSO5LLmm9R2tIDsuQS1MKmMfc6Qqq7uk"
         "nCbbJjQq4alaqHInQiWkK2wsBCxVLGEsd5RwpQao6autqJOh2KdxqaQh+KiDJvwixCjJGAihVqb/I2SrNatpKDIl"
@@ -53,7 +53,7 @@ _VECTORS: tuple[tuple[str, str], ...] = (
         "eyEZKKCsYCr6sFUr05hOpygsLqi1LFMs3xRBEF6kGSc9Le0nqaBVrSuo",
     ),
     (
-        'I am allergic to peanuts.',
+        "I am allergic to peanuts.",
         "lSBcFDMn8SjLGdImPyjyLWSpnCgbqPmkKqKxrccqsCSHLcspuwlSrUwhASWlI5as5qkXLC0a+6vroR6qo6jZqIuo"
         "kJdjpZGmb60hq18pKCIrLvsq3x1yrhKtf6ZsohYqsih0IrIhFSfkJTKqISB/qDaqFKycnSIiu6XmraWl/aNzlAep"
         "naqUKegtSSONqO6i25DeLosnS6RIKpOmJi0XKTKpf6qSKgwhnhmpKQOoYjD9pYukhiYPrAcski+gnQOkLyrGqK6p"

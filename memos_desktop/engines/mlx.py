@@ -124,8 +124,11 @@ class MlxEngine:
         probe = list(self._tok.encode("a", add_special_tokens=True))
         self._add_bos = self._bos_id is not None and probe[:1] == [self._bos_id]
         self._format = PromptFormat(
-            fmt, template=template, bos_token=self._bos_text,
-            eos_token=str(getattr(self._tok, "eos_token", None) or ""), model_id=self._model_id,
+            fmt,
+            template=template,
+            bos_token=self._bos_text,
+            eos_token=str(getattr(self._tok, "eos_token", None) or ""),
+            model_id=self._model_id,
         )
         self.chat_format = fmt
         vocab = self._tok.get_vocab()
@@ -171,8 +174,12 @@ class MlxEngine:
         if not text:
             return []
         ids = [int(t) for t in self._tok.encode(text, add_special_tokens=False)]
-        if (first and self._add_bos and self._bos_id is not None
-                and not (self._bos_text and text.startswith(self._bos_text))):
+        if (
+            first
+            and self._add_bos
+            and self._bos_id is not None
+            and not (self._bos_text and text.startswith(self._bos_text))
+        ):
             ids.insert(0, self._bos_id)
         return ids
 
@@ -282,8 +289,10 @@ class MlxEngine:
         mx.random.seed(s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "little"))
         greedy = s.temperature <= 0
         sampler = make_sampler(
-            temp=max(s.temperature, 0.0), top_p=0.0 if greedy else s.top_p,
-            min_p=0.0 if greedy else s.min_p, top_k=0 if greedy else s.top_k,
+            temp=max(s.temperature, 0.0),
+            top_p=0.0 if greedy else s.top_p,
+            min_p=0.0 if greedy else s.min_p,
+            top_k=0 if greedy else s.top_k,
         )
         procs = make_logits_processors(
             repetition_penalty=s.repeat_penalty if s.repeat_penalty != 1.0 else None
@@ -300,8 +309,12 @@ class MlxEngine:
                 finish, max_new = "cancelled", 0
             if max_new > 0:
                 gen = generate_step(
-                    mx.array(tokens[reused:]), self._model, max_tokens=max_new, sampler=sampler,
-                    logits_processors=procs, prompt_cache=self._cache,
+                    mx.array(tokens[reused:]),
+                    self._model,
+                    max_tokens=max_new,
+                    sampler=sampler,
+                    logits_processors=procs,
+                    prompt_cache=self._cache,
                     prefill_step_size=self.settings.prefill_step,
                 )
             while gen is not None and len(out_ids) < max_new:
@@ -355,10 +368,17 @@ class MlxEngine:
         first = t_first if t_first is not None else t_end
         n_out = len(out_ids)
         rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
-        yield StreamChunk(tail, GenerationStats(
-            prompt_tokens=len(tokens), completion_tokens=n_out, ttft_s=first - t0,
-            tokens_per_s=rate, prefix_tokens_reused=reused, finish_reason=finish,
-        ))
+        yield StreamChunk(
+            tail,
+            GenerationStats(
+                prompt_tokens=len(tokens),
+                completion_tokens=n_out,
+                ttft_s=first - t0,
+                tokens_per_s=rate,
+                prefix_tokens_reused=reused,
+                finish_reason=finish,
+            ),
+        )
 
     # --- activation memory ---------------------------------------------------------------------
 
@@ -381,10 +401,13 @@ class MlxEngine:
             mx.eval([c.state for c in cache])
         self._cache, self._cache_tokens = cache, list(tokens)
         return KVState(
-            model_sha256=self._sha, adapter_id=self._adapter_key(),
+            model_sha256=self._sha,
+            adapter_id=self._adapter_key(),
             prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            settings_key=self.settings_key, token_ids=tuple(tokens),
-            state=cache_to_bytes(cache), n_tokens=len(tokens),
+            settings_key=self.settings_key,
+            token_ids=tuple(tokens),
+            state=cache_to_bytes(cache),
+            n_tokens=len(tokens),
         )
 
     def restore_prefix_state(
@@ -396,8 +419,13 @@ class MlxEngine:
         if prefix is not None:
             want = (self._sha, adapter, self.prefix_sha256(prefix), self.settings_key)
         n = state.n_tokens
-        if (state.key != want or n <= 0 or n != len(state.token_ids) or n >= self.n_ctx
-                or not all(0 <= t < self._n_vocab for t in state.token_ids)):
+        if (
+            state.key != want
+            or n <= 0
+            or n != len(state.token_ids)
+            or n >= self.n_ctx
+            or not all(0 <= t < self._n_vocab for t in state.token_ids)
+        ):
             log.info("prompt cache not restored: made for another model, prefix or settings")
             return False
         try:
@@ -433,41 +461,51 @@ class MlxEngine:
                 raise ValueError("adapters.safetensors holds no named tensors")
             weights: dict[str, Any] = dict(loaded)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise EngineError(f"adapter {adapter_id!r} at {d} cannot be read: {exc}",
-                              hint=fix) from exc
+            raise EngineError(
+                f"adapter {adapter_id!r} at {d} cannot be read: {exc}", hint=fix
+            ) from exc
         if config.get("fine_tune_type", "lora") != "lora":
             raise EngineError(f"adapter {adapter_id!r} is not a LoRA adapter", hint=fix)
         base = config.get("base_model_sha256")
         if base and base != self._sha:
             raise EngineError(
                 f"adapter {adapter_id!r} was made for another base model "
-                f"(sha256 {str(base)[:12]}..., this one is {self._sha[:12]}...)", hint=fix)
-        layout = json.dumps([config.get("num_layers"), config.get("lora_parameters")],
-                            sort_keys=True)
+                f"(sha256 {str(base)[:12]}..., this one is {self._sha[:12]}...)",
+                hint=fix,
+            )
+        layout = json.dumps(
+            [config.get("num_layers"), config.get("lora_parameters")], sort_keys=True
+        )
         if self._lora_layout is None:
             from mlx_lm.tuner.utils import linear_to_lora_layers
 
             try:
-                linear_to_lora_layers(self._model, int(config["num_layers"]),
-                                      dict(config["lora_parameters"]))
+                linear_to_lora_layers(
+                    self._model, int(config["num_layers"]), dict(config["lora_parameters"])
+                )
             except (KeyError, ValueError, TypeError) as exc:
-                raise EngineError(f"adapter {adapter_id!r} has a bad config: {exc}",
-                                  hint=fix) from exc
+                raise EngineError(
+                    f"adapter {adapter_id!r} has a bad config: {exc}", hint=fix
+                ) from exc
             params: Any = tree_flatten(self._model.parameters())
-            self._lora_shapes = {k: tuple(v.shape) for k, v in params
-                                 if k.rsplit(".", 1)[-1] in ("lora_a", "lora_b")}
+            self._lora_shapes = {
+                k: tuple(v.shape) for k, v in params if k.rsplit(".", 1)[-1] in ("lora_a", "lora_b")
+            }
             self._lora_layout = layout
             self._apply_lora(None, 1.0)  # LoRA layers start random: zero them until one is set
         elif layout != self._lora_layout:
             raise EngineError(
                 f"adapter {adapter_id!r} has another LoRA layout (layers/rank/keys) than the "
-                "adapters already loaded", hint="train all of a model's adapters alike")
+                "adapters already loaded",
+                hint="train all of a model's adapters alike",
+            )
         bad = [k for k, v in weights.items() if self._lora_shapes.get(k) != tuple(v.shape)]
         if bad or not weights:
             raise EngineError(
                 f"adapter {adapter_id!r} does not fit {self.model_id} "
                 f"({len(bad)} tensors of other names or shapes: made for another base model?)",
-                hint=fix)
+                hint=fix,
+            )
         self._adapters[adapter_id] = weights
         if self._adapter == adapter_id:
             self._apply_lora(adapter_id, self._adapter_scale)
@@ -486,8 +524,9 @@ class MlxEngine:
         model reload. Clears the prompt cache, which was computed under the old weights."""
         self._check_idle()
         if adapter_id and adapter_id not in self._adapters:
-            raise EngineError(f"adapter {adapter_id!r} is not loaded",
-                              hint="load it with load_adapter first")
+            raise EngineError(
+                f"adapter {adapter_id!r} is not loaded", hint="load it with load_adapter first"
+            )
         if (adapter_id or "") == self._adapter and (not adapter_id or scale == self._adapter_scale):
             return
         if self._lora_layout is not None:
@@ -500,11 +539,16 @@ class MlxEngine:
         mx = self._mx
         if adapter_id is None:
             # B = 0 makes every LoRA update zero: the base model's output exactly.
-            items = [(k, mx.zeros(shape)) for k, shape in self._lora_shapes.items()
-                     if k.endswith("lora_b")]
+            items = [
+                (k, mx.zeros(shape))
+                for k, shape in self._lora_shapes.items()
+                if k.endswith("lora_b")
+            ]
         else:
-            items = [(k, v * scale if k.endswith("lora_b") else v)
-                     for k, v in self._adapters[adapter_id].items()]
+            items = [
+                (k, v * scale if k.endswith("lora_b") else v)
+                for k, v in self._adapters[adapter_id].items()
+            ]
         self._model.load_weights(items, strict=False)
         mx.eval(self._model.parameters())
 
@@ -522,8 +566,10 @@ class MlxEngine:
     def _check_idle(self) -> None:
         self._check_open()
         if self._busy:
-            raise EngineError("the engine is generating an answer",
-                              hint="wait for it to finish, or cancel it first")
+            raise EngineError(
+                "the engine is generating an answer",
+                hint="wait for it to finish, or cancel it first",
+            )
 
     def close(self) -> None:
         self._closed = True
@@ -573,8 +619,10 @@ def cache_to_bytes(cache: list[Any]) -> bytes:
         elif value is None or isinstance(value, (bool, int, float, str)):
             scalars[key] = value
         else:
-            raise EngineError(f"cannot serialise a {type(value).__name__} in the prompt cache",
-                              hint="report this: the model's cache type is not supported")
+            raise EngineError(
+                f"cannot serialise a {type(value).__name__} in the prompt cache",
+                hint="report this: the model's cache type is not supported",
+            )
     meta = {
         "format": "memos-mlx-prompt-cache/1",
         "classes": json.dumps([type(c).__name__ for c in cache]),
@@ -608,8 +656,14 @@ def cache_from_bytes(data: bytes) -> list[Any]:
     states = tree_unflatten(items)
     if len(states) != len(classes):
         raise ValueError("prompt cache metadata does not match its arrays")
-    allowed = {"KVCache", "RotatingKVCache", "QuantizedKVCache", "ArraysCache",
-               "ChunkedKVCache", "ConcatenateKVCache"}
+    allowed = {
+        "KVCache",
+        "RotatingKVCache",
+        "QuantizedKVCache",
+        "ArraysCache",
+        "ChunkedKVCache",
+        "ConcatenateKVCache",
+    }
     out = []
     for name, state in zip(classes, states, strict=True):
         if name not in allowed:  # untrusted input: only known classes, never arbitrary names
@@ -641,4 +695,3 @@ def _holdback(text: str, stops: Sequence[str]) -> int:
                 best = k
                 break
     return best
-

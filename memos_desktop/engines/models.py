@@ -76,8 +76,14 @@ def tqdm_progress(total: int | None, initial: int, desc: str) -> Progress:
     from huggingface_hub.utils.tqdm import are_progress_bars_disabled, tqdm
 
     bar: Progress = tqdm(  # type: ignore[no-untyped-call]
-        total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-        file=sys.stderr, disable=are_progress_bars_disabled(),
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=are_progress_bars_disabled(),
     )
     return bar
 
@@ -147,9 +153,12 @@ class ModelInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **self.entry.to_json(), "installed": self.installed,
-            "path": str(self.path) if self.path else None, "size_on_disk": self.size_on_disk,
-            "active": self.active, "installed_sha256": self.sha256,
+            **self.entry.to_json(),
+            "installed": self.installed,
+            "path": str(self.path) if self.path else None,
+            "size_on_disk": self.size_on_disk,
+            "active": self.active,
+            "installed_sha256": self.sha256,
         }
 
 
@@ -160,12 +169,16 @@ def list_models(paths: Paths, settings: Settings) -> list[ModelInfo]:
     for entry in catalog.CATALOG.values():
         path = catalog.installed_path(paths, entry.id)
         manifest = None if entry.builtin else catalog.read_manifest(paths, entry.id)
-        out.append(ModelInfo(
-            entry=entry, installed=path is not None or entry.builtin,
-            path=path, size_on_disk=path.stat().st_size if path else None,
-            active=entry.id in active,
-            sha256=(manifest or {}).get("sha256") or (entry.sha256 if path else None),
-        ))
+        out.append(
+            ModelInfo(
+                entry=entry,
+                installed=path is not None or entry.builtin,
+                path=path,
+                size_on_disk=path.stat().st_size if path else None,
+                active=entry.id in active,
+                sha256=(manifest or {}).get("sha256") or (entry.sha256 if path else None),
+            )
+        )
     return out
 
 
@@ -190,8 +203,9 @@ class HubClient:
     def file_url(self, entry: ModelEntry) -> str:
         from huggingface_hub import hf_hub_url
 
-        url: str = hf_hub_url(entry.repo_id, entry.filename, revision=entry.revision,
-                              endpoint=self.endpoint)
+        url: str = hf_hub_url(
+            entry.repo_id, entry.filename, revision=entry.revision, endpoint=self.endpoint
+        )
         return url
 
     def metadata(self, entry: ModelEntry) -> RemoteFile:
@@ -226,25 +240,50 @@ class HubClient:
             raise
         etag = (meta.etag or "").lower()
         return RemoteFile(
-            url=meta.location or url, size=meta.size,
-            sha256=etag if _HEX64.match(etag) else None, commit=meta.commit_hash,
+            url=meta.location or url,
+            size=meta.size,
+            sha256=etag if _HEX64.match(etag) else None,
+            commit=meta.commit_hash,
             headers=headers,
         )
 
     def fetch(self, remote: RemoteFile, part: Path, progress: ProgressFactory, desc: str) -> None:
         """Append the missing bytes of ``remote`` to ``part``; resumes where ``part`` ends."""
-        download(remote.url, part, size=remote.size, headers=remote.headers,
-                 progress=progress, desc=desc)
+        headers = dict(remote.headers)
+        if (
+            urllib.parse.urlsplit(remote.url).hostname
+            != urllib.parse.urlsplit(self.endpoint).hostname
+        ):
+            # The hub redirects file bodies to a CDN: never send the user's token there.
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        download(remote.url, part, size=remote.size, headers=headers, progress=progress, desc=desc)
 
 
 def _looks_like_network_error(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"ConnectError", "ConnectTimeout", "TimeoutException", "NetworkError",
-                         "ConnectionError", "RemoteProtocolError", "ReadTimeout"})
+    return bool(
+        names
+        & {
+            "ConnectError",
+            "ConnectTimeout",
+            "TimeoutException",
+            "NetworkError",
+            "ConnectionError",
+            "RemoteProtocolError",
+            "ReadTimeout",
+        }
+    )
 
 
-def download(url: str, part: Path, *, size: int | None, headers: dict[str, str],
-             progress: ProgressFactory, desc: str) -> None:
+def download(
+    url: str,
+    part: Path,
+    *,
+    size: int | None,
+    headers: dict[str, str],
+    progress: ProgressFactory,
+    desc: str,
+) -> None:
     """Resumable GET of ``url`` into ``part``: retries a dropped connection from where it broke
     (``RETRIES`` times), and leaves ``part`` for a later call when it gives up."""
     bar: Progress | None = None
@@ -281,8 +320,10 @@ def download(url: str, part: Path, *, size: int | None, headers: dict[str, str],
             except urllib.error.HTTPError as exc:
                 if exc.code == 416 and size is not None and have == size:
                     return
-                raise EngineError(f"download of {desc} failed: HTTP {exc.code}",
-                                  hint="run the same command again later") from exc
+                raise EngineError(
+                    f"download of {desc} failed: HTTP {exc.code}",
+                    hint="run the same command again later",
+                ) from exc
             except (OSError, http.client.HTTPException) as exc:  # resets, timeouts, short reads
                 failures += 1
                 if failures > RETRIES:
@@ -376,12 +417,22 @@ def pull(
             hint=f"run `memos-desktop models pull {entry.id}` again",
         )
     os.replace(part, target)
-    catalog.write_manifest(paths, entry.id, {
-        "id": entry.id, "kind": entry.kind, "repo_id": entry.repo_id, "filename": entry.filename,
-        "revision": entry.revision, "commit": remote.commit, "sha256": digest,
-        "sha256_source": "catalog" if entry.sha256 else "hub" if remote.sha256 else "download",
-        "size": target.stat().st_size, "pulled_at": time.time(),
-    })
+    catalog.write_manifest(
+        paths,
+        entry.id,
+        {
+            "id": entry.id,
+            "kind": entry.kind,
+            "repo_id": entry.repo_id,
+            "filename": entry.filename,
+            "revision": entry.revision,
+            "commit": remote.commit,
+            "sha256": digest,
+            "sha256_source": "catalog" if entry.sha256 else "hub" if remote.sha256 else "download",
+            "size": target.stat().st_size,
+            "pulled_at": time.time(),
+        },
+    )
     log.info("pulled %s (%s bytes, sha256 %s)", entry.id, target.stat().st_size, digest)
     return target
 
@@ -390,8 +441,10 @@ def verify(paths: Paths, model_id: str) -> bool:
     """Re-hash an installed hub model and compare with the sha256 recorded when it was pulled."""
     manifest = catalog.read_manifest(paths, model_id)
     if manifest is None:
-        raise ModelNotFoundError(f"model '{model_id}' is not installed",
-                                 hint=f"run `memos-desktop models pull {model_id}`")
+        raise ModelNotFoundError(
+            f"model '{model_id}' is not installed",
+            hint=f"run `memos-desktop models pull {model_id}`",
+        )
     path = catalog.model_dir(paths, model_id) / str(manifest["filename"])
     return sha256_file(path) == manifest.get("sha256")
 
@@ -424,8 +477,11 @@ def remove(paths: Paths, settings: Settings, model_id: str, *, force: bool = Fal
     """Delete a model's files; returns what was deleted. Built-ins: only their derived file in
     the cache (rebuilt on next use). The active model is kept unless ``force``."""
     entry = catalog.get_entry(model_id)
-    if not force and model_id in (settings.models.chat, settings.models.embedding) \
-            and not entry.builtin:
+    if (
+        not force
+        and model_id in (settings.models.chat, settings.models.embedding)
+        and not entry.builtin
+    ):
         raise InvalidInputError(
             f"'{model_id}' is the active {entry.kind} model",
             hint="choose another with `memos-desktop models use`, or add --force",

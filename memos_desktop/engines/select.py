@@ -55,8 +55,11 @@ def select_engine(
             hint="GGUF files run in llama.cpp: do not force the MLX engine for them",
         )
     if not mlx_available():
-        hint = "pip install mlx-lm" if is_apple_silicon(system, machine) else \
-            "pip install 'mlx-lm[cpu]' (on Linux plain mlx-lm does not install mlx)"
+        hint = (
+            "pip install mlx-lm"
+            if is_apple_silicon(system, machine)
+            else "pip install 'mlx-lm[cpu]' (on Linux plain mlx-lm does not install mlx)"
+        )
         raise EngineError("this MLX model needs mlx-lm, which is not installed", hint=hint)
     # MLX models run in MLX everywhere: on Apple silicon on the GPU, elsewhere on the CPU.
     return "mlx"

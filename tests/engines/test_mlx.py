@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ GREEDY = SamplingParams.greedy(max_tokens=12)
 PREFIX = [ChatMessage("system", "You are a helpful assistant. Anna likes tea and hiking.")]
 
 
-def write_tiny_mlx_model(d: Path, seed: int = 0) -> Path:
+def write_tiny_mlx_model(d: Path, seed: int = 0, hidden: int = 64) -> Path:
     """A 2-layer llama (hidden 64) with random weights, in MLX/HF format, plus a tokenizer."""
     import mlx.core as mx
     from mlx.utils import tree_flatten, tree_map
@@ -40,29 +41,51 @@ def write_tiny_mlx_model(d: Path, seed: int = 0) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = ["You are a helpful assistant.", "Anna likes tea and hiking in the mountains.",
-              "What does Anna like? She likes tea.", "user assistant system hello"] * 10
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    corpus = [
+        "You are a helpful assistant.",
+        "Anna likes tea and hiking in the mountains.",
+        "What does Anna like? She likes tea.",
+        "user assistant system hello",
+    ] * 10
     tok.train_from_iterator(corpus, trainer)
     tok.save(str(d / "tokenizer.json"))
-    (d / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "chat_template": CHATML, "model_max_length": 512,
-    }))
+    (d / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "chat_template": CHATML,
+                "model_max_length": 512,
+            }
+        )
+    )
     cfg = {
-        "model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-5, "vocab_size": tok.get_vocab_size(), "max_position_embeddings": 512,
-        "rope_theta": 10000.0, "tie_word_embeddings": True,
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "num_hidden_layers": 2,
+        "intermediate_size": 2 * hidden,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5,
+        "vocab_size": tok.get_vocab_size(),
+        "max_position_embeddings": 512,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": True,
         "eos_token_id": tok.token_to_id("<|im_end|>"),
     }
     (d / "config.json").write_text(json.dumps(cfg))
     mx.random.seed(seed)
-    model = llama.Model(llama.ModelArgs.from_dict(cfg))
+    model = llama.Model(llama.ModelArgs.from_dict(cfg))  # type: ignore[no-untyped-call]
     # Wider random weights than the default init, so greedy output varies with the prompt.
-    params = tree_map(lambda p: mx.random.normal(p.shape) * 0.3 if p.ndim > 1 else p,
-                      model.parameters())
+    params = tree_map(
+        lambda p: mx.random.normal(p.shape) * 0.3 if p.ndim > 1 else p, model.parameters()
+    )
     mx.save_safetensors(str(d / "model.safetensors"), dict(tree_flatten(params)))
     return d
 
@@ -187,10 +210,92 @@ def test_complete_json_checks_the_answer(engine: MlxEngine) -> None:
         engine.complete_json(chat("json please"), {"type": "object"})
 
 
-def test_adapters_fail_clearly(engine: MlxEngine, tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match="not supported by the MLX engine"):
-        engine.load_adapter("a", tmp_path / "a.gguf")
-    engine.set_adapter(None)  # no adapter: fine
+def write_random_mlx_adapter(
+    model_dir: Path, out: Path, seed: int, base_sha256: str | None = None
+) -> Path:
+    """A random LoRA adapter in mlx_lm.lora's format (adapter_config.json + safetensors)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model = load(str(model_dir))[0]
+    lora = {"rank": 4, "scale": 4.0, "dropout": 0.0}
+    linear_to_lora_layers(model, 2, lora)
+    mx.random.seed(seed)
+    params: Any = tree_flatten(model.parameters())
+    weights = {
+        k: mx.random.normal(v.shape) * 0.5 for k, v in params if k.endswith(("lora_a", "lora_b"))
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(out / "adapters.safetensors"), weights)
+    config: dict[str, Any] = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}
+    if base_sha256:
+        config["base_model_sha256"] = base_sha256
+    (out / "adapter_config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_adapters_switch_without_reloading_and_switch_back(
+    engine: MlxEngine, tiny_mlx_path: Path, tmp_path: Path
+) -> None:
+    msgs = chat("What does Anna like?")
+    base = engine.chat(msgs, GREEDY)
+    engine.load_adapter(
+        "a",
+        write_random_mlx_adapter(
+            tiny_mlx_path, tmp_path / "a", seed=21, base_sha256=engine.model_sha256
+        ),
+    )
+    engine.load_adapter("b", write_random_mlx_adapter(tiny_mlx_path, tmp_path / "b", seed=22))
+    assert engine.chat(msgs, GREEDY) == base  # loaded, not active
+    engine.set_adapter("a")
+    out_a = engine.chat(msgs, GREEDY)
+    engine.set_adapter("b")
+    out_b = engine.chat(msgs, GREEDY)
+    assert engine.adapter_id == "b"
+    assert len({base, out_a, out_b}) == 3
+    engine.set_adapter("a")
+    assert engine.chat(msgs, GREEDY) == out_a
+    engine.set_adapter(None)
+    assert engine.chat(msgs, GREEDY) == base and engine.adapter_id == ""
+
+
+def test_a_state_made_under_one_adapter_is_refused_under_another(
+    engine: MlxEngine, tiny_mlx_path: Path, tmp_path: Path
+) -> None:
+    engine.load_adapter("a", write_random_mlx_adapter(tiny_mlx_path, tmp_path / "a", seed=21))
+    engine.set_adapter("a")
+    state = engine.save_prefix_state(PREFIX)
+    assert state.adapter_id == "a"
+    engine.set_adapter(None)
+    assert not engine.restore_prefix_state(state, PREFIX)
+    engine.set_adapter("a", scale=0.5)
+    assert not engine.restore_prefix_state(state, PREFIX)  # the scale changes the cache too
+    engine.set_adapter("a")
+    assert engine.restore_prefix_state(state, PREFIX)
+
+
+def test_a_mismatched_adapter_fails_clearly_and_the_engine_stays_usable(
+    engine: MlxEngine, tmp_path: Path
+) -> None:
+    msgs = chat("hello")
+    base = engine.chat(msgs, GREEDY)
+    other = write_tiny_mlx_model(tmp_path / "narrow", seed=3, hidden=32)
+    with pytest.raises(EngineError, match="does not fit"):
+        engine.load_adapter("x", write_random_mlx_adapter(other, tmp_path / "x", seed=5))
+    with pytest.raises(EngineError, match="another base model"):
+        engine.load_adapter(
+            "y", write_random_mlx_adapter(engine.path, tmp_path / "y", seed=6, base_sha256="0" * 64)
+        )
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "adapter_config.json").write_text("{not json")
+    with pytest.raises(EngineError, match="cannot be read"):
+        engine.load_adapter("z", broken)
+    with pytest.raises(EngineError, match="not loaded"):
+        engine.set_adapter("x")
+    assert engine.chat(msgs, GREEDY) == base
 
 
 def test_prompt_too_long_and_closed_engine(engine: MlxEngine) -> None:
@@ -218,3 +323,12 @@ def test_engine_selection(tiny_mlx_path: Path, tmp_path: Path) -> None:
         select_engine(tiny_mlx_path, prefer="llamacpp")
     with pytest.raises(EngineError, match="not an MLX model"):
         select_engine(gguf, prefer="mlx")
+
+
+def test_an_mlx_directory_resolves_as_a_model_id(tiny_mlx_path: Path) -> None:
+    from memos_desktop.config import resolve_paths
+    from memos_desktop.engines.catalog import resolve
+
+    r = resolve(resolve_paths(), str(tiny_mlx_path), kind="chat")
+    assert r.path == tiny_mlx_path.resolve() and r.kind is None
+    assert select_engine(r.path) == "mlx"

@@ -28,8 +28,15 @@ from tests.engines.hub_server import FakeHub, HubFile
 DATA = os.urandom(3 * 1024 * 1024 + 123)  # 3 MiB: several read chunks
 SHA = hashlib.sha256(DATA).hexdigest()
 ENTRY = ModelEntry(
-    id="test-embed", kind="embedding", title="test", license="MIT", size_bytes=len(DATA),
-    ram_bytes=0, source="hub", repo_id="acme/test-GGUF", filename="test-q8_0.gguf",
+    id="test-embed",
+    kind="embedding",
+    title="test",
+    license="MIT",
+    size_bytes=len(DATA),
+    ram_bytes=0,
+    source="hub",
+    repo_id="acme/test-GGUF",
+    filename="test-q8_0.gguf",
 )
 
 
@@ -184,8 +191,12 @@ def test_list_use_and_rm(paths: Paths, hub: FakeHub, monkeypatch: pytest.MonkeyP
     with pytest.raises(ModelNotFoundError, match="models pull"):
         use(paths, settings, "bge-small-en-v1.5")
     # Install a catalog model from the local hub under its real catalog id.
-    entry = dataclasses.replace(catalog.CATALOG["bge-small-en-v1.5"], repo_id="acme/test-GGUF",
-                                filename="test-q8_0.gguf", sha256=None)
+    entry = dataclasses.replace(
+        catalog.CATALOG["bge-small-en-v1.5"],
+        repo_id="acme/test-GGUF",
+        filename="test-q8_0.gguf",
+        sha256=None,
+    )
     pull(paths, entry.id, entry=entry, client=HubClient(hub.endpoint), progress=Recorder())
     monkeypatch.setitem(catalog.CATALOG, entry.id, entry)
     new = use(paths, settings, "bge-small-en-v1.5")

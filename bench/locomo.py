@@ -91,6 +91,12 @@ def main() -> None:
     ap.add_argument("--limit-conversations", type=int, default=0)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ablations", default="all")
+    ap.add_argument(
+        "--context",
+        type=int,
+        default=1,
+        help="1: each turn carries the previous turn of its session as context",
+    )
     args = ap.parse_args()
 
     data = json.loads(DATA.read_text())
@@ -123,6 +129,7 @@ def main() -> None:
     for conv in data:
         cube = api.create_cube(conv["sample_id"])
         ts = turns(conv)
+        sess = [did.split(":")[0] for did, _, _ in ts]
         n_turns += len(ts)
         items = [
             NewMemory(
@@ -132,8 +139,9 @@ def main() -> None:
                 created_at=when,
                 valid_from=when,
                 sources=(Source(kind="import", ref=did, at=when),),
+                context=ts[i - 1][1] if args.context and i > 0 and sess[i - 1] == sess[i] else "",
             )
-            for did, text, when in ts
+            for i, (did, text, when) in enumerate(ts)
         ]
         for i in range(0, len(items), 256):
             api.add(items[i : i + 256], cube=cube.id)
@@ -159,8 +167,24 @@ def main() -> None:
         ),
         "hybrid, no common-term pruning": (replace(base, fts_max_df=1.0), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
+        "hybrid, context not in BM25": (replace(base, fts_context_weight=0.0), True),
+        "hybrid, first fusion (rrf_k 60, equal weights)": (
+            replace(base, rrf_k=60.0, vec_weight=1.0, fts_context_weight=0.3),
+            True,
+        ),
     }
-    if args.ablations != "all":
+    extra = {
+        f"rrf_k {k} vec {v} ctx {c}": (
+            replace(base, rrf_k=k, vec_weight=v, fts_context_weight=c),
+            True,
+        )
+        for k in (5.0, 10.0, 20.0)
+        for v in (0.3, 0.5, 0.7)
+        for c in (0.3, 0.6, 1.0)
+    }
+    if args.ablations == "explore":
+        variants = {**variants, **extra}
+    elif args.ablations != "all":
         variants = {k: v for k, v in variants.items() if k in args.ablations.split("|")}
     qvecs = embedder.embed([q for _, q, _, _ in questions])
     results: dict[str, dict[str, Any]] = {}

@@ -49,7 +49,7 @@ Vectors = npt.NDArray[np.float32]
 ITEM_COLUMNS = (
     "rowid, id, cube_id, text, key, type, layer, status, source, confidence, importance, pinned, "
     "tags, sources, valid_from, valid_to, created_at, updated_at, last_used_at, use_count, "
-    "version, supersedes, superseded_by, content_hash, embed_model"
+    "version, supersedes, superseded_by, content_hash, embed_model, context"
 )
 _VERSION_COLUMNS = (
     "item_id, version, text, key, type, layer, status, confidence, importance, tags, "
@@ -97,6 +97,7 @@ def row_to_item(r: Sequence[Any]) -> MemoryItem:
         superseded_by=r[22],
         content_hash=r[23],
         embed_model=r[24],
+        context=r[25],
     )
 
 
@@ -272,6 +273,7 @@ class MemoryRepo:
                     superseded_by=None,
                     content_hash=h,
                     embed_model=model if vecs is not None else "",
+                    context=n.context.strip(),
                 )
                 next_rowid += 1
                 item_rows.append(
@@ -297,6 +299,7 @@ class MemoryRepo:
                         item.content_hash,
                         item.embed_model,
                         item.supersedes,
+                        item.context,
                     )
                 )
                 new_items.append((idx, item))
@@ -305,8 +308,8 @@ class MemoryRepo:
                 c.executemany(
                     "INSERT INTO memory_items (rowid, id, cube_id, text, key, type, layer, status, "
                     "source, confidence, importance, pinned, tags, sources, valid_from, "
-                    "valid_to, created_at, updated_at, content_hash, embed_model, supersedes) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "valid_to, created_at, updated_at, content_hash, embed_model, supersedes, context) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     item_rows,
                 )
                 for idx, item in new_items:

@@ -76,7 +76,10 @@ def m001_core(c: apsw.Connection) -> None:
             supersedes TEXT,
             superseded_by TEXT,
             content_hash TEXT NOT NULL,
-            embed_model TEXT NOT NULL DEFAULT ''
+            embed_model TEXT NOT NULL DEFAULT '',
+            -- Retrieval-only text (e.g. the turn before a conversation turn): indexed and
+            -- embedded with the item, never shown as the memory itself.
+            context TEXT NOT NULL DEFAULT ''
         ) STRICT;
         CREATE INDEX memory_items_cube_status ON memory_items (cube_id, status, created_at);
         CREATE INDEX memory_items_hash ON memory_items (cube_id, content_hash);
@@ -109,24 +112,24 @@ def m001_core(c: apsw.Connection) -> None:
         ) STRICT;
 
         CREATE VIRTUAL TABLE memory_fts USING fts5(
-            text, key, tags,
+            text, key, tags, context,
             content='memory_items', content_rowid='rowid',
             tokenize='porter unicode61 remove_diacritics 2'
         );
         INSERT INTO memory_fts(memory_fts, rank) VALUES ('secure-delete', 1);
         CREATE TRIGGER memory_items_ai AFTER INSERT ON memory_items BEGIN
-            INSERT INTO memory_fts(rowid, text, key, tags)
-            VALUES (new.rowid, new.text, new.key, new.tags);
+            INSERT INTO memory_fts(rowid, text, key, tags, context)
+            VALUES (new.rowid, new.text, new.key, new.tags, new.context);
         END;
         CREATE TRIGGER memory_items_ad AFTER DELETE ON memory_items BEGIN
-            INSERT INTO memory_fts(memory_fts, rowid, text, key, tags)
-            VALUES ('delete', old.rowid, old.text, old.key, old.tags);
+            INSERT INTO memory_fts(memory_fts, rowid, text, key, tags, context)
+            VALUES ('delete', old.rowid, old.text, old.key, old.tags, old.context);
         END;
-        CREATE TRIGGER memory_items_au AFTER UPDATE OF text, key, tags ON memory_items BEGIN
-            INSERT INTO memory_fts(memory_fts, rowid, text, key, tags)
-            VALUES ('delete', old.rowid, old.text, old.key, old.tags);
-            INSERT INTO memory_fts(rowid, text, key, tags)
-            VALUES (new.rowid, new.text, new.key, new.tags);
+        CREATE TRIGGER memory_items_au AFTER UPDATE OF text, key, tags, context ON memory_items BEGIN
+            INSERT INTO memory_fts(memory_fts, rowid, text, key, tags, context)
+            VALUES ('delete', old.rowid, old.text, old.key, old.tags, old.context);
+            INSERT INTO memory_fts(rowid, text, key, tags, context)
+            VALUES (new.rowid, new.text, new.key, new.tags, new.context);
         END;
 
         CREATE TABLE conversations (

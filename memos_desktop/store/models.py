@@ -82,6 +82,7 @@ class NewMemory:
     valid_to: float | None = None
     created_at: float | None = None  # defaults to now; importers pass the original time
     supersedes: str | None = None
+    context: str = ""  # retrieval-only text (indexed and embedded, not shown)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class MemoryItem:
     superseded_by: str | None
     content_hash: str
     embed_model: str
+    context: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

@@ -205,3 +205,26 @@ def test_resident_index_sees_writes_from_another_process_connection(store: Store
         assert store.searcher.search("zzz", vec(2), DIM, f) == []
     finally:
         other.close()
+
+
+def test_context_is_searchable_but_not_the_memory(store: Store) -> None:
+    c = cube(store)
+    store.memories.add_many(
+        c,
+        [
+            NewMemory(
+                text="Melanie: Yes, it was wonderful!",
+                context="Caroline: Did you enjoy the pottery class?",
+            ),
+            NewMemory(text="Jon: the weather is fine"),
+        ],
+        [vec(1), vec(2)],
+    )
+    hits = store.searcher.search("pottery class", None, None, SearchFilters(cube_ids=(c.id,)))
+    assert texts(hits) == ["Melanie: Yes, it was wonderful!"]
+    assert hits[0].item.context.startswith("Caroline")
+    # with the context weighted 0 in BM25, a context-only match scores nothing
+    ranked = store.searcher.fts("pottery", SearchFilters(cube_ids=(c.id,)), 5, context_weight=0.0)
+    assert [round(score, 6) for _, score in ranked] == [0.0]
+    ranked = store.searcher.fts("pottery", SearchFilters(cube_ids=(c.id,)), 5, context_weight=0.6)
+    assert ranked[0][1] < 0  # FTS5's bm25 is negative: lower is better

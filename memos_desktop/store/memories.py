@@ -308,7 +308,8 @@ class MemoryRepo:
                 c.executemany(
                     "INSERT INTO memory_items (rowid, id, cube_id, text, key, type, layer, status, "
                     "source, confidence, importance, pinned, tags, sources, valid_from, "
-                    "valid_to, created_at, updated_at, content_hash, embed_model, supersedes, context) "
+                    "valid_to, created_at, updated_at, content_hash, embed_model, supersedes, "
+                    "context) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     item_rows,
                 )

@@ -125,7 +125,8 @@ def m001_core(c: apsw.Connection) -> None:
             INSERT INTO memory_fts(memory_fts, rowid, text, key, tags, context)
             VALUES ('delete', old.rowid, old.text, old.key, old.tags, old.context);
         END;
-        CREATE TRIGGER memory_items_au AFTER UPDATE OF text, key, tags, context ON memory_items BEGIN
+        CREATE TRIGGER memory_items_au AFTER UPDATE OF text, key, tags, context ON memory_items
+        BEGIN
             INSERT INTO memory_fts(memory_fts, rowid, text, key, tags, context)
             VALUES ('delete', old.rowid, old.text, old.key, old.tags, old.context);
             INSERT INTO memory_fts(rowid, text, key, tags, context)

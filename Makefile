@@ -41,6 +41,11 @@ check: install
 
 bench: install
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/locomo.py
+	$(BIN)/python bench/chat.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from memos_desktop.store.db import Database
-from memos_desktop.store.memories import MemoryRepo, filter_sql
+from memos_desktop.store.memories import MemoryRepo, clean_tags, filter_sql
 from memos_desktop.store.migrations import vec_table
 from memos_desktop.store.models import MemoryItem, SearchFilters, SearchHit
 from memos_desktop.store.vector_index import VectorIndex
@@ -43,6 +43,7 @@ STOPWORDS = frozenset(
     """.split()
 )
 KNN_MAX = 4096  # sqlite-vec's limit on k
+VEC_IN_MAX = 10_000  # largest rowid set passed to a vec0 KNN as "rowid IN (...)"
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
 
 
@@ -200,6 +201,13 @@ class Searcher:
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _tagged(self, tags: tuple[str, ...]) -> Any:
+        tags = clean_tags(tags)
+        rows = self.db.query(
+            f"SELECT item_rowid FROM memory_tags WHERE tag IN ({','.join('?' * len(tags))})", tags
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def _postfilter(self, rowids: list[int], f: SearchFilters) -> set[int]:
         """The subset of ``rowids`` that passes every filter (one light SQL query per 500)."""
         where, params = filter_sql(f, "m")
@@ -216,11 +224,13 @@ class Searcher:
             )
         return ok
 
-    def knn(self, vector: Any, dim: int, f: SearchFilters, limit: int) -> list[Neighbour]:
+    def knn(
+        self, vector: Any, dim: int, f: SearchFilters, limit: int, allowed: Any | None = None
+    ) -> list[Neighbour]:
         """Nearest rowids by cosine distance (with their vectors), with the filters vec0 can
         take pushed down."""
         if self.resident:
-            return self.index(dim).knn(vector, f, limit)
+            return self.index(dim).knn(vector, f, limit, allowed)
         table = vec_table(dim)
         if table not in self._tables:
             if not self.db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)):
@@ -231,6 +241,15 @@ class Searcher:
             return []
         clauses = ["embedding MATCH ?", "k = ?"]
         extra: list[Any] = []
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            ids = [int(r) for r in allowed]
+            # SQLite turns a one-element "rowid IN (?)" into "rowid = ?", which vec0 (0.1.9)
+            # then answers with nothing in a KNN query: repeat the element to keep it an IN.
+            ids = ids * 2 if len(ids) == 1 else ids
+            clauses.append(f"rowid IN ({','.join('?' * len(ids))})")
+            extra.extend(ids)
         for col, values in (("type", f.types), ("layer", f.layers), ("status", f.statuses)):
             if values:
                 clauses.append(f"{col} IN ({','.join('?' * len(values))})")
@@ -284,11 +303,19 @@ class Searcher:
         vectors: dict[int, Any] = {}
         if vector is not None and dim and params.vec_weight > 0:
             k = n_cand
+            # The resident index takes the tag filter as a rowid mask (one indexed query);
+            # what neither KNN path can filter is checked after, widening k until enough pass.
+            allowed = None
+            rest = filters
+            if filters.tags:
+                tagged = self._tagged(filters.tags)
+                if self.resident or len(tagged) <= VEC_IN_MAX:
+                    allowed, rest = tagged, replace(filters, tags=())
             while True:
-                raw = self.knn(vector, dim, filters, k)
+                raw = self.knn(vector, dim, filters, k, allowed)
                 passing = (
                     self._postfilter([r for r, _, _ in raw], filters)
-                    if _postfilter_needed(filters)
+                    if _postfilter_needed(rest)
                     else {r for r, _, _ in raw}
                 )
                 vec_hits = [(r, d) for r, d, _ in raw if r in passing]

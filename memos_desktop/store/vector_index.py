@@ -169,8 +169,11 @@ class VectorIndex:
 
     # --- query -----------------------------------------------------------------------------
 
-    def knn(self, vector: Any, f: SearchFilters, k: int) -> list[tuple[int, float, Any]]:
-        """Exact cosine KNN with the filters the index holds (cube, type, layer, status, time)."""
+    def knn(
+        self, vector: Any, f: SearchFilters, k: int, allowed: Any | None = None
+    ) -> list[tuple[int, float, Any]]:
+        """Exact cosine KNN with the filters the index holds (cube, type, layer, status, time),
+        restricted to the rowids in ``allowed`` when given (e.g. the items with a tag)."""
         self.refresh()
         with self.lock:
             n = self._n
@@ -192,6 +195,8 @@ class VectorIndex:
             ):
                 if values:
                     mask &= np.isin(arr[:n], [table[v] for v in values if v in table])
+            if allowed is not None:
+                mask &= np.isin(self.rowids[:n], allowed)
             if f.since is not None:
                 mask &= self.created[:n] >= f.since
             if f.until is not None:

@@ -17,6 +17,7 @@ Design rules:
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -27,6 +28,7 @@ from memos_desktop.store.db import Database
 from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, vec_table
 from memos_desktop.store.models import SearchFilters
 
+log = logging.getLogger(__name__)
 _TYPE = {t: i for i, t in enumerate(MEMORY_TYPES)}
 _LAYER = {t: i for i, t in enumerate(MEMORY_LAYERS)}
 _STATUS = {t: i for i, t in enumerate(MEMORY_STATUSES)}
@@ -89,7 +91,7 @@ class VectorIndex:
                 "FROM memory_items m JOIN cubes c ON c.id = m.cube_id WHERE c.embed_dim = ?",
                 (self.dim,),
             )
-            vecs = self.db.query(f"SELECT rowid, embedding FROM {self.table}")
+            vecs = self._all_vectors()
         else:
             meta, vecs = [], []
             for i in range(0, len(rowids), 500):
@@ -125,6 +127,37 @@ class VectorIndex:
             self.status[p] = _STATUS.get(str(m[4]), -1)
             self.created[p] = float(m[5])
             self.valid[p] = True
+
+    def _all_vectors(self) -> list[tuple[int, bytes]]:
+        """Every (rowid, vector). Reads vec0's chunk shadow tables directly (100k vectors:
+        0.15 s instead of 4-14 s for a row-by-row scan of the virtual table); checks a sample
+        against the virtual table and falls back to the scan if the layout is not as expected."""
+        try:
+            chunks = {
+                int(cid): bytes(blob)
+                for cid, blob in self.db.query(
+                    f"SELECT rowid, vectors FROM {self.table}_vector_chunks00"
+                )
+            }
+            width = self.dim * 4
+            out = [
+                (int(r), chunks[int(cid)][int(off) * width : (int(off) + 1) * width])
+                for r, cid, off in self.db.query(
+                    f"SELECT rowid, chunk_id, chunk_offset FROM {self.table}_rowids"
+                )
+            ]
+            sample = out[:: max(1, len(out) // 16)][:16]
+            for r, blob in sample:
+                real = self.db.query_one(
+                    f"SELECT embedding FROM {self.table} WHERE rowid = ?", (r,)
+                )
+                if real is None or bytes(real[0]) != blob or len(blob) != width:
+                    raise ValueError("vec0 shadow layout differs")
+            return out
+        except Exception as exc:  # a future sqlite-vec may lay chunks out differently
+            log.warning("falling back to a row scan of %s: %s", self.table, exc)
+            return [(int(r), bytes(v)) for r, v in
+                    self.db.query(f"SELECT rowid, embedding FROM {self.table}")]
 
     def refresh(self) -> None:
         """Catch up with the change log (cheap when nothing changed)."""
@@ -187,7 +220,10 @@ class VectorIndex:
             mask = self.valid[:n].copy()
             if f.cube_ids:
                 codes = [self._cube_codes[c] for c in f.cube_ids if c in self._cube_codes]
-                mask &= np.isin(self.cube[:n], codes)
+                if len(codes) == 1:
+                    mask &= self.cube[:n] == codes[0]
+                else:
+                    mask &= np.isin(self.cube[:n], codes)
             for arr, values, table in (
                 (self.type, f.types, _TYPE),
                 (self.layer, f.layers, _LAYER),

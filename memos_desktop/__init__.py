@@ -1,2 +1,3 @@
 """memos-desktop: a private memory assistant."""
+
 __version__ = "0.1.0"

@@ -156,8 +156,10 @@ class VectorIndex:
             return out
         except Exception as exc:  # a future sqlite-vec may lay chunks out differently
             log.warning("falling back to a row scan of %s: %s", self.table, exc)
-            return [(int(r), bytes(v)) for r, v in
-                    self.db.query(f"SELECT rowid, embedding FROM {self.table}")]
+            return [
+                (int(r), bytes(v))
+                for r, v in self.db.query(f"SELECT rowid, embedding FROM {self.table}")
+            ]
 
     def refresh(self) -> None:
         """Catch up with the change log (cheap when nothing changed)."""
@@ -175,7 +177,9 @@ class VectorIndex:
                 "SELECT entity, entity_id FROM changes WHERE seq > ? AND seq <= ?",
                 (self._seq, top),
             )
-            if any(e != "memory" for e, _ in changes):
+            # Many changes (a bulk import, another process's batch): a full reload from the
+            # chunk tables is faster than fetching each vector through the virtual table.
+            if any(e != "memory" for e, _ in changes) or len(changes) > max(2000, self._n // 10):
                 self._alloc(0)
                 self._load_rows(None)
             else:

@@ -156,7 +156,7 @@ def main() -> None:
     ingest_s = time.perf_counter() - t0
     print(f"ingested {n_turns} turns in {ingest_s:.1f} s; {len(questions)} questions", flush=True)
 
-    base = SearchParams.from_settings(store.settings.search)
+    base = store.settings.search
     variants: dict[str, tuple[SearchParams, bool]] = {
         "hybrid (default)": (base, True),
         "BM25 only (FTS5)": (replace(base, vec_weight=0.0), True),

@@ -36,7 +36,6 @@ from memos_desktop.store.models import (
     User,
 )
 from memos_desktop.store.profile import DEFAULT_CUBE, PassphraseProvider, Store, open_profile
-from memos_desktop.store.search import SearchParams
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +246,13 @@ class MemosAPI:
             raise InvalidInputError("an empty message", hint="type something to ask")
         c = self.cube
         svc = ChatService(
-            self.store, self.engine, self._embedder_for(c), c, self.user.id, self.budget
+            self.store,
+            self.engine,
+            self._embedder_for(c),
+            c,
+            self.user.id,
+            lambda q, k: self.search(q, top_k=k, cube=c.id).hits,
+            self.budget,
         )
         return svc.turn(
             query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
@@ -284,7 +289,7 @@ class MemosAPI:
             c.embed_dim if vec is not None else None,
             f,
             top_k=top_k,
-            params=SearchParams.from_settings(self.store.settings.search),
+            params=self.store.settings.search,
         )
         return SearchResult(hits, "hybrid" if vec is not None else "lexical")
 

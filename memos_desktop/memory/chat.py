@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +27,12 @@ from memos_desktop.engines.base import (
 )
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
-from memos_desktop.store.models import Cube, Message, SearchFilters
+from memos_desktop.store.models import Cube, Message, SearchHit
 from memos_desktop.store.profile import Store
-from memos_desktop.store.search import SearchParams
 
 log = logging.getLogger(__name__)
+
+Retriever = Callable[[str, int], Sequence[SearchHit]]
 
 
 @dataclass
@@ -59,8 +60,11 @@ class ChatService:
         embedder: Embedder | None,
         cube: Cube,
         user_id: str,
+        retrieve: Retriever,
         budget: Budget | None = None,
     ) -> None:
+        """``retrieve(query, top_k)`` is the API's hybrid search over this cube."""
+        self.retrieve = retrieve
         self.store = store
         self.engine = engine
         self.embedder = embedder
@@ -70,19 +74,6 @@ class ChatService:
         self.jobs = store.jobs
         self.activation = store.activations
         self.scheduler = Scheduler(store, engine.count_tokens, budget or Budget())
-
-    def _retrieve(self, query: str) -> list[Any]:
-        vec = None
-        if self.embedder is not None and self.embedder.model_id == self.cube.embed_model:
-            vec = self.embedder.embed([query])[0]
-        return self.store.searcher.search(
-            query,
-            vec,
-            self.cube.embed_dim if vec is not None else None,
-            SearchFilters(cube_ids=(self.cube.id,)),
-            top_k=self.scheduler.budget.top_k,
-            params=SearchParams.from_settings(self.store.settings.search),
-        )
 
     def prepare_prefix(self, assembled: Assembled, *, save: bool) -> tuple[bool, int]:
         """Restore the prefix's KV state from activation memory, or compute (and save) it."""
@@ -114,7 +105,7 @@ class ChatService:
                 conv_id = self.conversations.create(self.user_id, self.cube.id, title=query[:60]).id
             else:
                 history = self.conversations.messages(conv_id, last=20)
-        hits = self._retrieve(query)
+        hits = self.retrieve(query, self.scheduler.budget.top_k)
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
         restored, n_prefix = self.prepare_prefix(assembled, save=not temporary)
         turn = ChatTurn(

@@ -23,7 +23,6 @@ from typing import Any
 from memos_desktop.engines.base import ChatMessage
 from memos_desktop.store.models import Cube, MemoryItem, Message, SearchFilters, SearchHit
 from memos_desktop.store.profile import Store
-from memos_desktop.store.search import SearchParams
 
 PERSONA = (
     "You are Memos, a private assistant that runs entirely on this computer. You remember what "
@@ -199,7 +198,3 @@ class Scheduler:
                 "history": self.budget.history_tokens - hist_budget,
             },
         )
-
-
-def search_params(store: Store) -> SearchParams:
-    return SearchParams.from_settings(store.settings.search)

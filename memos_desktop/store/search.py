@@ -17,15 +17,16 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from memos_desktop.config import SearchSettings
 from memos_desktop.store.db import Database
 from memos_desktop.store.memories import MemoryRepo, clean_tags, filter_sql
 from memos_desktop.store.migrations import vec_table
-from memos_desktop.store.models import MemoryItem, SearchFilters, SearchHit
+from memos_desktop.store.models import SearchFilters, SearchHit
 from memos_desktop.store.vector_index import VectorIndex
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -48,28 +49,8 @@ VEC_IN_MAX = 10_000  # largest rowid set passed to a vec0 KNN as "rowid IN (...)
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
 
 
-@dataclass(frozen=True)
-class SearchParams:
-    # Fusion tuned on LoCoMo (bench/locomo.py): R@10 0.548 at rrf_k 60 / equal weights,
-    # 0.690 here, with the previous-turn context in BM25.
-    rrf_k: float = 10.0
-    fts_weight: float = 1.0
-    vec_weight: float = 0.5
-    recency_weight: float = 0.15
-    recency_half_life_days: float = 90.0
-    importance_weight: float = 0.15
-    dedupe_similarity: float = 0.97
-    candidate_factor: int = 4
-    # Query terms in more than this share of memories are dropped from the BM25 query (the
-    # rarest two always stay): they carry little IDF weight but make BM25 score a third of
-    # the corpus. Measured: 10k LoCoMo-text memories, a 3-4 word query matched 3,247 rows.
-    fts_max_df: float = 0.1
-    # BM25 weight of a memory's retrieval-only context (e.g. the turn before it).
-    fts_context_weight: float = 0.6
-
-    @staticmethod
-    def from_settings(s: Any) -> SearchParams:
-        return SearchParams(**{k: getattr(s, k) for k in SearchParams.__dataclass_fields__})
+# The search parameters are the [search] settings themselves (one definition, in config.py).
+SearchParams = SearchSettings
 
 
 def query_terms(text: str) -> list[str]:
@@ -106,29 +87,6 @@ def _tied_ranks(hits: list[tuple[int, float]]) -> dict[int, int]:
 
 def _postfilter_needed(f: SearchFilters) -> bool:
     return bool(f.tags) or f.valid_at is not None or f.pinned is not None
-
-
-def matches(item: MemoryItem, f: SearchFilters) -> bool:
-    if f.cube_ids and item.cube_id not in f.cube_ids:
-        return False
-    if f.types and item.type not in f.types:
-        return False
-    if f.layers and item.layer not in f.layers:
-        return False
-    if f.statuses and item.status not in f.statuses:
-        return False
-    if f.tags and not set(t.lower() for t in f.tags) & set(item.tags):
-        return False
-    if f.since is not None and item.created_at < f.since:
-        return False
-    if f.until is not None and item.created_at >= f.until:
-        return False
-    if f.valid_at is not None and (
-        (item.valid_from is not None and item.valid_from > f.valid_at)
-        or (item.valid_to is not None and item.valid_to <= f.valid_at)
-    ):
-        return False
-    return f.pinned is None or item.pinned == f.pinned
 
 
 class Searcher:
@@ -292,9 +250,10 @@ class Searcher:
         filters: SearchFilters = SearchFilters(),
         *,
         top_k: int = 10,
-        params: SearchParams = SearchParams(),
+        params: SearchParams | None = None,
         now: float | None = None,
     ) -> list[SearchHit]:
+        params = params or SearchParams()
         now = time.time() if now is None else now
         n_cand = max(top_k * params.candidate_factor, 20)
         fts_hits = (
@@ -366,7 +325,7 @@ class Searcher:
                 components=comp,
             )
             for score, r, comp in final
-            if r in items and matches(items[r], filters)
+            if r in items
         ]
         hits.sort(key=lambda h: (-h.score, h.item.rowid))
         return dedupe(hits, vectors, params.dedupe_similarity, top_k)

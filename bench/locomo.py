@@ -80,6 +80,17 @@ def turns(conv: dict[str, Any]) -> list[tuple[str, str, float]]:
     return out
 
 
+def neighbours(ts: list[tuple[str, str, float]], sess: list[str], i: int, mode: int) -> str:
+    """Retrieval-only context of turn i: 1 = the turn before, 2 = the turns before and after
+    (same session only)."""
+    out = []
+    if mode >= 1 and i > 0 and sess[i - 1] == sess[i]:
+        out.append(ts[i - 1][1])
+    if mode >= 2 and i + 1 < len(ts) and sess[i + 1] == sess[i]:
+        out.append(ts[i + 1][1])
+    return "\n".join(out)
+
+
 def ndcg(ranked: list[str], gold: set[str], k: int) -> float:
     dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in gold)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(len(gold), k)))
@@ -139,7 +150,7 @@ def main() -> None:
                 created_at=when,
                 valid_from=when,
                 sources=(Source(kind="import", ref=did, at=when),),
-                context=ts[i - 1][1] if args.context and i > 0 and sess[i - 1] == sess[i] else "",
+                context=neighbours(ts, sess, i, args.context),
             )
             for i, (did, text, when) in enumerate(ts)
         ]
@@ -237,12 +248,15 @@ def main() -> None:
     lines = [
         "## LoCoMo retrieval (`bench/locomo.py`)",
         "",
-        f"Command: `.venv/bin/python bench/locomo.py` (commit {git_rev()})  ",
+        f"Command: `.venv/bin/python bench/locomo.py --context {args.context}` "
+        f"(commit {git_rev()})  ",
         f"Machine: {machine()}  ",
         f"Data: {len(data)} conversations, {n_turns} turns ingested through `MemosAPI.add` "
         f"(one memory per turn, MiniLM-L6 embeddings in llama.cpp) in {ingest_s:.0f} s; "
-        f"{len(questions)} questions of categories 1-4 with evidence. Encrypted store, resident "
-        "vector index. Tokens: MiniLM WordPiece tokens of the top 10 memories.",
+        f"{len(questions)} questions of categories 1-4 with evidence. Each turn carries its "
+        "session neighbours (turn before and after) as retrieval-only context (BM25 only, not "
+        "embedded, not shown, not counted in tokens). Encrypted store, resident vector index. "
+        "Tokens: MiniLM WordPiece tokens of the top 10 memories.",
         "",
         "| variant | R@10 overall | "
         + " | ".join(f"R@10 {c}" for c in CATEGORIES.values())

@@ -105,8 +105,8 @@ def main() -> None:
     ap.add_argument(
         "--context",
         type=int,
-        default=1,
-        help="1: each turn carries the previous turn of its session as context",
+        default=2,
+        help="0: no context; 1: the previous turn of the session; 2: the turns before and after",
     )
     args = ap.parse_args()
 

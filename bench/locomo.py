@@ -176,7 +176,8 @@ def main() -> None:
             replace(base, recency_weight=0.0, importance_weight=0.0),
             True,
         ),
-        "hybrid, no common-term pruning": (replace(base, fts_max_df=1.0), True),
+        "hybrid, no common-term pruning": (replace(base, fts_max_docs=10**9), True),
+        "hybrid, pruning terms in > 10% of memories": (replace(base, fts_max_df=0.1), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
         "hybrid, context not in BM25": (replace(base, fts_context_weight=0.0), True),
         "hybrid, first fusion (rrf_k 60, equal weights)": (

@@ -179,16 +179,10 @@ class MemosAPI:
         if not text.strip():
             raise InvalidInputError("an empty correction", hint="say what is true now")
         c = self._cube_for(cube)
-        hits = self.search(
-            text,
-            SearchFilters(
-                cube_ids=(c.id,), types=("fact", "preference", "event", "instruction", "episode")
-            ),
-            top_k=5,
-            cube=c.id,
-        ).hits
         emb = self._embedder_for(c)
         vec = emb.embed([text])[0] if emb is not None else None
+        kinds = ("fact", "preference", "event", "instruction", "episode")
+        hits = self._search(text, vec, c, SearchFilters(cube_ids=(c.id,), types=kinds), 5).hits
         target = None
         for h in hits:
             if h.distance is not None and 1.0 - h.distance < self.CORRECTION_MIN_COSINE:
@@ -283,6 +277,11 @@ class MemosAPI:
             f = SearchFilters(**{**f.__dict__, "cube_ids": (c.id,)})
         emb = self._embedder_for(c)
         vec = emb.embed([query])[0] if emb is not None else None
+        return self._search(query, vec, c, f, top_k)
+
+    def _search(
+        self, query: str, vec: Any | None, c: Cube, f: SearchFilters, top_k: int
+    ) -> SearchResult:
         hits = self.store.searcher.search(
             query,
             vec,

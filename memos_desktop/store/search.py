@@ -44,7 +44,6 @@ STOPWORDS = frozenset(
     """.split()
 )
 KNN_MAX = 4096  # sqlite-vec's limit on k
-MAX_DF_DOCS = 2_000
 VEC_IN_MAX = 10_000  # largest rowid set passed to a vec0 KNN as "rowid IN (...)"
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
 
@@ -110,13 +109,11 @@ class Searcher:
 
     # --- the two retrievers ----------------------------------------------------------------
 
-    def _prune_common(self, terms: list[str], max_df: float) -> list[str]:
-        if len(terms) <= 2 or max_df >= 1.0:
+    def _prune_common(self, terms: list[str], max_df: float, max_docs: int) -> list[str]:
+        if len(terms) <= 2:
             return terms
         n_docs = int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items"))
-        # A term in more than MAX_DF_DOCS memories does not discriminate at any corpus size,
-        # and scoring its matches is what made BM25 slow at 100k (18 ms p50).
-        cap = min(int(max_df * n_docs), MAX_DF_DOCS)
+        cap = min(int(max_df * n_docs), max_docs)
         if cap < 200:
             return terms
         df = {t: self._df(t, cap, n_docs) for t in terms}
@@ -147,9 +144,10 @@ class Searcher:
         f: SearchFilters,
         limit: int,
         max_df: float = 1.0,
-        context_weight: float = 0.3,
+        context_weight: float = 0.6,
+        max_docs: int = 2000,
     ) -> list[tuple[int, float]]:
-        terms = self._prune_common(query_terms(query), max_df)
+        terms = self._prune_common(query_terms(query), max_df, max_docs)
         if not terms:
             return []
         where, params = filter_sql(f, "m")
@@ -257,7 +255,14 @@ class Searcher:
         now = time.time() if now is None else now
         n_cand = max(top_k * params.candidate_factor, 20)
         fts_hits = (
-            self.fts(query, filters, n_cand, params.fts_max_df, params.fts_context_weight)
+            self.fts(
+                query,
+                filters,
+                n_cand,
+                params.fts_max_df,
+                params.fts_context_weight,
+                params.fts_max_docs,
+            )
             if params.fts_weight > 0
             else []
         )

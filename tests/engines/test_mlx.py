@@ -152,8 +152,8 @@ def test_cancel_stops_the_stream(engine: MlxEngine) -> None:
 
 def test_stop_strings_end_the_answer(engine: MlxEngine) -> None:
     full = engine.chat(chat("hello"), SamplingParams.greedy(30))
-    if len(full) < 4:
-        pytest.skip("the random model answered too little to cut")
+    # The tiny model and greedy decoding are deterministic: its answer is long enough to cut.
+    assert len(full) >= 4, full
     stop = full[2:4]
     cut = engine.chat(chat("hello"), SamplingParams.greedy(30, stop=(stop,)))
     assert cut == full[: full.find(stop)]

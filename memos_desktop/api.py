@@ -24,6 +24,7 @@ from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
 from memos_desktop.memory.reconcile import Plan, Reconciler
+from memos_desktop.memory.retrieve import fine_search
 from memos_desktop.memory.scheduler import Budget
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.models import (
@@ -46,7 +47,8 @@ EngineFactory = Callable[[], ChatEngine]
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[SearchHit]
-    mode: str  # "hybrid" or "lexical" (no embedder)
+    mode: str  # "hybrid" or "lexical" (no embedder), "+fine" when the model rewrote the query
+    rewrites: tuple[str, ...] = ()
 
 
 def embed_text(item: NewMemory) -> str:
@@ -268,16 +270,30 @@ class MemosAPI:
         filters: SearchFilters | None = None,
         top_k: int = 10,
         cube: str | None = None,
+        mode: str = "fast",
     ) -> SearchResult:
+        """``mode="fast"``: hybrid search. ``mode="fine"``: the chat model also rewrites the
+        question into search queries whose results are fused in (falls back to fast)."""
         if not query.strip():
             raise InvalidInputError("empty search", hint="give some words to search for")
+        if mode not in ("fast", "fine"):
+            raise InvalidInputError(f"unknown search mode {mode!r}", hint="use fast or fine")
         c = self._cube_for(cube)
         f = filters or SearchFilters()
         if not f.cube_ids:
             f = SearchFilters(**{**f.__dict__, "cube_ids": (c.id,)})
         emb = self._embedder_for(c)
-        vec = emb.embed([query])[0] if emb is not None else None
-        return self._search(query, vec, c, f, top_k)
+
+        def run(q: str, k: int) -> SearchResult:
+            vec = emb.embed([q])[0] if emb is not None else None
+            return self._search(q, vec, c, f, k)
+
+        if mode == "fast":
+            return run(query, top_k)
+        hits, queries = fine_search(query, lambda q, k: run(q, k).hits, self.engine, top_k)
+        return SearchResult(
+            hits, ("hybrid" if emb is not None else "lexical") + "+fine", tuple(queries)
+        )
 
     def _search(
         self, query: str, vec: Any | None, c: Cube, f: SearchFilters, top_k: int

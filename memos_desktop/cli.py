@@ -315,12 +315,19 @@ def add(
 @main.command()
 @click.argument("query")
 @click.option("-k", "--top-k", default=10, type=click.IntRange(1, 200))
+@click.option(
+    "--mode",
+    type=click.Choice(["fast", "fine"]),
+    default="fast",
+    help="fine: the chat model also rewrites the question into search queries",
+)
 @filter_options
 @click.pass_obj
 def search(
     obj: Ctx,
     query: str,
     top_k: int,
+    mode: str,
     types: tuple[str, ...],
     layers: tuple[str, ...],
     statuses: tuple[str, ...],
@@ -332,9 +339,15 @@ def search(
 ) -> None:
     """Hybrid search (words + meaning) over memories."""
     f = make_filters(types, layers, statuses, tags, since, until)
-    res = obj.api().search(query, f, top_k=top_k, cube=cube)
+    res = obj.api().search(query, f, top_k=top_k, cube=cube, mode=mode)
     if as_json:
-        emit_json({"mode": res.mode, "hits": [h.to_json() for h in res.hits]})
+        emit_json(
+            {
+                "mode": res.mode,
+                "rewrites": list(res.rewrites),
+                "hits": [h.to_json() for h in res.hits],
+            }
+        )
         return
     if not res.hits:
         click.echo("(nothing found)", err=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import SamplingParams
+from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reader import FineReader, windows
 from memos_desktop.store.conversations import ConversationRepo, JobRepo
 from memos_desktop.store.models import NewMemory, SearchFilters
@@ -155,3 +158,32 @@ def test_consolidation_job_runs_and_never_loses_the_raw_memory(api: MemosAPI) ->
     assert report.failed == 1
     row = api.store.db.query_one("SELECT status, last_error FROM jobs WHERE payload LIKE '%gone%'")
     assert row is not None and row[0] == "queued" and "no cube" in row[1]
+
+
+def test_fine_search_only_adds_to_the_fast_result(api: MemosAPI) -> None:
+    api.remember("Nadia keeps three hens in her garden")
+    api.remember("The boiler service is booked for Thursday")
+    fast = api.search("who keeps hens?")
+    fine = api.search("who keeps hens?", mode="fine")
+    assert fast.mode == "hybrid" and fine.mode == "hybrid+fine"
+    assert fine.hits and fine.hits[0].item.id == fast.hits[0].item.id
+    assert "hens" in fine.hits[0].item.text
+    for q in fine.rewrites:  # whatever the tiny model wrote is a distinct, short query
+        assert q and q.casefold() != "who keeps hens?"
+    with pytest.raises(InvalidInputError, match="unknown search mode"):
+        api.search("hens", mode="deep")
+
+
+def test_fine_search_falls_back_to_fast_when_the_model_fails(api: MemosAPI) -> None:
+    from memos_desktop.memory.retrieve import fine_search
+
+    api.remember("Omar's bike is blue")
+
+    class Broken:
+        def complete_json(self, *a: object, **k: object) -> dict:
+            raise RuntimeError("model crashed")
+
+    hits, queries = fine_search(
+        "what colour is the bike?", lambda q, k: api.search(q, top_k=k).hits, Broken(), 5
+    )  # type: ignore[arg-type]
+    assert queries == [] and [h.item.text for h in hits][:1] == ["Omar's bike is blue"]

@@ -14,15 +14,22 @@ import builtins
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from memos_desktop.config import Paths, Settings
-from memos_desktop.engines.base import CancelToken, ChatEngine, Embedder, SamplingParams
+from memos_desktop.engines.base import (
+    CancelToken,
+    ChatEngine,
+    ChatMessage,
+    Embedder,
+    SamplingParams,
+)
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
+from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.reconcile import Plan, Reconciler
 from memos_desktop.memory.retrieve import fine_search
 from memos_desktop.memory.scheduler import Budget
@@ -144,12 +151,37 @@ class MemosAPI:
     # --- memory -----------------------------------------------------------------------------
 
     def add(
-        self, items: Sequence[NewMemory] | NewMemory | str, cube: str | None = None
+        self,
+        items: Sequence[NewMemory]
+        | Sequence[ChatMessage]
+        | Sequence[dict[str, Any]]
+        | NewMemory
+        | str,
+        cube: str | None = None,
     ) -> list[AddResult]:
+        """Remember text, memory items, or a conversation (``ChatMessage``s or dicts with role,
+        content and optionally ``time``, a Unix timestamp): a conversation is recorded and each
+        exchange stored at once as a raw memory (fast mode), with fine extraction queued."""
+        if (
+            isinstance(items, Sequence)
+            and items
+            and not isinstance(items, str)
+            and all(isinstance(m, ChatMessage | dict) for m in items)
+        ):
+            return self._add_conversation(cast(Sequence[ChatMessage | dict[str, Any]], items), cube)
         if isinstance(items, str):
-            items = [NewMemory(text=items)]
+            memories: Sequence[NewMemory] = [NewMemory(text=items)]
         elif isinstance(items, NewMemory):
-            items = [items]
+            memories = [items]
+        else:
+            memories = cast(Sequence[NewMemory], items)
+        if not all(isinstance(m, NewMemory) for m in memories):
+            raise InvalidInputError(
+                "add() takes text, memory items, or a conversation (role/content messages)"
+            )
+        return self._add_items(memories, cube)
+
+    def _add_items(self, items: Sequence[NewMemory], cube: str | None) -> list[AddResult]:
         c = self._cube_for(cube)
         emb = self._embedder_for(c)
         vectors = None
@@ -165,6 +197,40 @@ class MemosAPI:
         return self.store.memories.add_many(
             c, items, vectors, embed_model=emb.model_id if emb else ""
         )
+
+    def _add_conversation(
+        self, messages: Sequence[ChatMessage | dict[str, Any]], cube: str | None
+    ) -> list[AddResult]:
+        c = self._cube_for(cube)
+        parsed: list[tuple[str, str, float | None]] = []
+        for m in messages:  # all checked before anything is written
+            role = m.role if isinstance(m, ChatMessage) else str(m.get("role", ""))
+            content = m.content if isinstance(m, ChatMessage) else str(m.get("content", ""))
+            at = None if isinstance(m, ChatMessage) else m.get("time")
+            if role not in ("user", "assistant", "system") or not content.strip():
+                raise InvalidInputError(
+                    f"a conversation message needs a role (user/assistant) and content, got "
+                    f"{role!r}",
+                    hint="pass dicts like {'role': 'user', 'content': '...'}",
+                )
+            parsed.append((role, content, float(at) if at is not None else None))
+        conv = self.store.conversations.create(self.user.id, c.id, title="imported")
+        recorded = [
+            self.store.conversations.add_message(conv.id, role, content, at=at)
+            for role, content, at in parsed
+        ]
+        items = [
+            exchange_item(m, nxt if nxt is not None and nxt.role == "assistant" else None)
+            for m, nxt in zip(recorded, [*recorded[1:], None], strict=True)
+            if m.role == "user"
+        ]
+        results = self._add_items(items, c.id) if items else []
+        self.store.jobs.enqueue(
+            "extract",
+            {"conversation_id": conv.id, "cube_id": c.id, "message_ids": [m.id for m in recorded]},
+            dedupe_key=f"extract:{conv.id}",
+        )
+        return results
 
     def remember(self, item: NewMemory | str, cube: str | None = None) -> tuple[Plan, MemoryItem]:
         """Add one memory through reconciliation (ADD / UPDATE / SUPERSEDE / NOOP)."""

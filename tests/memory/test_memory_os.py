@@ -187,3 +187,23 @@ def test_fine_search_falls_back_to_fast_when_the_model_fails(api: MemosAPI) -> N
         "what colour is the bike?", lambda q, k: api.search(q, top_k=k).hits, Broken(), 5
     )  # type: ignore[arg-type]
     assert queries == [] and [h.item.text for h in hits][:1] == ["Omar's bike is blue"]
+
+
+def test_add_a_conversation_with_its_times(api: MemosAPI) -> None:
+    may = 1_683_500_000.0  # 8 May 2023
+    results = api.add(
+        [
+            {"role": "user", "content": "I joined a pottery class last week", "time": may},
+            {"role": "assistant", "content": "How lovely! How was it?", "time": may + 5},
+            {"role": "user", "content": "Great, I made a bowl for my sister Lena", "time": may + 9},
+        ]
+    )
+    assert [r.created for r in results] == [True, True]
+    first = results[0].item
+    assert first.type == "episode" and first.created_at == may
+    assert [s.role for s in first.sources] == ["user", "assistant"]
+    assert api.search("pottery class").hits[0].item.id == first.id
+    assert api.store.jobs.counts() == {"queued": 1}
+    with pytest.raises(InvalidInputError, match="needs a role"):
+        api.add([{"role": "narrator", "content": "once upon a time"}])
+    assert len(api.store.conversations.list(api.user.id)) == 1  # the refused one left nothing

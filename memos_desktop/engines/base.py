@@ -101,6 +101,34 @@ class StreamChunk:
     stats: GenerationStats | None = None
 
 
+def final_chunk(
+    text: str,
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    t0: float,
+    t_first: float | None,
+    t_end: float,
+    reused: int,
+    finish: FinishReason,
+) -> StreamChunk:
+    """The last chunk of a stream, with its stats (shared by every back end)."""
+    first = t_first if t_first is not None else t_end
+    n = completion_tokens
+    rate = (n - 1) / (t_end - first) if n > 1 and t_end > first else 0.0
+    return StreamChunk(
+        text,
+        GenerationStats(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            ttft_s=first - t0,
+            tokens_per_s=rate,
+            prefix_tokens_reused=reused,
+            finish_reason=finish,
+        ),
+    )
+
+
 class CancelToken:
     """Cancels a generation from another thread; engines check it between tokens."""
 

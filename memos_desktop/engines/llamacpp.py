@@ -40,10 +40,10 @@ from memos_desktop.engines.base import (
     CancelToken,
     ChatMessage,
     FinishReason,
-    GenerationStats,
     KVState,
     SamplingParams,
     StreamChunk,
+    final_chunk,
 )
 from memos_desktop.engines.chat_format import PromptFormat
 from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
@@ -387,19 +387,15 @@ class LlamaCppEngine:
             if gen is not None:
                 gen.close()
             self._busy = False
-        t_end = time.perf_counter()
-        first = t_first if t_first is not None else t_end
-        rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
-        yield StreamChunk(
+        yield final_chunk(
             pending,
-            GenerationStats(
-                prompt_tokens=len(tokens),
-                completion_tokens=n_out,
-                ttft_s=first - t0,
-                tokens_per_s=rate,
-                prefix_tokens_reused=reused,
-                finish_reason=finish,
-            ),
+            prompt_tokens=len(tokens),
+            completion_tokens=n_out,
+            t0=t0,
+            t_first=t_first,
+            t_end=time.perf_counter(),
+            reused=reused,
+            finish=finish,
         )
 
     # --- activation memory ---------------------------------------------------------------------

@@ -40,10 +40,10 @@ from memos_desktop.engines.base import (
     CancelToken,
     ChatMessage,
     FinishReason,
-    GenerationStats,
     KVState,
     SamplingParams,
     StreamChunk,
+    final_chunk,
 )
 from memos_desktop.engines.chat_format import PromptFormat
 from memos_desktop.engines.files import default_sha_cache, model_sha256
@@ -364,20 +364,15 @@ class MlxEngine:
                 else:
                     self._cache, self._cache_tokens = None, []
             self._busy = False
-        t_end = time.perf_counter()
-        first = t_first if t_first is not None else t_end
-        n_out = len(out_ids)
-        rate = (n_out - 1) / (t_end - first) if n_out > 1 and t_end > first else 0.0
-        yield StreamChunk(
+        yield final_chunk(
             tail,
-            GenerationStats(
-                prompt_tokens=len(tokens),
-                completion_tokens=n_out,
-                ttft_s=first - t0,
-                tokens_per_s=rate,
-                prefix_tokens_reused=reused,
-                finish_reason=finish,
-            ),
+            prompt_tokens=len(tokens),
+            completion_tokens=len(out_ids),
+            t0=t0,
+            t_first=t_first,
+            t_end=time.perf_counter(),
+            reused=reused,
+            finish=finish,
         )
 
     # --- activation memory ---------------------------------------------------------------------

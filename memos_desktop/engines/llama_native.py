@@ -16,6 +16,8 @@ from typing import Any
 import llama_cpp
 from llama_cpp import Llama
 
+from memos_desktop.engines.base import common_prefix
+
 # llama.cpp logs through one process-wide callback: route it to our logger (warnings and errors
 # only; llama.cpp never puts prompt text in those) instead of stderr, which is the UI's.
 _native_log = logging.getLogger("memos_desktop.engines.llama_native")
@@ -104,15 +106,6 @@ def is_end_of_generation(vocab: Any, token: int) -> bool:
 # longest cached prefix of a prompt. These functions keep those three in step with the cache.
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def cached_tokens(lm: Llama) -> list[int]:
     return [int(t) for t in lm.input_ids[: lm.n_tokens]]
 
@@ -120,7 +113,7 @@ def cached_tokens(lm: Llama) -> list[int]:
 def cached_prefix(lm: Llama, tokens: Sequence[int]) -> int:
     """How many prompt tokens generate() will take from the cache (its own rule: a fully
     cached prompt replays its last token unless the logits are live)."""
-    lcp = _common_prefix(cached_tokens(lm), tokens)
+    lcp = common_prefix(cached_tokens(lm), tokens)
     if lcp == len(tokens):
         if lm.n_tokens == len(tokens) and not getattr(lm, "_requires_eval", True):
             return lcp
@@ -160,7 +153,7 @@ def prefill(
 
 def prefill_exactly(lm: Llama, tokens: list[int]) -> None:
     """Leave exactly ``tokens`` in the cache, reusing what is already there."""
-    _keep(lm, min(_common_prefix(cached_tokens(lm), tokens), len(tokens)))
+    _keep(lm, min(common_prefix(cached_tokens(lm), tokens), len(tokens)))
     if lm.n_tokens < len(tokens):
         lm.eval(tokens[lm.n_tokens :])
     # The logits belong to whatever was evaluated last: make generate() replay a token.

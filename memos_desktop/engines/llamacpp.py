@@ -44,6 +44,7 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
     final_chunk,
+    holdback,
 )
 from memos_desktop.engines.chat_format import PromptFormat
 from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
@@ -377,7 +378,7 @@ class LlamaCppEngine:
                     finish = "stop"
                     break
                 # Hold back a tail that could still grow into a stop string.
-                keep = _holdback(pending, stops)
+                keep = holdback(pending, stops)
                 if len(pending) > keep:
                     yield StreamChunk(pending[: len(pending) - keep])
                     pending = pending[len(pending) - keep :]
@@ -567,17 +568,3 @@ class LlamaCppEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def _holdback(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
-    best = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:k]):
-                best = k
-                break
-    return best

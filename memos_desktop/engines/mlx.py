@@ -43,7 +43,9 @@ from memos_desktop.engines.base import (
     KVState,
     SamplingParams,
     StreamChunk,
+    common_prefix,
     final_chunk,
+    holdback,
 )
 from memos_desktop.engines.chat_format import PromptFormat
 from memos_desktop.engines.files import default_sha_cache, model_sha256
@@ -260,7 +262,7 @@ class MlxEngine:
         """Reuse the cached tokens that start ``tokens``; returns how many are reused."""
         from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 
-        common = _common_prefix(self._cache_tokens, tokens)
+        common = common_prefix(self._cache_tokens, tokens)
         common = min(common, len(tokens) - 1)  # generation needs at least one token to feed
         if self._cache is not None and common > 0:
             excess = _cache_len(self._cache) - common
@@ -342,7 +344,7 @@ class MlxEngine:
                     emitted = len(text)
                     finish = "stop"
                     break
-                keep = _holdback(text, stops)
+                keep = holdback(text, stops)
                 if len(text) - keep > emitted:
                     yield StreamChunk(text[emitted : len(text) - keep])
                     emitted = len(text) - keep
@@ -670,23 +672,3 @@ def cache_from_bytes(data: bytes) -> list[Any]:
 def _cache_len(cache: list[Any]) -> int:
     c = cache[0]
     return int(getattr(c, "offset", 0) or c.size())
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _holdback(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
-    best = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:k]):
-                best = k
-                break
-    return best

@@ -74,28 +74,23 @@ def day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
 
 
+def message_source(m: Message) -> Source:
+    """Provenance of a memory taken from a conversation message."""
+    return Source(
+        kind="conversation",
+        conversation_id=m.conversation_id,
+        message_id=m.id,
+        role=m.role,
+        at=m.created_at,
+    )
+
+
 def exchange_item(user: Message, assistant: Message | None, *, speaker: str = "User") -> NewMemory:
     """The raw episodic item of one exchange (fast mode)."""
     text = f"{speaker}: {user.content.strip()}"
-    sources = [
-        Source(
-            kind="conversation",
-            conversation_id=user.conversation_id,
-            message_id=user.id,
-            role=user.role,
-            at=user.created_at,
-        )
-    ]
+    sources = [message_source(user)]
     if assistant is not None:
-        sources.append(
-            Source(
-                kind="conversation",
-                conversation_id=assistant.conversation_id,
-                message_id=assistant.id,
-                role=assistant.role,
-                at=assistant.created_at,
-            )
-        )
+        sources.append(message_source(assistant))
     is_pref = bool(_PREFERENCE.search(user.content))
     return NewMemory(
         text=text,
@@ -184,17 +179,7 @@ class FineReader:
         raw = out.get("memories") if isinstance(out, dict) else None
         if not isinstance(raw, list):
             return []
-        sources = tuple(
-            Source(
-                kind="conversation",
-                conversation_id=m.conversation_id,
-                message_id=m.id,
-                role=m.role,
-                at=m.created_at,
-            )
-            for m in w.messages
-            if m.role == "user"
-        )
+        sources = tuple(message_source(m) for m in w.messages if m.role == "user")
         items = []
         for r in raw:
             if not isinstance(r, dict):

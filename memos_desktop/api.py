@@ -42,6 +42,7 @@ from memos_desktop.store.models import (
     SearchFilters,
     SearchHit,
     User,
+    content_hash,
 )
 from memos_desktop.store.profile import DEFAULT_CUBE, PassphraseProvider, Store, open_profile
 
@@ -188,9 +189,8 @@ class MemosAPI:
         if emb is not None and items:
             # Content hash first: text the cube already holds is not embedded again (those
             # rows stay zero; add_many reports the existing item for them and ignores the row).
-            todo = [
-                i for i, n in enumerate(items) if self.store.memories.by_hash(c.id, n.text) is None
-            ]
+            known = self.store.memories.known_hashes(c.id, [content_hash(n.text) for n in items])
+            todo = [i for i, n in enumerate(items) if content_hash(n.text) not in known]
             vectors = np.zeros((len(items), emb.dim), dtype=np.float32)
             if todo:
                 vectors[todo] = emb.embed([embed_text(items[i]) for i in todo])

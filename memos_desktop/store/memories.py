@@ -223,17 +223,7 @@ class MemoryRepo:
         hashes = [content_hash(n.text) for n in items]
         with self.db.write() as c:
             table = ensure_vec_table(c, cube.embed_dim) if vecs is not None else ""
-            existing: dict[str, int] = {}
-            if dedupe:
-                for i in range(0, len(hashes), 500):
-                    chunk = hashes[i : i + 500]
-                    q = ",".join("?" * len(chunk))
-                    for h, rowid in c.execute(
-                        f"SELECT content_hash, rowid FROM memory_items WHERE cube_id = ? "
-                        f"AND status != 'deleted' AND content_hash IN ({q})",
-                        (cube.id, *chunk),
-                    ):
-                        existing.setdefault(h, rowid)
+            existing = self.known_hashes(cube.id, hashes) if dedupe else {}
             next_rowid = int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items")) + 1
             item_rows: list[tuple[Any, ...]] = []
             tag_rows_pending: list[tuple[int, str]] = []
@@ -346,11 +336,11 @@ class MemoryRepo:
             # Duplicates: report the existing item.
             for idx, (r, h) in enumerate(zip(results, hashes, strict=True)):
                 if not r.created:
-                    rowid = existing.get(h)
-                    if rowid is None:
-                        rowid = results[seen[h]].item.rowid
+                    dup = existing.get(h)
+                    if dup is None:
+                        dup = results[seen[h]].item.rowid
                     row = c.execute(
-                        f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE rowid = ?", (rowid,)
+                        f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE rowid = ?", (dup,)
                     ).fetchall()[0]
                     results[idx] = AddResult(item=row_to_item(row), created=False)
         return results
@@ -617,6 +607,19 @@ class MemoryRepo:
                 chunk,
             )
         return out
+
+    def known_hashes(self, cube_id: str, hashes: Sequence[str]) -> dict[str, int]:
+        """content hash -> rowid of the non-deleted items of the cube that have it."""
+        found: dict[str, int] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = list(hashes[i : i + 500])
+            for h, rowid in self.db.query(
+                "SELECT content_hash, rowid FROM memory_items WHERE cube_id = ? "
+                f"AND status != 'deleted' AND content_hash IN ({','.join('?' * len(chunk))})",
+                (cube_id, *chunk),
+            ):
+                found.setdefault(str(h), int(rowid))
+        return found
 
     def by_hash(self, cube_id: str, text: str) -> MemoryItem | None:
         r = self.db.query_one(

@@ -11,14 +11,17 @@ Design rules:
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
-from memos_desktop.config import Paths, Settings
+from memos_desktop.config import Paths, Settings, save_settings
+from memos_desktop.engines import models
 from memos_desktop.engines.base import (
     CancelToken,
     ChatEngine,
@@ -26,6 +29,7 @@ from memos_desktop.engines.base import (
     Embedder,
     SamplingParams,
 )
+from memos_desktop.engines.models import ModelInfo
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
@@ -35,9 +39,11 @@ from memos_desktop.memory.retrieve import fine_search
 from memos_desktop.memory.scheduler import Budget
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.models import (
+    Conversation,
     Cube,
     MemoryItem,
     MemoryVersion,
+    Message,
     NewMemory,
     SearchFilters,
     SearchHit,
@@ -283,6 +289,17 @@ class MemosAPI:
     # --- chat -------------------------------------------------------------------------------
 
     @property
+    def engine_loaded(self) -> bool:
+        return self._engine is not None
+
+    def set_engine_factory(self, factory: EngineFactory | None) -> None:
+        """Switch the chat model: the current engine is closed, the next one loads lazily."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self._engine_factory = factory
+
+    @property
     def engine(self) -> ChatEngine:
         if self._engine is None:
             if self._engine_factory is None:
@@ -391,6 +408,12 @@ class MemosAPI:
             f = SearchFilters(**{**f.__dict__, "cube_ids": (self._cube_for(cube).id,)})
         return self.store.memories.list(f, limit=limit, offset=offset)
 
+    def count(self, filters: SearchFilters | None = None, cube: str | None = None) -> int:
+        f = filters or SearchFilters()
+        if not f.cube_ids:
+            f = SearchFilters(**{**f.__dict__, "cube_ids": (self._cube_for(cube).id,)})
+        return self.store.memories.count(f)
+
     def update(self, item_id: str, *, reason: str = "", **fields: Any) -> MemoryItem:
         item = self.get(item_id)
         embedding = None
@@ -413,6 +436,60 @@ class MemosAPI:
 
     def history(self, item_id: str) -> builtins.list[MemoryVersion]:
         return self.store.memories.history(item_id)
+
+    def pin(self, item_id: str, pinned: bool = True) -> MemoryItem:
+        """Pin to (or unpin from) the core profile: pinned memories are in every prompt's
+        stable prefix (and so in its saved KV state)."""
+        return self.update(item_id, pinned=pinned, reason="pinned" if pinned else "unpinned")
+
+    # --- conversations ----------------------------------------------------------------------
+
+    def conversations(
+        self, *, archived: bool = False, limit: int = 200
+    ) -> builtins.list[Conversation]:
+        return self.store.conversations.list(self.user.id, archived=archived, limit=limit)
+
+    def conversation(self, conv_id: str) -> Conversation:
+        return self.store.conversations.get(conv_id)
+
+    def messages(self, conv_id: str) -> builtins.list[Message]:
+        return self.store.conversations.messages(conv_id)
+
+    def rename_conversation(self, conv_id: str, title: str) -> Conversation:
+        if not title.strip():
+            raise InvalidInputError("an empty title", hint="give the conversation a name")
+        self.store.conversations.update(conv_id, title=title.strip())
+        return self.conversation(conv_id)
+
+    def archive_conversation(self, conv_id: str, archived: bool = True) -> Conversation:
+        self.store.conversations.update(conv_id, archived=archived)
+        return self.conversation(conv_id)
+
+    def delete_conversation(self, conv_id: str) -> None:
+        """Deletes the conversation and its messages. Memories taken from it stay (they are
+        listed, with their source, in the memory browser, to forget or purge one by one)."""
+        self.conversation(conv_id)  # NotFoundError when unknown
+        self.store.conversations.delete(conv_id)
+
+    def export_markdown(self, conv_id: str) -> str:
+        """The conversation as Markdown, with the memories each answer used."""
+        conv = self.conversation(conv_id)
+        out = [f"# {conv.title or 'Conversation'}", ""]
+        created = dt.datetime.fromtimestamp(conv.created_at).strftime("%Y-%m-%d %H:%M")
+        out += [f"_Started {created}_", ""]
+        for m in self.messages(conv_id):
+            at = dt.datetime.fromtimestamp(m.created_at).strftime("%H:%M")
+            who = "You" if m.role == "user" else "Assistant"
+            out += [f"## {who} ({at})", "", m.content, ""]
+            used = m.meta.get("used") or []
+            if used:
+                out.append("Memories used:")
+                out += [f"- {u.get('text', '')} ({u.get('origin', '')})" for u in used]
+                out.append("")
+        return "\n".join(out)
+
+    def job_counts(self) -> dict[str, int]:
+        return self.store.jobs.counts()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -445,3 +522,25 @@ def open_api(
         store.close()
         raise
     return MemosAPI(store, embedder, engine_factory=engine_factory)
+
+
+# --- models (no profile needed) ----------------------------------------------------------------
+
+
+def list_models(paths: Paths, settings: Settings) -> builtins.list[ModelInfo]:
+    """Installed and recommended models with their disk and RAM needs (never the network)."""
+    return models.list_models(paths, settings)
+
+
+def pull_model(
+    paths: Paths, model_id: str, progress: models.ProgressFactory = models.no_progress
+) -> Path:
+    """Download a hub model (built-ins are assembled locally); fails fast when offline."""
+    return models.pull(paths, model_id, progress=progress)
+
+
+def use_model(paths: Paths, settings: Settings, model_id: str) -> Settings:
+    """Make ``model_id`` the active chat or embedding model and save the settings."""
+    new = models.use(paths, settings, model_id)
+    save_settings(paths, new)
+    return new

@@ -208,16 +208,14 @@ def main(ctx: click.Context, profile: str | None) -> None:
     setup_logging(paths)
     ctx.obj = Ctx(paths=paths, settings=settings, profile=profile or settings.profile)
     if ctx.invoked_subcommand is None:
-        # Until the terminal app (issue 5) exists, no command means line-mode chat on the
-        # configured model when a profile exists and this is a terminal; help otherwise.
-        if not sys.stdin.isatty():
+        # No command: the terminal app on a terminal (it creates the profile on first run and
+        # asks for the passphrase itself); help when stdin/stdout are not a terminal.
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
             click.echo(ctx.get_help())
             return
-        if not (paths.profile_dir(ctx.obj.profile) / "key.json").exists():
-            click.echo("First run: creating your encrypted profile.", err=True)
-            ctx.invoke(init, use_passphrase=False, use_keyring=False, as_json=False)
-        click.echo("(the full-screen app is not built yet: line-mode chat)", err=True)
-        ctx.invoke(chat, plain=True, temporary=False)
+        from memos_desktop.tui import run
+
+        sys.exit(run(paths, settings, ctx.obj.profile))
 
 
 @main.command()

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from memos_desktop.config import resolve_paths
+from memos_desktop.engines.base import Embedder
+from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
 from memos_desktop.engines.tiny_model import (
     packaged_gemma,
@@ -24,6 +27,14 @@ from memos_desktop.engines.tiny_model import (
 # One thread each: CI machines are small and shared, and llama.cpp's threads spin while they wait.
 TINY = LlamaCppSettings(n_ctx=1024, n_threads=1, n_threads_batch=1)
 GEMMA = LlamaCppSettings(n_ctx=2048, n_threads=1, n_threads_batch=1, chat_format="gemma")
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The real MiniLM embedder, converted to GGUF once per session."""
+    home = tmp_path_factory.mktemp("embed-home")
+    paths = resolve_paths({"MEMOS_DESKTOP_HOME": str(home)})
+    return load_embedder(paths, "all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="session")

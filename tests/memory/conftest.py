@@ -11,18 +11,10 @@ import pytest
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.base import Embedder
-from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
 from memos_desktop.store.profile import create_profile
 from tests.conftest import PASSPHRASE
 from tests.model_fixtures import TINY
-
-
-@pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    home = tmp_path_factory.mktemp("embed-home")
-    paths = resolve_paths({"MEMOS_DESKTOP_HOME": str(home)})
-    return load_embedder(paths, "all-minilm-l6-v2")
 
 
 def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=None) -> MemosAPI:

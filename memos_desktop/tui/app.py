@@ -1,0 +1,311 @@
+"""The memos-desktop terminal app.
+
+Design rules:
+- The app paints first: the profile opens and the models load in worker threads that post
+  messages; until then the chat screen says what it is waiting for.
+- Every domain call goes through ``memos_desktop.api`` via the :class:`Session` (one lock).
+- Every binding has an id (``BINDING_IDS`` lists them) so the keymap in the settings can remap it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from memos_desktop.config import Paths, Settings, save_settings
+from memos_desktop.errors import MemosError
+from memos_desktop.tui.session import (
+    EmbedderFactory,
+    EngineFactory,
+    Session,
+    default_engine_factory,
+    open_session,
+    start_state,
+)
+
+T = TypeVar("T")
+
+
+def _screen(module: str, name: str) -> Screen[Any]:
+    """Screens are imported when first shown, so the first paint imports only the chat."""
+    import importlib
+
+    cls = getattr(importlib.import_module(f"memos_desktop.tui.{module}"), name)
+    return cls()  # type: ignore[no-any-return]
+
+
+@dataclass
+class Status:
+    """What the status bar shows."""
+
+    state: str = "starting"  # starting, locked, opening, loading model, ready, generating, error
+    model: str = ""
+    cube: str = ""
+    encryption: str = ""
+    n_ctx: int = 0
+    context_used: int = 0
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    kv: str = ""  # "hit", "miss" or ""
+    daemon: str = "off"
+    pending_jobs: int = 0
+    temporary: bool = False
+    memories_used: int = 0
+
+
+class MemosApp(App[int]):
+    TITLE = "memos-desktop"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "switch_mode('chat')", "Chat", id="app.chat"),
+        Binding("f3", "switch_mode('memories')", "Memories", id="app.memories"),
+        Binding("f4", "switch_mode('cubes')", "Cubes", id="app.cubes"),
+        Binding("f5", "switch_mode('models')", "Models", id="app.models"),
+        Binding("f6", "switch_mode('settings')", "Settings", id="app.settings"),
+    ]
+    MODES: ClassVar[dict[str, Any]] = {
+        "chat": lambda: _screen("chat", "ChatScreen"),
+        "memories": lambda: _screen("memories", "MemoryScreen"),
+        "cubes": lambda: _screen("cubes", "CubesScreen"),
+        "models": lambda: _screen("models", "ModelsScreen"),
+        "settings": lambda: _screen("settings", "SettingsScreen"),
+    }
+
+    class SessionOpened(Message):
+        pass
+
+    class ModelReady(Message):
+        def __init__(self, error: str | None) -> None:
+            super().__init__()
+            self.error = error
+
+    class StatusChanged(Message):
+        pass
+
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        profile: str,
+        *,
+        embedder_factory: EmbedderFactory | None = None,
+        engine_factory: EngineFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.profile = profile
+        self._embedder_factory = embedder_factory
+        self._engine_factory = engine_factory
+        self.session: Session | None = None
+        self.status = Status(model=settings.models.chat, n_ctx=settings.engine.n_ctx)
+        self.launched_at = time.perf_counter()
+        self.model_error: str | None = None
+
+    # --- start -------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.apply_ui_settings(self.settings)
+        self.switch_mode("chat")
+        st = start_state(self.paths, self.profile)
+        if st.kind == "first_run":
+            from memos_desktop.tui.onboarding import FirstRunScreen
+
+            self.set_state("first run")
+            self.push_screen(FirstRunScreen())
+        elif st.kind == "unlock":
+            from memos_desktop.tui.onboarding import UnlockScreen
+
+            self.set_state("locked")
+            self.push_screen(UnlockScreen())
+        else:
+            self.open_profile(None)
+
+    def apply_ui_settings(self, settings: Settings) -> None:
+        if settings.ui.theme in self.available_themes:
+            self.theme = settings.ui.theme
+        self.set_keymap(dict(settings.keymap))
+
+    @work(thread=True, exclusive=True, group="open")
+    def open_profile(self, passphrase: str | None) -> None:
+        """Unlock and open in a worker; errors go back to the unlock screen."""
+        self.call_from_thread(self.set_state, "opening")
+        try:
+            session = open_session(
+                self.paths,
+                self.settings,
+                self.profile,
+                passphrase=passphrase,
+                embedder_factory=self._embedder_factory,
+                engine_factory=self._engine_factory,
+            )
+        except MemosError as exc:
+            self.call_from_thread(self._open_failed, exc)
+            return
+        self.call_from_thread(self._opened, session)
+
+    def _open_failed(self, exc: MemosError) -> None:
+        from memos_desktop.tui.onboarding import UnlockScreen
+
+        self.set_state("locked")
+        if isinstance(self.screen, UnlockScreen):
+            self.screen.show_error(exc)
+        else:
+            self.push_screen(UnlockScreen(error=exc))
+
+    def _opened(self, session: Session) -> None:
+        self.session = session
+        self.status.encryption = f"encrypted · {session.key_method}"
+        self.status.cube = session.api.cube.name
+        self.status.pending_jobs = session.api.job_counts().get("pending", 0)
+        self.set_state("loading model")
+        self.post_message(self.SessionOpened())
+        for screen in self._all_screens():
+            screen.post_message(self.SessionOpened())
+        self.load_model()
+
+    @work(thread=True, exclusive=True, group="model")
+    def load_model(self) -> None:
+        session = self.session
+        assert session is not None
+        try:
+            with session.lock:
+                engine = session.api.engine
+            error = None
+            self.status.n_ctx = getattr(engine, "n_ctx", self.status.n_ctx)
+        except MemosError as exc:
+            error = str(exc)
+        except Exception as exc:  # a broken model file must not kill the app
+            error = f"could not load the chat model: {exc}"
+        self.call_from_thread(self._model_ready, error)
+
+    def _model_ready(self, error: str | None) -> None:
+        self.model_error = error
+        if error:
+            self.set_state("no model")
+            self.notify(error, title="Chat model", severity="error", timeout=15)
+        else:
+            self.set_state("ready")
+        for screen in self._all_screens():
+            screen.post_message(self.ModelReady(error))
+
+    def switch_chat_model(self, model_id: str) -> None:
+        """Make ``model_id`` the chat model (checked, saved), and load it in the background."""
+        from memos_desktop.api import use_model
+
+        self.settings = use_model(self.paths, self.settings, model_id)
+        self._reload_engine()
+
+    def save_settings(self, settings: Settings) -> None:
+        chat_changed = settings.models.chat != self.settings.models.chat
+        save_settings(self.paths, settings)
+        self.settings = settings
+        self.apply_ui_settings(settings)
+        if chat_changed:
+            self._reload_engine()
+
+    def _reload_engine(self) -> None:
+        self.status.model = self.settings.models.chat
+        self.model_error = None
+        if self.session is not None:
+            factory = self._engine_factory or default_engine_factory(self.paths, self.settings)
+            with self.session.lock:
+                self.session.api.set_engine_factory(factory)
+            self.set_state("loading model")
+            self.load_model()
+
+    # --- helpers for screens -----------------------------------------------------------------
+
+    def _all_screens(self) -> Iterable[Screen[Any]]:
+        seen: set[int] = set()
+        for stack in self._screen_stacks.values():
+            for s in stack:
+                if id(s) not in seen:
+                    seen.add(id(s))
+                    yield s
+
+    def set_state(self, state: str) -> None:
+        self.status.state = state
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        from memos_desktop.tui.widgets import StatusBar
+
+        for bar in self.screen.query(StatusBar):
+            bar.refresh_from(self.status)
+
+    def run_api(
+        self,
+        fn: Callable[[Session], T],
+        on_done: Callable[[T], Any] | None = None,
+        *,
+        on_error: Callable[[Exception], Any] | None = None,
+        group: str = "api",
+    ) -> None:
+        """Run ``fn(session)`` in a worker thread holding the session lock; call back on the UI
+        thread with the result, or show the error (message and hint) as a notification."""
+        session = self.session
+        if session is None:
+            self.notify("The profile is not open yet.", severity="warning")
+            return
+
+        def job() -> None:
+            try:
+                with session.lock:
+                    result = fn(session)
+            except (MemosError, OSError) as exc:
+                if on_error is not None:
+                    self.call_from_thread(on_error, exc)
+                else:
+                    self.call_from_thread(self.show_error, exc)
+                return
+            if on_done is not None and not get_current_worker().is_cancelled:
+                self.call_from_thread(on_done, result)
+
+        self.run_worker(job, thread=True, group=group, exit_on_error=False)
+
+    def show_error(self, exc: BaseException) -> None:
+        self.notify(str(exc), title="Error", severity="error", timeout=10)
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from memos_desktop.tui.dialogs import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, title in (
+            ("chat", "Chat"),
+            ("memories", "Memory browser"),
+            ("cubes", "Cubes"),
+            ("models", "Models"),
+            ("settings", "Settings"),
+        ):
+            yield SystemCommand(
+                f"Go to {title}", f"Open the {title.lower()} screen", self._goto(mode)
+            )
+        yield SystemCommand("Help", "Show every key and what it does", self.action_help)
+        provider = getattr(screen, "palette_commands", None)
+        if provider is not None:
+            yield from provider()
+
+    def _goto(self, mode: str) -> Callable[[], Any]:
+        return lambda: self.switch_mode(mode)
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()

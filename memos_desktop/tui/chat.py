@@ -1,0 +1,447 @@
+"""The chat screen: streaming Markdown answers, the memories each answer used, slash commands.
+
+Design rules:
+- Generation runs in a worker thread that posts one message per piece of text; the UI appends
+  through a MarkdownStream, which coalesces pieces when they come faster than it can render.
+- Escape cancels: the engine stops at the next token, and the question goes back in the prompt.
+- Temporary mode writes nothing (no conversation, message, memory or KV state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Key
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.markdown import MarkdownStream
+
+from memos_desktop.engines.base import CancelToken
+from memos_desktop.errors import MemosError
+from memos_desktop.tui.widgets import AssistantMessage, StatusBar, UsedMemories, UserMessage
+
+if TYPE_CHECKING:
+    from memos_desktop.memory.chat import ChatTurn
+    from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.tui.app import MemosApp
+    from memos_desktop.tui.session import Session
+
+SLASH_HELP = (
+    "/remember TEXT · /forget ID · /correct TEXT · /cube NAME (switch or create) · /model ID · "
+    "/temp · /new · /help"
+)
+
+
+class PromptInput(Input):
+    """The message box, with prompt history on Up / Down."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self._pos: int | None = None
+
+    def remember(self, text: str) -> None:
+        if text and (not self.history or self.history[-1] != text):
+            self.history.append(text)
+        self._pos = None
+
+    def on_key(self, event: Key) -> None:
+        if event.key not in ("up", "down") or not self.history:
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == "up":
+            self._pos = len(self.history) - 1 if self._pos is None else max(0, self._pos - 1)
+        else:
+            if self._pos is None:
+                return
+            self._pos += 1
+            if self._pos >= len(self.history):
+                self._pos = None
+                self.value = ""
+                return
+        self.value = self.history[self._pos]
+        self.cursor_position = len(self.value)
+
+
+class ChatScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="chat.cancel"),
+        Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
+        Binding("ctrl+o", "conversations", "Conversations", id="chat.conversations"),
+        Binding("ctrl+t", "toggle_temporary", "Temporary", id="chat.temporary"),
+        Binding("ctrl+b", "toggle_panel", "Memories panel", id="chat.panel"),
+        Binding("ctrl+u", "focus_used", "Used memories", id="chat.used"),
+    ]
+
+    class Started(Message):
+        def __init__(self, used: tuple[UsedMemory, ...], kv_restored: bool, prefix: int) -> None:
+            super().__init__()
+            self.used = used
+            self.kv_restored = kv_restored
+            self.prefix = prefix
+
+    class Piece(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class Finished(Message):
+        def __init__(self, turn: ChatTurn) -> None:
+            super().__init__()
+            self.turn = turn
+
+    class Failed(Message):
+        def __init__(self, error: BaseException) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversation_id: str | None = None
+        self.temporary = False
+        self._cancel: CancelToken | None = None
+        self._question = ""
+        self._answer: AssistantMessage | None = None
+        self._stream: MarkdownStream | None = None
+        self.generating = False
+
+    @property
+    def memos(self) -> MemosApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="chat-body"):
+            with Vertical(id="chat-main"):
+                with VerticalScroll(id="transcript"):
+                    yield Static(
+                        "Opening your encrypted profile…  Type a message below; " + SLASH_HELP,
+                        id="chat-hint",
+                    )
+                yield Static("", id="temp-banner")
+                yield PromptInput(
+                    placeholder="Message (Enter to send, / for commands)", id="prompt"
+                )
+            with Vertical(id="memory-panel"):
+                yield Label("Memories used", classes="panel-title")
+                yield UsedMemories(id="used")
+                yield Static("", id="kv-line")
+        yield StatusBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+        self.sub_title = "Chat"
+        if self.memos.session is not None:
+            self._session_ready()
+
+    def on_screen_resume(self) -> None:
+        self.memos.refresh_status()
+
+    def on_memos_app_session_opened(self) -> None:
+        self._session_ready()
+
+    def _session_ready(self) -> None:
+        hint = self.query_one("#chat-hint", Static)
+        hint.update("Ask anything. What you tell me is remembered, encrypted. " + SLASH_HELP)
+
+    def on_memos_app_model_ready(self, msg: Any) -> None:
+        self.memos.refresh_status()
+
+    # --- sending -------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    def submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        prompt = self.query_one(PromptInput)
+        prompt.remember(text)
+        prompt.value = ""
+        if text.startswith("/"):
+            self.slash(text)
+            return
+        self.send(text)
+
+    def send(self, text: str) -> None:
+        app = self.memos
+        if app.session is None:
+            app.notify("Still opening your profile; try again in a moment.", severity="warning")
+            self.query_one(PromptInput).value = text
+            return
+        if self.generating:
+            app.notify("An answer is still streaming (Escape stops it).", severity="warning")
+            self.query_one(PromptInput).value = text
+            return
+        if app.model_error:
+            app.notify(app.model_error, title="No chat model", severity="error")
+            self.query_one(PromptInput).value = text
+            return
+        self._question = text
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.mount(UserMessage(text))
+        self._answer = AssistantMessage("…")
+        transcript.mount(self._answer)
+        transcript.scroll_end(animate=False)
+        self._stream = None
+        self.generating = True
+        self._cancel = CancelToken()
+        app.set_state("generating")
+        self.generate(app.session, text, self.conversation_id, self.temporary, self._cancel)
+
+    @work(thread=True, group="chat")
+    def generate(
+        self,
+        session: Session,
+        text: str,
+        conversation_id: str | None,
+        temporary: bool,
+        cancel: CancelToken,
+    ) -> None:
+        try:
+            with session.lock:
+                turn = session.api.chat(text, conversation_id, temporary=temporary, cancel=cancel)
+            self.post_message(self.Started(turn.used, turn.kv_restored, turn.prefix_tokens))
+            for piece in session.locked_stream(iter(turn)):
+                self.post_message(self.Piece(piece))
+        except Exception as exc:  # shown in the transcript; the app keeps running
+            self.post_message(self.Failed(exc))
+            return
+        self.post_message(self.Finished(turn))
+
+    def on_chat_screen_started(self, msg: Started) -> None:
+        self.query_one(UsedMemories).show(msg.used)
+        st = self.memos.status
+        st.kv = "hit" if msg.kv_restored else "miss"
+        st.memories_used = len(msg.used)
+        n = len(msg.used)
+        self.query_one("#kv-line", Static).update(
+            f"{n} memor{'y' if n == 1 else 'ies'} · prefix {msg.prefix} tokens "
+            f"({'restored from activation memory' if msg.kv_restored else 'computed'})"
+        )
+        self.memos.refresh_status()
+
+    async def on_chat_screen_piece(self, msg: Piece) -> None:
+        if self._answer is None:
+            return
+        if self._stream is None:
+            await self._answer.update("")
+            self._stream = AssistantMessage.get_stream(self._answer)
+        await self._stream.write(msg.text)
+        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+
+    async def on_chat_screen_finished(self, msg: Finished) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+        turn = msg.turn
+        st = self.memos.status
+        cancelled = turn.stats is not None and turn.stats.finish_reason == "cancelled"
+        if turn.stats is not None:
+            st.ttft_s = turn.stats.ttft_s
+            st.tokens_per_s = turn.stats.tokens_per_s
+            st.context_used = turn.stats.prompt_tokens + turn.stats.completion_tokens
+        if self._answer is not None:
+            if not turn.answer.strip():
+                await self._answer.update("_(no answer)_" if not cancelled else "_(stopped)_")
+            if cancelled:
+                self._answer.add_class("cancelled")
+        if not self.temporary and turn.conversation_id:
+            self.conversation_id = turn.conversation_id
+        if cancelled:
+            prompt = self.query_one(PromptInput)
+            prompt.value = self._question
+            prompt.cursor_position = len(prompt.value)
+        self._done()
+        if self.memos.session is not None and not self.temporary:
+            self.memos.status.pending_jobs += 1
+
+    async def on_chat_screen_failed(self, msg: Failed) -> None:
+        if self._answer is not None:
+            self._answer.add_class("failed")
+            await self._answer.update(f"**Error:** {msg.error}")
+        prompt = self.query_one(PromptInput)
+        prompt.value = self._question
+        self._done()
+
+    def _done(self) -> None:
+        self.generating = False
+        self._answer = None
+        self._stream = None
+        self._cancel = None
+        self.memos.set_state("ready" if not self.memos.model_error else "no model")
+        self.query_one(PromptInput).focus()
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self.memos.notify("Stopped; your message is back in the prompt.", timeout=3)
+
+    def action_new_chat(self) -> None:
+        if self.generating:
+            self.action_cancel()
+        self.conversation_id = None
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.remove_children()
+        transcript.mount(Static("New conversation. " + SLASH_HELP, id="chat-hint"))
+        self.query_one(UsedMemories).clear_options()
+        self.query_one("#kv-line", Static).update("")
+        self.query_one(PromptInput).focus()
+
+    def action_toggle_temporary(self) -> None:
+        self.set_temporary(not self.temporary)
+
+    def set_temporary(self, on_: bool) -> None:
+        self.temporary = on_
+        self.memos.status.temporary = on_
+        banner = self.query_one("#temp-banner", Static)
+        banner.update(
+            "Temporary chat: nothing from this chat is remembered or saved." if on_ else ""
+        )
+        banner.set_class(on_, "on")
+        if on_:
+            self.conversation_id = None
+        self.memos.refresh_status()
+
+    def action_toggle_panel(self) -> None:
+        panel = self.query_one("#memory-panel")
+        panel.display = not panel.display
+
+    def action_focus_used(self) -> None:
+        self.query_one(UsedMemories).focus()
+
+    @on(OptionList.OptionSelected, "#used")
+    def open_used(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            from memos_desktop.tui.memories import MemoryDetail
+
+            self.app.push_screen(MemoryDetail(event.option.id))
+
+    def action_conversations(self) -> None:
+        from memos_desktop.tui.conversations import ConversationsScreen
+
+        def chosen(conv_id: str | None) -> None:
+            if conv_id:
+                self.load_conversation(conv_id)
+
+        self.app.push_screen(ConversationsScreen(), chosen)
+
+    def load_conversation(self, conv_id: str) -> None:
+        def show(data: tuple[Any, list[Any]]) -> None:
+            conv, messages = data
+            self.set_temporary(False)
+            self.conversation_id = conv.id
+            transcript = self.query_one("#transcript", VerticalScroll)
+            transcript.remove_children()
+            transcript.mount(Static(f"[b]{conv.title or 'Conversation'}[/b]", id="chat-hint"))
+            last_used: list[Any] = []
+            for m in messages:
+                if m.role == "user":
+                    transcript.mount(UserMessage(m.content))
+                else:
+                    w = AssistantMessage(m.content or "_(no answer)_")
+                    if m.meta.get("cancelled"):
+                        w.add_class("cancelled")
+                    transcript.mount(w)
+                    last_used = m.meta.get("used") or []
+            from memos_desktop.memory.scheduler import UsedMemory
+
+            self.query_one(UsedMemories).show(
+                tuple(
+                    UsedMemory(
+                        u["id"],
+                        u["text"],
+                        u["type"],
+                        float(u["score"]),
+                        u["origin"],
+                        tuple(u.get("sources") or ()),
+                    )
+                    for u in last_used
+                )
+            )
+            transcript.scroll_end(animate=False)
+            self.query_one(PromptInput).focus()
+
+        self.memos.run_api(lambda s: (s.api.conversation(conv_id), s.api.messages(conv_id)), show)
+
+    # --- slash commands ------------------------------------------------------------------------
+
+    def slash(self, line: str) -> None:
+        cmd, _, arg = line.partition(" ")
+        arg = arg.strip()
+        app = self.memos
+        if cmd in ("/help", "/?"):
+            app.notify(SLASH_HELP, title="Commands", timeout=10)
+        elif cmd == "/new":
+            self.action_new_chat()
+        elif cmd == "/temp":
+            self.set_temporary(not self.temporary if not arg else arg in ("on", "yes", "1"))
+        elif cmd == "/remember" and arg:
+            app.run_api(
+                lambda s: s.api.remember(arg),
+                lambda r: app.notify(f"{r[0].action}: {r[1].text}", title="Remembered"),
+            )
+        elif cmd == "/forget" and arg:
+            app.run_api(
+                lambda s: s.api.forget(s.api.get(arg).id, reason="forgotten in chat"),
+                lambda it: app.notify(f"Forgot: {it.text}", title="Forgotten"),
+            )
+        elif cmd == "/correct" and arg:
+
+            def corrected(r: tuple[Any, Any]) -> None:
+                new, old = r
+                was = f" (replaces: {old.text})" if old else ""
+                app.notify(f"{new.text}{was}", title="Corrected")
+
+            app.run_api(lambda s: s.api.correct(arg), corrected)
+        elif cmd == "/cube":
+            if not arg:
+                app.run_api(
+                    lambda s: s.api.list_cubes(),
+                    lambda cubes: app.notify(
+                        ", ".join(c.name for c in cubes), title=f"Cubes (now: {app.status.cube})"
+                    ),
+                )
+            else:
+
+                def switched(cube: Any) -> None:
+                    app.status.cube = cube.name
+                    self.action_new_chat()
+                    app.refresh_status()
+                    app.notify(f"Now using cube {cube.name} (a new conversation)")
+
+                def use_or_create(s: Session) -> Any:
+                    if arg not in {c.name for c in s.api.list_cubes()}:
+                        s.api.create_cube(arg)
+                    return s.api.use_cube(arg)
+
+                app.run_api(use_or_create, switched)
+        elif cmd == "/model":
+            if not arg:
+                app.notify(f"Chat model: {app.settings.models.chat}. F5 lists the models.")
+            else:
+                try:
+                    app.switch_chat_model(arg)
+                except MemosError as exc:
+                    app.show_error(exc)
+        else:
+            app.notify(f"Unknown or incomplete command {cmd!r}. {SLASH_HELP}", severity="warning")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)
+        yield SystemCommand(
+            "Conversations", "Open, rename, archive, delete, export", self.action_conversations
+        )
+        yield SystemCommand(
+            "Toggle temporary chat", "A chat that writes no memory", self.action_toggle_temporary
+        )
+        yield SystemCommand("Toggle memories panel", "Show or hide", self.action_toggle_panel)
+        yield SystemCommand("Stop the answer", "Cancel generation", self.action_cancel)

@@ -1,0 +1,212 @@
+"""Models: installed and recommended, with disk and RAM needs; pull with a progress bar (a
+worker; offline fails at once with the reason), switch the chat model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from memos_desktop.errors import MemosError
+
+if TYPE_CHECKING:
+    from memos_desktop.engines.models import ModelInfo
+    from memos_desktop.tui.app import MemosApp
+
+
+def size(n: int | None) -> str:
+    from memos_desktop.engines.catalog import human_size
+
+    return human_size(n) if n else "-"
+
+
+class ModelsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "use", "Use", id="models.use"),
+        Binding("p", "pull", "Pull", id="models.pull"),
+        Binding("ctrl+r", "reload", "Refresh", id="models.reload"),
+    ]
+
+    class PullProgress(Message):
+        def __init__(self, total: int | None, done: int) -> None:
+            super().__init__()
+            self.total = total
+            self.done = done
+
+    class PullDone(Message):
+        def __init__(self, model_id: str, error: str | None) -> None:
+            super().__init__()
+            self.model_id = model_id
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: dict[str, ModelInfo] = {}
+        self.pulling: str | None = None
+
+    @property
+    def memos(self) -> MemosApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        from memos_desktop.tui.widgets import StatusBar
+
+        yield Header()
+        with Vertical(id="models-main"):
+            yield Static("", id="models-count")
+            yield DataTable(id="models-table", cursor_type="row")
+            yield Static("", id="pull-label")
+            yield ProgressBar(id="pull-progress", show_eta=True)
+        yield StatusBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Models"
+        self.query_one(DataTable).add_columns(
+            "", "id", "kind", "model", "installed", "disk", "RAM", "license"
+        )
+        self.query_one("#pull-progress").display = False
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.memos.refresh_status()
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="models-list")
+    def reload(self) -> None:
+        from memos_desktop.api import list_models
+
+        app = self.memos
+        models = list_models(app.paths, app.settings)
+        self.app.call_from_thread(self.fill, models)
+
+    def fill(self, models: list[ModelInfo]) -> None:
+        self.models = {m.entry.id: m for m in models}
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        active = {self.memos.settings.models.chat, self.memos.settings.models.embedding}
+        for m in models:
+            e = m.entry
+            table.add_row(
+                "▶" if e.id in active else "",
+                e.id,
+                e.kind,
+                e.title,
+                "built in" if e.builtin else ("yes" if m.installed else "no"),
+                size(m.size_on_disk or e.size_bytes),
+                size(e.ram_bytes),
+                e.license,
+                key=e.id,
+            )
+        if models:
+            table.move_cursor(row=min(cursor, len(models) - 1))
+        n = sum(1 for m in models if m.installed)
+        self.query_one("#models-count", Static).update(
+            f"{n} installed of {len(models)} · u/Enter use · p pull (needs the network once)"
+        )
+
+    def _selected(self) -> ModelInfo | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return self.models.get(str(key.value))
+
+    @on(DataTable.RowSelected)
+    def _row(self) -> None:
+        self.action_use()
+
+    def action_use(self) -> None:
+        m = self._selected()
+        if m is None:
+            return
+        if not m.installed:
+            self.app.notify(f"{m.entry.id} is not downloaded: press p to pull it.")
+            return
+        try:
+            if m.entry.kind == "chat":
+                self.memos.switch_chat_model(m.entry.id)
+            else:
+                from memos_desktop.api import use_model
+
+                self.memos.settings = use_model(self.memos.paths, self.memos.settings, m.entry.id)
+                self.app.notify("Embedding model saved; it is used from the next start.")
+        except MemosError as exc:
+            self.memos.show_error(exc)
+            return
+        self.reload()
+
+    def action_pull(self) -> None:
+        m = self._selected()
+        if m is None:
+            return
+        if self.pulling:
+            self.app.notify(f"Already pulling {self.pulling}.", severity="warning")
+            return
+        self.pulling = m.entry.id
+        self.query_one("#pull-label", Static).update(f"Pulling {m.entry.id}…")
+        bar = self.query_one("#pull-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.pull(m.entry.id)
+
+    @work(thread=True, exclusive=True, group="pull")
+    def pull(self, model_id: str) -> None:
+        from memos_desktop.api import pull_model
+
+        screen = self
+
+        class Bar:
+            def __init__(self, total: int | None, initial: int) -> None:
+                self.total = total
+                self.done = initial
+                screen.post_message(screen.PullProgress(total, initial))
+
+            def update(self, n: int) -> None:
+                self.done += n
+                screen.post_message(screen.PullProgress(self.total, self.done))
+
+            def close(self) -> None:
+                pass
+
+        def progress(total: int | None, initial: int, desc: str) -> Any:
+            return Bar(total, initial)
+
+        try:
+            pull_model(self.memos.paths, model_id, progress)
+        except MemosError as exc:
+            self.post_message(self.PullDone(model_id, str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(self.PullDone(model_id, f"could not write the model: {exc}"))
+            return
+        self.post_message(self.PullDone(model_id, None))
+
+    def on_models_screen_pull_progress(self, msg: PullProgress) -> None:
+        self.query_one("#pull-progress", ProgressBar).update(total=msg.total, progress=msg.done)
+
+    def on_models_screen_pull_done(self, msg: PullDone) -> None:
+        self.pulling = None
+        label = self.query_one("#pull-label", Static)
+        self.query_one("#pull-progress").display = False
+        if msg.error:
+            label.update(f"Pull of {msg.model_id} failed: {msg.error}")
+            self.app.notify(msg.error, title="Pull failed", severity="error", timeout=15)
+        else:
+            label.update(f"{msg.model_id} is installed.")
+        self.reload()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Use model", "Make the selected model active", self.action_use)
+        yield SystemCommand("Pull model", "Download the selected model", self.action_pull)

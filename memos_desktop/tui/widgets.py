@@ -1,0 +1,106 @@
+"""Widgets shared by the screens: the status bar, chat messages, the used-memories panel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.widgets import Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.tui.app import Status
+
+
+def when(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+
+def source_line(sources: Any) -> str:
+    """A memory's provenance in a few words: where it came from and when."""
+    parts = []
+    for s in sources or ():
+        d = s if isinstance(s, dict) else s.to_json()
+        kind = d.get("kind", "?")
+        bits = [kind]
+        if d.get("role"):
+            bits.append(str(d["role"]))
+        if d.get("at"):
+            bits.append(when(float(d["at"])))
+        if d.get("ref"):
+            bits.append(str(d["ref"]))
+        parts.append(" ".join(bits))
+    return "; ".join(parts) or "typed in"
+
+
+class StatusBar(Static):
+    """Model, context use, TTFT and tokens/s of the last answer, KV hit or miss, daemon,
+    encryption. The app pushes :class:`Status` into it."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        self.refresh_from(self.app.status)  # type: ignore[attr-defined]
+
+    def refresh_from(self, st: Status) -> None:
+        t = Text()
+        state_style = {
+            "ready": "bold green",
+            "generating": "bold yellow",
+            "no model": "bold red",
+            "error": "bold red",
+        }.get(st.state, "bold cyan")
+        t.append(f" {st.state} ", style=state_style)
+        t.append(f" model {st.model or '-'}")
+        if st.cube:
+            t.append(f" │ cube {st.cube}")
+        used = f"{st.context_used}/{st.n_ctx}" if st.n_ctx else "-"
+        t.append(f" │ ctx {used}")
+        ttft = f"{st.ttft_s * 1000:.0f} ms" if st.ttft_s is not None else "-"
+        tps = f"{st.tokens_per_s:.1f} tok/s" if st.tokens_per_s is not None else "-"
+        t.append(f" │ TTFT {ttft} · {tps}")
+        t.append(f" │ KV {st.kv or '-'}")
+        daemon = st.daemon + (f" ({st.pending_jobs} queued)" if st.pending_jobs else "")
+        t.append(f" │ daemon {daemon}")
+        if st.encryption:
+            t.append(f" │ 🔒 {st.encryption}")
+        if st.temporary:
+            t.append(" │ TEMPORARY", style="bold magenta")
+        self.update(t)
+
+
+class UserMessage(Static):
+    DEFAULT_CSS = """
+    UserMessage { margin: 1 0 0 8; padding: 0 1; background: $boost; border-left: thick $accent; }
+    """
+
+
+class AssistantMessage(Markdown):
+    DEFAULT_CSS = """
+    AssistantMessage { margin: 1 8 0 0; padding: 0 1; border-left: thick $success; }
+    AssistantMessage.cancelled { border-left: thick $warning; }
+    AssistantMessage.failed { border-left: thick $error; }
+    """
+
+
+def used_label(u: UsedMemory) -> Text:
+    t = Text()
+    t.append(f"{u.score:.2f} ", style="bold")
+    t.append(f"[{u.origin}·{u.type}] ", style="dim")
+    t.append(u.text if len(u.text) < 160 else u.text[:157] + "…")
+    t.append(f"\n   ↳ {source_line(u.sources)}", style="italic dim")
+    return t
+
+
+class UsedMemories(OptionList):
+    """The memories the current answer used, with scores and sources; Enter opens one."""
+
+    def show(self, used: tuple[UsedMemory, ...]) -> None:
+        self.clear_options()
+        self.add_options([Option(used_label(u), id=u.id) for u in used])

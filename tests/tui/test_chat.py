@@ -1,0 +1,105 @@
+"""The chat screen, driven by Pilot on a real encrypted profile with the tiny GGUF model."""
+
+from __future__ import annotations
+
+from memos_desktop.api import MemosAPI
+from memos_desktop.tui.chat import ChatScreen, PromptInput
+from memos_desktop.tui.widgets import AssistantMessage, UsedMemories, UserMessage
+from tests.tui.conftest import AppFactory, wait_for
+
+
+def chat_screen(app) -> ChatScreen:  # type: ignore[no-untyped-def]
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    return screen
+
+
+async def test_message_streams_an_answer_and_records_the_exchange(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        await pilot.press(*"my cat is called Miso", "enter")
+        await wait_for(pilot, lambda: app.status.state == "ready" and app.status.ttft_s)
+        screen = chat_screen(app)
+        users = list(screen.query(UserMessage))
+        answers = list(screen.query(AssistantMessage))
+        assert [str(u.render()) for u in users] == ["my cat is called Miso"]
+        assert len(answers) == 1 and answers[0].source.strip() not in ("", "…")
+        assert app.status.kv == "miss" and app.status.context_used > 0
+        conv_id = screen.conversation_id
+        assert conv_id is not None
+        api: MemosAPI = app.session.api  # type: ignore[union-attr]
+        msgs = api.messages(conv_id)
+        assert [m.role for m in msgs] == ["user", "assistant"]
+        assert msgs[1].content == answers[0].source
+        # The exchange is stored as a memory at once, and the next answer can use it.
+        assert any("Miso" in it.text for it in api.list())
+        await pilot.press(*"what is my cat called", "enter")
+        await wait_for(pilot, lambda: len(screen.query(AssistantMessage)) == 2)
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        used = screen.query_one(UsedMemories)
+        assert used.option_count >= 1
+        assert any(
+            "Miso" in str(used.get_option_at_index(i).prompt) for i in range(used.option_count)
+        )
+        assert app.status.kv == "hit"  # the stable prefix came from activation memory
+
+
+async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        await pilot.press(*"tell me a long story", "enter")
+        await wait_for(pilot, lambda: app.status.state == "generating")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        screen = chat_screen(app)
+        assert screen.query_one(PromptInput).value == "tell me a long story"
+        assert screen.query_one(AssistantMessage).has_class("cancelled")
+
+
+async def test_temporary_chat_writes_nothing(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        await pilot.press("ctrl+t")
+        assert app.status.temporary
+        await pilot.press(*"a secret that must not be kept", "enter")
+        await wait_for(pilot, lambda: app.status.state == "ready" and app.status.ttft_s)
+        api: MemosAPI = app.session.api  # type: ignore[union-attr]
+        assert api.conversations() == []
+        assert api.list() == []
+        assert chat_screen(app).conversation_id is None
+
+
+async def test_prompt_history_and_slash_commands(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        await pilot.press(*"/remember I live in Lisbon", "enter")
+        api: MemosAPI = app.session.api  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: any("Lisbon" in it.text for it in api.list()))
+        await pilot.press(*"/correct I moved to Porto in May", "enter")
+        await wait_for(pilot, lambda: any("Porto" in it.text for it in api.list()))
+        lisbon = [it for it in api.list(statuses_all()) if "Lisbon" in it.text][0]
+        porto = [it for it in api.list() if "Porto" in it.text][0]
+        assert lisbon.status != "active" and lisbon.superseded_by == porto.id
+        await pilot.press(*f"/forget {porto.id[:8]}", "enter")
+        await wait_for(pilot, lambda: api.get(porto.id).status == "deleted")
+        await pilot.press(*"/cube work", "enter")
+        await wait_for(pilot, lambda: app.status.cube == "work")
+        assert "work" in [c.name for c in api.list_cubes()] and api.cube.name == "work"
+        prompt = chat_screen(app).query_one(PromptInput)
+        await pilot.press("up")
+        assert prompt.value == "/cube work"
+        await pilot.press("up")
+        assert prompt.value.startswith("/forget ")
+        await pilot.press("down", "down")
+        assert prompt.value == ""
+
+
+def statuses_all():  # type: ignore[no-untyped-def]
+    from memos_desktop.store.migrations import MEMORY_STATUSES
+    from memos_desktop.store.models import SearchFilters
+
+    return SearchFilters(statuses=tuple(MEMORY_STATUSES))

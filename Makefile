@@ -31,6 +31,7 @@ run: install
 	$(BIN)/memos-desktop
 
 test: install
+	@command -v tmux >/dev/null 2>&1 || echo "*** tmux is missing: the end-to-end terminal test (tests/e2e) will fail. Install it: sudo apt-get install tmux ***" >&2
 	$(BIN)/python -m pytest
 
 check: install

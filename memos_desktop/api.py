@@ -29,6 +29,7 @@ from memos_desktop.engines.base import (
     Embedder,
     SamplingParams,
 )
+from memos_desktop.engines.catalog import Kind
 from memos_desktop.engines.models import ModelInfo
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
@@ -539,8 +540,17 @@ def pull_model(
     return models.pull(paths, model_id, progress=progress)
 
 
-def use_model(paths: Paths, settings: Settings, model_id: str) -> Settings:
-    """Make ``model_id`` the active chat or embedding model and save the settings."""
-    new = models.use(paths, settings, model_id)
+def use_model(
+    paths: Paths, settings: Settings, model_id: str, *, kind: Kind | None = None
+) -> Settings:
+    """Make ``model_id`` the active chat or embedding model and save the settings. ``kind``
+    is needed for a bare file path (the catalog knows the kind of its own ids)."""
+    if kind is None:
+        new = models.use(paths, settings, model_id)
+    else:
+        from memos_desktop.engines.catalog import resolve
+
+        resolve(paths, model_id, kind=kind)  # raises, with the fix, when it is not there
+        new = models.use_kind(settings, kind, model_id)
     save_settings(paths, new)
     return new

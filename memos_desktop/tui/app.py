@@ -9,10 +9,11 @@ Design rules:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -32,7 +33,11 @@ from memos_desktop.tui.session import (
     start_state,
 )
 
+if TYPE_CHECKING:
+    from memos_desktop.engines.catalog import Kind
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _screen(module: str, name: str) -> Screen[Any]:
@@ -201,11 +206,12 @@ class MemosApp(App[int]):
         for screen in self._all_screens():
             screen.post_message(self.ModelReady(error))
 
-    def switch_chat_model(self, model_id: str) -> None:
-        """Make ``model_id`` the chat model (checked, saved), and load it in the background."""
+    def switch_chat_model(self, model_id: str, kind: Kind | None = None) -> None:
+        """Make ``model_id`` the chat model (checked, saved), and load it in the background.
+        ``kind="chat"`` lets a bare .gguf path through (the catalog cannot tell its kind)."""
         from memos_desktop.api import use_model
 
-        self.settings = use_model(self.paths, self.settings, model_id)
+        self.settings = use_model(self.paths, self.settings, model_id, kind=kind)
         self._reload_engine()
 
     def save_settings(self, settings: Settings) -> None:
@@ -265,7 +271,9 @@ class MemosApp(App[int]):
             try:
                 with session.lock:
                     result = fn(session)
-            except (MemosError, OSError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, MemosError | OSError):
+                    log.exception("unexpected error in a worker")
                 if on_error is not None:
                     self.call_from_thread(on_error, exc)
                 else:

@@ -123,7 +123,7 @@ class ChatScreen(Screen[None]):
                 with VerticalScroll(id="transcript"):
                     yield Static(
                         "Opening your encrypted profile…  Type a message below; " + SLASH_HELP,
-                        id="chat-hint",
+                        classes="chat-hint",
                     )
                 yield Static("", id="temp-banner")
                 yield PromptInput(
@@ -149,8 +149,8 @@ class ChatScreen(Screen[None]):
         self._session_ready()
 
     def _session_ready(self) -> None:
-        hint = self.query_one("#chat-hint", Static)
-        hint.update("Ask anything. What you tell me is remembered, encrypted. " + SLASH_HELP)
+        for hint in self.query(".chat-hint").results(Static):
+            hint.update("Ask anything. What you tell me is remembered, encrypted. " + SLASH_HELP)
 
     def on_memos_app_model_ready(self, msg: Any) -> None:
         self.memos.refresh_status()
@@ -285,13 +285,13 @@ class ChatScreen(Screen[None]):
             self._cancel.cancel()
             self.memos.notify("Stopped; your message is back in the prompt.", timeout=3)
 
-    def action_new_chat(self) -> None:
+    async def action_new_chat(self) -> None:
         if self.generating:
             self.action_cancel()
         self.conversation_id = None
         transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.remove_children()
-        transcript.mount(Static("New conversation. " + SLASH_HELP, id="chat-hint"))
+        await transcript.remove_children()
+        await transcript.mount(Static("New conversation. " + SLASH_HELP, classes="chat-hint"))
         self.query_one(UsedMemories).clear_options()
         self.query_one("#kv-line", Static).update("")
         self.query_one(PromptInput).focus()
@@ -335,13 +335,14 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(ConversationsScreen(), chosen)
 
     def load_conversation(self, conv_id: str) -> None:
-        def show(data: tuple[Any, list[Any]]) -> None:
+        async def show(data: tuple[Any, list[Any]]) -> None:
             conv, messages = data
             self.set_temporary(False)
-            self.conversation_id = conv.id
             transcript = self.query_one("#transcript", VerticalScroll)
-            transcript.remove_children()
-            transcript.mount(Static(f"[b]{conv.title or 'Conversation'}[/b]", id="chat-hint"))
+            await transcript.remove_children()
+            await transcript.mount(
+                Static(f"[b]{conv.title or 'Conversation'}[/b]", classes="chat-hint")
+            )
             last_used: list[Any] = []
             for m in messages:
                 if m.role == "user":
@@ -368,6 +369,7 @@ class ChatScreen(Screen[None]):
                 )
             )
             transcript.scroll_end(animate=False)
+            self.conversation_id = conv.id
             self.query_one(PromptInput).focus()
 
         self.memos.run_api(lambda s: (s.api.conversation(conv_id), s.api.messages(conv_id)), show)
@@ -381,7 +383,7 @@ class ChatScreen(Screen[None]):
         if cmd in ("/help", "/?"):
             app.notify(SLASH_HELP, title="Commands", timeout=10)
         elif cmd == "/new":
-            self.action_new_chat()
+            self.call_later(self.action_new_chat)
         elif cmd == "/temp":
             self.set_temporary(not self.temporary if not arg else arg in ("on", "yes", "1"))
         elif cmd == "/remember" and arg:
@@ -414,7 +416,7 @@ class ChatScreen(Screen[None]):
 
                 def switched(cube: Any) -> None:
                     app.status.cube = cube.name
-                    self.action_new_chat()
+                    self.call_later(self.action_new_chat)
                     app.refresh_status()
                     app.notify(f"Now using cube {cube.name} (a new conversation)")
 
@@ -429,7 +431,7 @@ class ChatScreen(Screen[None]):
                 app.notify(f"Chat model: {app.settings.models.chat}. F5 lists the models.")
             else:
                 try:
-                    app.switch_chat_model(arg)
+                    app.switch_chat_model(arg, kind="chat")
                 except MemosError as exc:
                     app.show_error(exc)
         else:

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from memos_desktop.tui.dialogs import ConfirmScreen, PromptScreen
-from memos_desktop.tui.widgets import StatusBar, when
+from memos_desktop.tui.widgets import StatusBar, restore_cursor, selected_key, when
 
 if TYPE_CHECKING:
     from memos_desktop.tui.app import MemosApp
@@ -74,6 +74,7 @@ class CubesScreen(Screen[None]):
     def fill(self, data: tuple[list[tuple[Any, int]], str]) -> None:
         rows, current = data
         table = self.query_one(DataTable)
+        keep = selected_key(table)
         table.clear()
         for c, n in rows:
             table.add_row(
@@ -85,6 +86,7 @@ class CubesScreen(Screen[None]):
                 when(c.created_at),
                 key=c.id,
             )
+        restore_cursor(table, keep)
         self.query_one("#cubes-count", Static).update(
             f"{len(rows)} cubes · Enter/s switch · n new · r rename · d delete"
         )

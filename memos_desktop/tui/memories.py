@@ -30,7 +30,13 @@ from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES
 from memos_desktop.store.models import SearchFilters
 from memos_desktop.tui.dialogs import ConfirmScreen
-from memos_desktop.tui.widgets import StatusBar, source_line, when
+from memos_desktop.tui.widgets import (
+    StatusBar,
+    restore_cursor,
+    selected_key,
+    source_line,
+    when,
+)
 
 if TYPE_CHECKING:
     from memos_desktop.store.models import MemoryItem
@@ -124,8 +130,8 @@ class MemoryScreen(Screen[None]):
 
     def filters(self) -> SearchFilters:
         def sel(widget_id: str) -> tuple[str, ...]:
-            v = self.query_one(widget_id, Select).value
-            return (str(v),) if v not in (Select.BLANK, ANY) and v is not None else ()
+            select: Select[str] = self.query_one(widget_id, Select)
+            return () if select.is_blank() or select.value == ANY else (str(select.value),)
 
         tag = self.query_one("#f-tag", Input).value.strip()
         status = self.query_one("#f-status", Select).value
@@ -160,6 +166,7 @@ class MemoryScreen(Screen[None]):
     def fill(self, result: tuple[list[tuple[MemoryItem, float | None]], str]) -> None:
         rows, mode = result
         table = self.query_one(DataTable)
+        keep = selected_key(table)
         table.clear()
         self.items = {}
         for item, score in rows:
@@ -175,6 +182,7 @@ class MemoryScreen(Screen[None]):
                 when(item.created_at),
                 key=item.id,
             )
+        restore_cursor(table, keep)
         what = {"list": "newest first"}.get(mode, f"{mode} search")
         self.query_one("#memory-count", Static).update(
             f"{len(rows)} memories ({what}) · o open · e edit · p pin · f forget · "

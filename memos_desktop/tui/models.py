@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from memos_desktop.errors import MemosError
+from memos_desktop.tui.widgets import restore_cursor, selected_key
 
 if TYPE_CHECKING:
     from memos_desktop.engines.models import ModelInfo
@@ -93,7 +94,7 @@ class ModelsScreen(Screen[None]):
     def fill(self, models: list[ModelInfo]) -> None:
         self.models = {m.entry.id: m for m in models}
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        keep = selected_key(table)
         table.clear()
         active = {self.memos.settings.models.chat, self.memos.settings.models.embedding}
         for m in models:
@@ -109,8 +110,7 @@ class ModelsScreen(Screen[None]):
                 e.license,
                 key=e.id,
             )
-        if models:
-            table.move_cursor(row=min(cursor, len(models) - 1))
+        restore_cursor(table, keep)
         n = sum(1 for m in models if m.installed)
         self.query_one("#models-count", Static).update(
             f"{n} installed of {len(models)} · u/Enter use · p pull (needs the network once)"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.widgets import Markdown, OptionList, Static
+from textual.widgets import DataTable, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
@@ -104,3 +105,18 @@ class UsedMemories(OptionList):
     def show(self, used: tuple[UsedMemory, ...]) -> None:
         self.clear_options()
         self.add_options([Option(used_label(u), id=u.id) for u in used])
+
+
+def selected_key(table: DataTable[Any]) -> str | None:
+    """The row key under the cursor (None for an empty table)."""
+    if table.row_count == 0:
+        return None
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+
+def restore_cursor(table: DataTable[Any], key: str | None) -> None:
+    """After a refill, put the cursor back on the row it was on (if that row is still there)."""
+    if key is None:
+        return
+    with contextlib.suppress(Exception):  # the row is gone (forgotten, deleted, filtered)
+        table.move_cursor(row=table.get_row_index(key))

@@ -81,8 +81,8 @@ async def test_prompt_history_and_slash_commands(profile, make_app: AppFactory):
         await wait_for(pilot, lambda: any("Lisbon" in it.text for it in api.list()))
         await pilot.press(*"/correct I moved to Porto in May", "enter")
         await wait_for(pilot, lambda: any("Porto" in it.text for it in api.list()))
-        lisbon = [it for it in api.list(statuses_all()) if "Lisbon" in it.text][0]
-        porto = [it for it in api.list() if "Porto" in it.text][0]
+        lisbon = next(it for it in api.list(statuses_all()) if "Lisbon" in it.text)
+        porto = next(it for it in api.list() if "Porto" in it.text)
         assert lisbon.status != "active" and lisbon.superseded_by == porto.id
         await pilot.press(*f"/forget {porto.id[:8]}", "enter")
         await wait_for(pilot, lambda: api.get(porto.id).status == "deleted")

@@ -488,3 +488,25 @@ async def test_command_palette_reaches_screen_actions(profile, make_app: AppFact
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.status.temporary)
+
+
+async def test_a_missing_model_file_is_said_and_the_app_stays_usable(
+    profile, paths: Paths, embedder
+):
+    settings = Settings()
+    settings = type(settings)(
+        **{**settings.__dict__, "models": type(settings.models)(chat="/nonexistent/model.gguf")}
+    )
+    app = MemosApp(paths, settings, "default", embedder_factory=lambda: embedder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "no model")
+        assert app.model_error and "nonexistent" in app.model_error
+        # Sending says why, and keeps the message; the memory browser still works.
+        await pilot.press(*"hello", "enter")
+        assert isinstance(app.screen, ChatScreen)
+        assert app.screen.query_one("#prompt", Input).value == "hello"
+        api_of(app).remember("I like tea")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, MemoryScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)

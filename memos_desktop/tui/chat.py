@@ -77,7 +77,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+o", "conversations", "Conversations", id="chat.conversations"),
         Binding("ctrl+t", "toggle_temporary", "Temporary", id="chat.temporary"),
         Binding("ctrl+b", "toggle_panel", "Memories panel", id="chat.panel"),
-        Binding("ctrl+u", "focus_used", "Used memories", id="chat.used"),
+        Binding("ctrl+g", "focus_used", "Used memories", id="chat.used"),
     ]
 
     class Started(Message):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from textual.widgets import Static
+
 from memos_desktop.api import MemosAPI
 from memos_desktop.tui.chat import ChatScreen, PromptInput
+from memos_desktop.tui.memories import MemoryDetail
 from memos_desktop.tui.widgets import AssistantMessage, UsedMemories, UserMessage
 from tests.tui.conftest import AppFactory, wait_for
 
@@ -43,6 +46,17 @@ async def test_message_streams_an_answer_and_records_the_exchange(profile, make_
             "Miso" in str(used.get_option_at_index(i).prompt) for i in range(used.option_count)
         )
         assert app.status.kv == "hit"  # the stable prefix came from activation memory
+        # Selecting a used memory opens it, with its source.
+        await pilot.press("ctrl+g")
+        miso = next(
+            i for i in range(used.option_count) if "Miso" in str(used.get_option_at_index(i).prompt)
+        )
+        used.highlighted = miso
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MemoryDetail))
+        fields = app.screen.query_one("#detail-fields", Static)
+        await wait_for(pilot, lambda: "Miso" in str(fields.render()))
+        assert "conversation" in str(fields.render())
 
 
 async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFactory):

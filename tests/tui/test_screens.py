@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Paths, Settings, load_settings
@@ -510,3 +510,55 @@ async def test_a_missing_model_file_is_said_and_the_app_stays_usable(
         await wait_for(pilot, lambda: isinstance(app.screen, MemoryScreen))
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 1)
+
+
+async def test_models_pull_shows_progress_and_installs(
+    profile, make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+):
+    """Pull against a local stand-in for the hub (no traffic leaves the machine)."""
+    import hashlib
+    import os
+
+    from memos_desktop.engines import catalog
+    from memos_desktop.engines.catalog import ModelEntry
+    from tests.engines.hub_server import FakeHub, HubFile
+
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    entry = ModelEntry(
+        id="test-chat-pull",
+        kind="chat",
+        title="Test pull",
+        license="MIT",
+        size_bytes=len(data),
+        ram_bytes=10 * 2**20,
+        source="hub",
+        repo_id="acme/test-GGUF",
+        filename="test-q8_0.gguf",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    monkeypatch.setitem(catalog.CATALOG, entry.id, entry)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub = FakeHub(files={"acme/test-GGUF/test-q8_0.gguf": HubFile(data)}).start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    try:
+        app = make_app()
+        async with app.run_test(size=(140, 40)) as pilot:
+            await open_app(pilot, app)
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ModelsScreen")
+            screen = app.screen
+            table = screen.query_one(DataTable)
+            await wait_for(pilot, lambda: table.row_count > 2)
+            table.focus()
+            table.move_cursor(row=table.get_row_index(entry.id))
+            bar = screen.query_one("#pull-progress", ProgressBar)
+            await pilot.press("p")
+            label = screen.query_one("#pull-label", Static)
+            await wait_for(pilot, lambda: "installed" in str(label.render()))
+            await wait_for(pilot, lambda: " yes " in " ".join(map(str, table.get_row(entry.id))))
+            # The bar was driven by the download's progress, up to the whole file.
+            assert (bar.total, bar.progress) == (len(data), len(data))
+            installed = catalog.installed_path(app.paths, entry.id)
+            assert installed is not None and installed.read_bytes() == data
+    finally:
+        hub.stop()

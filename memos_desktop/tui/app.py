@@ -315,5 +315,11 @@ class MemosApp(App[int]):
         return lambda: self.switch_mode(mode)
 
     def on_unmount(self) -> None:
+        # Stop a streaming answer first: closing waits for the session lock, which the
+        # generation worker takes per token.
+        for screen in self._all_screens():
+            cancel = getattr(screen, "_cancel", None)
+            if cancel is not None:
+                cancel.cancel()
         if self.session is not None:
             self.session.close()

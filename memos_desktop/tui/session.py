@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from memos_desktop.config import PASSPHRASE_ENV, Paths, Settings
 from memos_desktop.errors import ModelNotFoundError, PassphraseRequiredError
@@ -95,10 +95,6 @@ class Session:
         self.key_method = key_method
         self.model_name = model_name
         self.lock = threading.RLock()
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.lock:
-            return fn(*args, **kwargs)
 
     def locked_stream(self, it: Iterator[str]) -> Iterator[str]:
         """Yield from ``it`` holding the lock only while each piece is produced."""

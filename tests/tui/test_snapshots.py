@@ -42,10 +42,11 @@ RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
 
 class FrozenTime:
-    """Stands in for the ``time`` module in the store: ``time()`` is whatever the test says."""
+    """Stands in for the ``time`` module in the store: ``time()`` is whatever the test says
+    (the profile is created two months before the seeded memories)."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.now = T0 - 60 * DAY
 
     def time(self) -> float:
         return self.now

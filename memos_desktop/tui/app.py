@@ -156,10 +156,12 @@ class MemosApp(App[int]):
                 embedder_factory=self._embedder_factory,
                 engine_factory=self._engine_factory,
             )
+            cube = session.api.cube.name
+            pending = session.api.job_counts().get("pending", 0)
         except MemosError as exc:
             self.call_from_thread(self._open_failed, exc)
             return
-        self.call_from_thread(self._opened, session)
+        self.call_from_thread(self._opened, session, cube, pending)
 
     def _open_failed(self, exc: MemosError) -> None:
         from memos_desktop.tui.onboarding import UnlockScreen
@@ -170,11 +172,11 @@ class MemosApp(App[int]):
         else:
             self.push_screen(UnlockScreen(error=exc))
 
-    def _opened(self, session: Session) -> None:
+    def _opened(self, session: Session, cube: str, pending_jobs: int) -> None:
         self.session = session
         self.status.encryption = f"encrypted · {session.key_method}"
-        self.status.cube = session.api.cube.name
-        self.status.pending_jobs = session.api.job_counts().get("pending", 0)
+        self.status.cube = cube
+        self.status.pending_jobs = pending_jobs
         self.set_state("loading model")
         self.post_message(self.SessionOpened())
         for screen in self._all_screens():

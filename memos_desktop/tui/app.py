@@ -74,11 +74,12 @@ class MemosApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
-        Binding("f2", "switch_mode('chat')", "Chat", id="app.chat"),
-        Binding("f3", "switch_mode('memories')", "Memories", id="app.memories"),
-        Binding("f4", "switch_mode('cubes')", "Cubes", id="app.cubes"),
-        Binding("f5", "switch_mode('models')", "Models", id="app.models"),
-        Binding("f6", "switch_mode('settings')", "Settings", id="app.settings"),
+        # The screen keys are shown in the header (NAV), not in the footer, to leave it room.
+        Binding("f2", "switch_mode('chat')", "Chat", id="app.chat", show=False),
+        Binding("f3", "switch_mode('memories')", "Memories", id="app.memories", show=False),
+        Binding("f4", "switch_mode('cubes')", "Cubes", id="app.cubes", show=False),
+        Binding("f5", "switch_mode('models')", "Models", id="app.models", show=False),
+        Binding("f6", "switch_mode('settings')", "Settings", id="app.settings", show=False),
     ]
     MODES: ClassVar[dict[str, Any]] = {
         "chat": lambda: _screen("chat", "ChatScreen"),
@@ -174,7 +175,7 @@ class MemosApp(App[int]):
 
     def _opened(self, session: Session, cube: str, pending_jobs: int) -> None:
         self.session = session
-        self.status.encryption = f"encrypted · {session.key_method}"
+        self.status.encryption = session.key_method
         self.status.cube = cube
         self.status.pending_jobs = pending_jobs
         self.set_state("loading model")

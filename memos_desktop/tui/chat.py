@@ -24,7 +24,13 @@ from textual.widgets.markdown import MarkdownStream
 
 from memos_desktop.engines.base import CancelToken
 from memos_desktop.errors import MemosError
-from memos_desktop.tui.widgets import AssistantMessage, StatusBar, UsedMemories, UserMessage
+from memos_desktop.tui.widgets import (
+    AssistantMessage,
+    StatusBar,
+    UsedMemories,
+    UserMessage,
+    screen_title,
+)
 
 if TYPE_CHECKING:
     from memos_desktop.memory.chat import ChatTurn
@@ -72,12 +78,12 @@ class PromptInput(Input):
 
 class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="chat.cancel"),
+        Binding("escape", "cancel", "Stop", id="chat.cancel"),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
-        Binding("ctrl+o", "conversations", "Conversations", id="chat.conversations"),
+        Binding("ctrl+o", "conversations", "Chats", id="chat.conversations"),
         Binding("ctrl+t", "toggle_temporary", "Temporary", id="chat.temporary"),
-        Binding("ctrl+b", "toggle_panel", "Memories panel", id="chat.panel"),
         Binding("ctrl+g", "focus_used", "Used memories", id="chat.used"),
+        Binding("ctrl+b", "toggle_panel", "Hide/show panel", id="chat.panel", show=False),
     ]
 
     class Started(Message):
@@ -138,7 +144,7 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        self.sub_title = "Chat"
+        self.sub_title = screen_title("Chat")
         if self.memos.session is not None:
             self._session_ready()
 
@@ -367,6 +373,10 @@ class ChatScreen(Screen[None]):
                     )
                     for u in last_used
                 )
+            )
+            n = len(last_used)
+            self.query_one("#kv-line", Static).update(
+                f"{n} memor{'y' if n == 1 else 'ies'} used by the last answer" if messages else ""
             )
             transcript.scroll_end(animate=False)
             self.conversation_id = conv.id

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from memos_desktop.tui.dialogs import ConfirmScreen, PromptScreen
-from memos_desktop.tui.widgets import StatusBar, restore_cursor, selected_key, when
+from memos_desktop.tui.widgets import StatusBar, restore_cursor, screen_title, selected_key, when
 
 if TYPE_CHECKING:
     from memos_desktop.tui.app import MemosApp
@@ -48,7 +48,7 @@ class CubesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "Cubes"
+        self.sub_title = screen_title("Cubes")
         self.query_one(DataTable).add_columns(
             "", "name", "memories", "embedding", "description", "created"
         )

@@ -33,6 +33,7 @@ from memos_desktop.tui.dialogs import ConfirmScreen
 from memos_desktop.tui.widgets import (
     StatusBar,
     restore_cursor,
+    screen_title,
     selected_key,
     source_line,
     when,
@@ -62,6 +63,29 @@ def parse_since(value: str, now: float | None = None) -> float | None:
         ) from None
 
 
+# (label, width); the memory text takes what the terminal has left (memory_width).
+COLUMNS: tuple[tuple[str, int | None], ...] = (
+    ("id", 8),
+    ("type", 11),
+    ("layer", 10),
+    ("status", 8),
+    ("📌", 2),
+    ("score", 5),
+    ("memory", None),
+    ("created", 16),
+)
+
+
+def memory_width(terminal_width: int) -> int:
+    fixed = sum(w for _, w in COLUMNS if w) + 2 * len(COLUMNS) + 2  # cell padding, scrollbar
+    return max(20, terminal_width - fixed)
+
+
+def clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class MemoryScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="memories.search"),
@@ -77,6 +101,7 @@ class MemoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.items: dict[str, MemoryItem] = {}
+        self.text_width = 60
 
     @property
     def memos(self) -> MemosApp:
@@ -100,23 +125,18 @@ class MemoryScreen(Screen[None]):
                     allow_blank=False,
                 )
                 yield Input(placeholder="tag", id="f-tag")
-                yield Input(placeholder="since: 7d / date", id="f-since")
+                yield Input(placeholder="since 7d/date", id="f-since")
             yield Static("", id="memory-count")
             yield DataTable(id="memory-table", cursor_type="row", zebra_stripes=True)
         yield StatusBar()
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "Memories"
+        self.sub_title = screen_title("Memories")
         table = self.query_one(DataTable)
-        table.add_column("id", width=8)
-        table.add_column("type", width=10)
-        table.add_column("layer", width=10)
-        table.add_column("status", width=10)
-        table.add_column("📌", width=2)
-        table.add_column("score", width=6)
-        table.add_column("memory")
-        table.add_column("created", width=16)
+        self.text_width = memory_width(self.app.size.width)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width or self.text_width, key=label)
         if self.memos.session is not None:
             self.reload()
 
@@ -178,7 +198,7 @@ class MemoryScreen(Screen[None]):
                 item.status,
                 "📌" if item.pinned else "",
                 f"{score:.3f}" if score is not None else "",
-                item.text if len(item.text) < 200 else item.text[:197] + "…",
+                clip(item.text, self.text_width),
                 when(item.created_at),
                 key=item.id,
             )

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from memos_desktop.errors import MemosError
-from memos_desktop.tui.widgets import restore_cursor, selected_key
+from memos_desktop.tui.widgets import restore_cursor, screen_title, selected_key
 
 if TYPE_CHECKING:
     from memos_desktop.engines.models import ModelInfo
@@ -69,11 +69,12 @@ class ModelsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "Models"
+        self.sub_title = screen_title("Models")
         self.query_one(DataTable).add_columns(
             "", "id", "kind", "model", "installed", "disk", "RAM", "license"
         )
         self.query_one("#pull-progress").display = False
+        self.query_one("#pull-label").display = False
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -103,11 +104,11 @@ class ModelsScreen(Screen[None]):
                 "▶" if e.id in active else "",
                 e.id,
                 e.kind,
-                e.title,
+                e.title if len(e.title) <= 34 else e.title[:33] + "…",
                 "built in" if e.builtin else ("yes" if m.installed else "no"),
                 size(m.size_on_disk or e.size_bytes),
                 size(e.ram_bytes),
-                e.license,
+                e.license if len(e.license) <= 16 else e.license[:15] + "…",
                 key=e.id,
             )
         restore_cursor(table, keep)
@@ -155,7 +156,9 @@ class ModelsScreen(Screen[None]):
             self.app.notify(f"Already pulling {self.pulling}.", severity="warning")
             return
         self.pulling = m.entry.id
-        self.query_one("#pull-label", Static).update(f"Pulling {m.entry.id}…")
+        label = self.query_one("#pull-label", Static)
+        label.update(f"Pulling {m.entry.id}…")
+        label.display = True
         bar = self.query_one("#pull-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)

@@ -61,12 +61,14 @@ class FirstRunScreen(Screen[None]):
             )
             with RadioSet(id="key-method"):
                 yield RadioButton(
-                    "OS keyring" + ("" if usable else f" (unavailable: {why})"),
+                    "OS keyring" + ("" if usable else " (not available here)"),
                     value=usable,
                     disabled=not usable,
                     id="keyring",
                 )
                 yield RadioButton("Passphrase", value=not usable, id="passphrase")
+            if not usable:
+                yield Static(f"Keyring: {why}.", classes="dialog-text dim")
             yield Input(placeholder="passphrase", password=True, id="pass1")
             yield Input(placeholder="passphrase again", password=True, id="pass2")
             yield Static(

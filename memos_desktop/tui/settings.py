@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from memos_desktop.config import Settings
 from memos_desktop.errors import MemosError
 from memos_desktop.tui.dialogs import PromptScreen
-from memos_desktop.tui.widgets import StatusBar
+from memos_desktop.tui.widgets import StatusBar, screen_title
 
 if TYPE_CHECKING:
     from memos_desktop.tui.app import MemosApp
@@ -93,45 +93,49 @@ class SettingsScreen(Screen[None]):
         if s.models.chat not in [c[1] for c in chats]:
             chats.append((s.models.chat, s.models.chat))
         yield Header()
-        with VerticalScroll(id="settings-form"):
-            with Horizontal(classes="form-row"):
-                yield Label("Theme", classes="form-label")
-                yield Select(
-                    [(t, t) for t in sorted(app.available_themes)],
-                    value=app.theme,
-                    allow_blank=False,
-                    id="set-theme",
-                )
-            with Horizontal(classes="form-row"):
-                yield Label("Chat model", classes="form-label")
-                yield Select(chats, value=s.models.chat, allow_blank=False, id="set-chat")
-            with Horizontal(classes="form-row"):
-                yield Label("Durability", classes="form-label")
-                yield Select(
-                    [("full (survives power loss)", "full"), ("normal (faster)", "normal")],
-                    value=s.store.durability,
-                    allow_blank=False,
-                    id="set-durability",
-                )
-            for key, label, help_text in FIELDS:
-                section, name = key.split(".")
-                value = getattr(getattr(s, section), name)
+        with Horizontal(id="settings-main"):
+            with VerticalScroll(id="settings-form"):
                 with Horizontal(classes="form-row"):
-                    yield Label(label, classes="form-label")
-                    yield Input(str(value), id=f"set-{section}-{name}", tooltip=help_text)
-            yield Label("Keys (Enter on a row to change it; empty resets)", classes="panel-title")
-            yield DataTable(id="keymap", cursor_type="row")
-            yield Static("", id="settings-error", classes="error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (Ctrl+S)", variant="primary", id="save")
+                    yield Label("Theme", classes="form-label")
+                    yield Select(
+                        [(t, t) for t in sorted(app.available_themes)],
+                        value=app.theme,
+                        allow_blank=False,
+                        id="set-theme",
+                    )
+                with Horizontal(classes="form-row"):
+                    yield Label("Chat model", classes="form-label")
+                    yield Select(chats, value=s.models.chat, allow_blank=False, id="set-chat")
+                with Horizontal(classes="form-row"):
+                    yield Label("Durability", classes="form-label")
+                    yield Select(
+                        [("full (power-loss safe)", "full"), ("normal (faster)", "normal")],
+                        value=s.store.durability,
+                        allow_blank=False,
+                        id="set-durability",
+                    )
+                for key, label, help_text in FIELDS:
+                    section, name = key.split(".")
+                    value = getattr(getattr(s, section), name)
+                    with Horizontal(classes="form-row"):
+                        yield Label(label, classes="form-label")
+                        yield Input(str(value), id=f"set-{section}-{name}", tooltip=help_text)
+                yield Static("", id="settings-error", classes="error")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Save (Ctrl+S)", variant="primary", id="save")
+            with Vertical(id="settings-keys"):
+                yield Label(
+                    "Keys: Enter on a row changes it (empty = default)", classes="panel-title"
+                )
+                yield DataTable(id="keymap", cursor_type="row")
         yield StatusBar()
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "Settings"
+        self.sub_title = screen_title("Settings")
         self.keymap = dict(self.memos.settings.keymap)
         table = self.query_one(DataTable)
-        table.add_columns("id", "key", "default", "action")
+        table.add_columns("action", "key", "id")
         self.fill_keys()
 
     def on_screen_resume(self) -> None:
@@ -142,13 +146,9 @@ class SettingsScreen(Screen[None]):
         cursor = table.cursor_row
         table.clear()
         for binding_id, default, description in all_bindings():
-            table.add_row(
-                binding_id,
-                self.keymap.get(binding_id, default),
-                default,
-                description,
-                key=binding_id,
-            )
+            key = self.keymap.get(binding_id)
+            shown = f"{key} (was {default})" if key and key != default else default
+            table.add_row(description, shown, binding_id, key=binding_id)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 

@@ -38,6 +38,21 @@ def source_line(sources: Any) -> str:
     return "; ".join(parts) or "typed in"
 
 
+NAV = "F2 chat · F3 memories · F4 cubes · F5 models · F6 settings · F1 help"
+
+
+def screen_title(name: str) -> str:
+    """The header's subtitle: this screen, and the keys to the others (kept out of the footer,
+    which has room only for the screen's own keys)."""
+    return f"{name}   ({NAV})"
+
+
+def model_label(model: str) -> str:
+    """A model id as the status bar shows it: a file path by its name, without .gguf."""
+    name = model.rsplit("/", 1)[-1] if "/" in model else model
+    return (name[:-5] if name.endswith(".gguf") else name) or "-"
+
+
 class StatusBar(Static):
     """Model, context use, TTFT and tokens/s of the last answer, KV hit or miss, daemon,
     encryption. The app pushes :class:`Status` into it."""
@@ -58,16 +73,16 @@ class StatusBar(Static):
             "error": "bold red",
         }.get(st.state, "bold cyan")
         t.append(f" {st.state} ", style=state_style)
-        t.append(f" model {st.model or '-'}")
+        t.append(f" {model_label(st.model)}")
         if st.cube:
-            t.append(f" │ cube {st.cube}")
+            t.append(f" │ {st.cube}")
         used = f"{st.context_used}/{st.n_ctx}" if st.n_ctx else "-"
         t.append(f" │ ctx {used}")
         ttft = f"{st.ttft_s * 1000:.0f} ms" if st.ttft_s is not None else "-"
         tps = f"{st.tokens_per_s:.1f} tok/s" if st.tokens_per_s is not None else "-"
         t.append(f" │ TTFT {ttft} · {tps}")
         t.append(f" │ KV {st.kv or '-'}")
-        daemon = st.daemon + (f" ({st.pending_jobs} queued)" if st.pending_jobs else "")
+        daemon = st.daemon + (f", {st.pending_jobs} queued" if st.pending_jobs else "")
         t.append(f" │ daemon {daemon}")
         if st.encryption:
             t.append(f" │ 🔒 {st.encryption}")

@@ -336,7 +336,7 @@ async def test_settings_form_saves_theme_engine_and_keymap(
 
         # Remap "new chat" (chat.new) to f9 through the keymap table.
         keys = screen.query_one("#keymap", DataTable)
-        row = next(i for i in range(keys.row_count) if keys.get_row_at(i)[0] == "chat.new")
+        row = keys.get_row_index("chat.new")
         keys.focus()
         keys.move_cursor(row=row)
         await pilot.press("enter")
@@ -344,6 +344,7 @@ async def test_settings_form_saves_theme_engine_and_keymap(
         app.screen.query_one(Input).value = "f9"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen)
+        assert keys.get_row("chat.new")[1] == "f9 (was ctrl+n)"
         await pilot.press("ctrl+s")
         saved = tomllib.loads(paths.config_file.read_text())
         assert saved["ui"]["theme"] == "nord"
@@ -385,7 +386,7 @@ async def test_first_run_creates_a_passphrase_profile_and_opens_it(
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session is not None)
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
-        assert app.status.encryption == "encrypted · passphrase"
+        assert app.status.encryption == "passphrase"
         assert (paths.profile_dir("default") / "key.json").exists()
 
 

@@ -19,7 +19,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -38,7 +38,6 @@ HOUR = 3600.0
 DAY = 86400.0
 
 Snap = Callable[..., bool]
-RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
 
 class FrozenTime:
@@ -89,7 +88,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenTime]:
 
 
 @pytest.fixture
-def seeded_profile(frozen: FrozenTime, profile: Paths) -> Paths:
+def frozen_profile(frozen: FrozenTime, profile: Paths) -> Paths:
+    """The passphrase profile, created under the fixed clock and ids."""
     return profile
 
 
@@ -259,9 +259,10 @@ async def settle(pilot: Pilot[Any]) -> None:
     """No blinking cursors, no toasts; let the last messages be handled."""
     app = pilot.app
     await pilot.pause()
-    for widget in app.screen.query("*"):
-        if isinstance(widget, Input | TextArea):
-            widget.cursor_blink = False
+    for screen in app.screen_stack:
+        for widget in screen.query("*"):
+            if isinstance(widget, Input | TextArea):
+                widget.cursor_blink = False
     app.clear_notifications()
     await pilot.pause()
 
@@ -288,7 +289,7 @@ def test_first_run(frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap)
 
 
 def test_unlock_after_a_wrong_passphrase(
-    seeded_profile: Paths,
+    frozen_profile: Paths,
     make_app: AppFactory,
     snap_compare: Snap,
     monkeypatch: pytest.MonkeyPatch,
@@ -315,7 +316,7 @@ def test_unlock_after_a_wrong_passphrase(
 
 
 def test_chat(
-    seeded_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
+    frozen_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
 ) -> None:
     """A conversation: the question, a Markdown answer with highlighted code, and the
     memories that answer used."""
@@ -341,7 +342,7 @@ def test_chat(
 
 
 def test_conversations(
-    seeded_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
+    frozen_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
 ) -> None:
     """Ctrl+O in chat: the conversations, newest first (the archived one is hidden)."""
 
@@ -358,7 +359,7 @@ def test_conversations(
 
 
 def test_memory_browser(
-    seeded_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
+    frozen_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
 ) -> None:
     """F3: every memory of the cube, newest first; one pinned."""
 
@@ -376,7 +377,7 @@ def test_memory_browser(
 
 
 def test_memory_detail(
-    seeded_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
+    frozen_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
 ) -> None:
     """A memory opened from the browser: its fields, and its history after an edit."""
     from memos_desktop.tui.memories import MemoryDetail
@@ -397,7 +398,7 @@ def test_memory_detail(
 
 
 def test_cubes(
-    seeded_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
+    frozen_profile: Paths, frozen: FrozenTime, make_app: AppFactory, snap_compare: Snap
 ) -> None:
     """F4: two cubes, the current one marked."""
 
@@ -425,7 +426,7 @@ def test_cubes(
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
-def test_models(seeded_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
+def test_models(frozen_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
     """F5: installed and recommended models, with disk and RAM needs."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -439,7 +440,7 @@ def test_models(seeded_profile: Paths, make_app: AppFactory, snap_compare: Snap)
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
-def test_settings(seeded_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
+def test_settings(frozen_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
     """F6: the settings form and the keymap."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -453,7 +454,7 @@ def test_settings(seeded_profile: Paths, make_app: AppFactory, snap_compare: Sna
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
-def test_help(seeded_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
+def test_help(frozen_profile: Paths, make_app: AppFactory, snap_compare: Snap) -> None:
     """F1 in chat: every key of the app and of the chat, with the id to remap it."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -464,3 +465,18 @@ def test_help(seeded_profile: Paths, make_app: AppFactory, snap_compare: Snap) -
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_readme_screenshots_are_the_accepted_snapshots() -> None:
+    """docs/screenshots/ (linked from the README) must match the snapshots the tests check."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run(
+        [sys.executable, str(root / "bench" / "screenshots.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr

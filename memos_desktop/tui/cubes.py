@@ -9,14 +9,14 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import ConfirmScreen, PromptScreen
-from memos_desktop.tui.widgets import StatusBar, restore_cursor, screen_title, selected_key, when
+from memos_desktop.tui.widgets import StatusBar, restore_cursor, selected_key, when
 
 if TYPE_CHECKING:
-    from memos_desktop.tui.app import MemosApp
+    pass
 
 SYNC_NOTE = (
     "Export / import of a cube to a portable file comes with the sync format; "
@@ -24,7 +24,9 @@ SYNC_NOTE = (
 )
 
 
-class CubesScreen(Screen[None]):
+class CubesScreen(MemosScreen):
+    NAME = "Cubes"
+    RELOADS = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "create", "New cube", id="cubes.create"),
         Binding("s", "switch", "Switch to", id="cubes.switch"),
@@ -33,10 +35,6 @@ class CubesScreen(Screen[None]):
         Binding("x", "export", "Export", id="cubes.export"),
         Binding("i", "import_cube", "Import", id="cubes.import"),
     ]
-
-    @property
-    def memos(self) -> MemosApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -47,21 +45,10 @@ class CubesScreen(Screen[None]):
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = screen_title("Cubes")
+    def setup(self) -> None:
         self.query_one(DataTable).add_columns(
             "", "name", "memories", "embedding", "description", "created"
         )
-        if self.memos.session is not None:
-            self.reload()
-
-    def on_memos_app_session_opened(self) -> None:
-        self.reload()
-
-    def on_screen_resume(self) -> None:
-        self.memos.refresh_status()
-        if self.memos.session is not None:
-            self.reload()
 
     def reload(self) -> None:
         def fetch(s: Any) -> tuple[list[tuple[Any, int]], str]:

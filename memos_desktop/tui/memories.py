@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -29,11 +29,11 @@ from textual.widgets import (
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES
 from memos_desktop.store.models import SearchFilters
+from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import ConfirmScreen
 from memos_desktop.tui.widgets import (
     StatusBar,
     restore_cursor,
-    screen_title,
     selected_key,
     source_line,
     when,
@@ -86,7 +86,10 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(MemosScreen):
+    NAME = "Memories"
+    RELOADS = True
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="memories.search"),
         Binding("o", "open", "Open", id="memories.open"),
@@ -102,10 +105,6 @@ class MemoryScreen(Screen[None]):
         super().__init__()
         self.items: dict[str, MemoryItem] = {}
         self.text_width = 60
-
-    @property
-    def memos(self) -> MemosApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,22 +130,11 @@ class MemoryScreen(Screen[None]):
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = screen_title("Memories")
+    def setup(self) -> None:
         table = self.query_one(DataTable)
         self.text_width = memory_width(self.app.size.width)
         for label, width in COLUMNS:
             table.add_column(label, width=width or self.text_width, key=label)
-        if self.memos.session is not None:
-            self.reload()
-
-    def on_memos_app_session_opened(self) -> None:
-        self.reload()
-
-    def on_screen_resume(self) -> None:
-        self.memos.refresh_status()
-        if self.memos.session is not None:
-            self.reload()
 
     def filters(self) -> SearchFilters:
         def sel(widget_id: str) -> tuple[str, ...]:

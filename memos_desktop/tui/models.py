@@ -11,15 +11,14 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from memos_desktop.errors import MemosError
-from memos_desktop.tui.widgets import restore_cursor, screen_title, selected_key
+from memos_desktop.tui.base import MemosScreen
+from memos_desktop.tui.widgets import restore_cursor, selected_key
 
 if TYPE_CHECKING:
     from memos_desktop.engines.models import ModelInfo
-    from memos_desktop.tui.app import MemosApp
 
 
 def size(n: int | None) -> str:
@@ -28,7 +27,9 @@ def size(n: int | None) -> str:
     return human_size(n) if n else "-"
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(MemosScreen):
+    NAME = "Models"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("u", "use", "Use", id="models.use"),
         Binding("p", "pull", "Pull", id="models.pull"),
@@ -52,10 +53,6 @@ class ModelsScreen(Screen[None]):
         self.models: dict[str, ModelInfo] = {}
         self.pulling: str | None = None
 
-    @property
-    def memos(self) -> MemosApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         from memos_desktop.tui.widgets import StatusBar
 
@@ -68,8 +65,7 @@ class ModelsScreen(Screen[None]):
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = screen_title("Models")
+    def setup(self) -> None:
         self.query_one(DataTable).add_columns(
             "", "id", "kind", "model", "installed", "disk", "RAM", "license"
         )
@@ -78,14 +74,17 @@ class ModelsScreen(Screen[None]):
         self.reload()
 
     def on_screen_resume(self) -> None:
-        self.memos.refresh_status()
-        self.reload()
+        super().on_screen_resume()
+        self.reload()  # the catalog needs no profile
 
     def action_reload(self) -> None:
         self.reload()
 
-    @work(thread=True, exclusive=True, group="models-list")
     def reload(self) -> None:
+        self._fetch()
+
+    @work(thread=True, exclusive=True, group="models-list")
+    def _fetch(self) -> None:
         from memos_desktop.api import list_models
 
         app = self.memos

@@ -10,16 +10,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from memos_desktop.config import Settings
 from memos_desktop.errors import MemosError
+from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import PromptScreen
-from memos_desktop.tui.widgets import StatusBar, screen_title
+from memos_desktop.tui.widgets import StatusBar
 
 if TYPE_CHECKING:
-    from memos_desktop.tui.app import MemosApp
+    pass
 
 
 def all_bindings() -> list[tuple[str, str, str]]:
@@ -67,7 +67,9 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class SettingsScreen(Screen[None]):
+class SettingsScreen(MemosScreen):
+    NAME = "Settings"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="settings.save"),
     ]
@@ -75,10 +77,6 @@ class SettingsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.keymap: dict[str, str] = {}
-
-    @property
-    def memos(self) -> MemosApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         from memos_desktop.api import list_models
@@ -131,15 +129,11 @@ class SettingsScreen(Screen[None]):
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = screen_title("Settings")
+    def setup(self) -> None:
         self.keymap = dict(self.memos.settings.keymap)
         table = self.query_one(DataTable)
         table.add_columns("action", "key", "id")
         self.fill_keys()
-
-    def on_screen_resume(self) -> None:
-        self.memos.refresh_status()
 
     def fill_keys(self) -> None:
         table = self.query_one(DataTable)

@@ -63,9 +63,17 @@ async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFac
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.status.state == "ready")
-        await pilot.press(*"tell me a long story", "enter")
-        await wait_for(pilot, lambda: app.status.state == "generating")
-        await pilot.press("escape")
+        # Hold the session lock so the answer cannot finish before Escape: the worker waits
+        # for it, then the engine sees the cancelled token at its first step.
+        session = app.session
+        assert session is not None
+        session.lock.acquire()
+        try:
+            await pilot.press(*"tell me a long story", "enter")
+            assert app.status.state == "generating"
+            await pilot.press("escape")
+        finally:
+            session.lock.release()
         await wait_for(pilot, lambda: app.status.state == "ready")
         screen = chat_screen(app)
         assert screen.query_one(PromptInput).value == "tell me a long story"

@@ -144,7 +144,8 @@ class MemosApp(App[int]):
             self.theme = settings.ui.theme
         self.set_keymap(dict(settings.keymap))
 
-    @work(thread=True, exclusive=True, group="open")
+    # A fixed description: Textual would otherwise put repr(passphrase) in the worker's name.
+    @work(thread=True, exclusive=True, group="open", description="open the profile")
     def open_profile(self, passphrase: str | None) -> None:
         """Unlock and open in a worker; errors go back to the unlock screen."""
         self.call_from_thread(self.set_state, "opening")

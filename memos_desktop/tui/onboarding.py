@@ -122,7 +122,8 @@ class FirstRunScreen(Screen[None]):
         self.query_one("#create", Button).disabled = True
         self._create("passphrase" if use_pass else "keyring", p1 if use_pass else None, model)
 
-    @work(thread=True, exclusive=True)
+    # A fixed description: Textual would otherwise put repr(passphrase) in the worker's name.
+    @work(thread=True, exclusive=True, description="create the profile")
     def _create(self, method: str, passphrase: str | None, model: str) -> None:
         from memos_desktop.api import use_model
         from memos_desktop.tui.session import create

@@ -563,3 +563,27 @@ async def test_models_pull_shows_progress_and_installs(
             assert installed is not None and installed.read_bytes() == data
     finally:
         hub.stop()
+
+
+async def test_the_passphrase_is_not_in_any_worker_description(
+    profile, make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+):
+    """Textual names a worker after its arguments unless told otherwise; a passphrase would
+    then show up in worker names, logs and tracebacks."""
+    monkeypatch.delenv("MEMOS_DESKTOP_PASSPHRASE")
+    app = make_app()
+    seen: list[str] = []
+    run_worker = app.run_worker
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        worker = run_worker(*args, **kwargs)
+        seen.append(f"{worker.name} {worker.description}")
+        return worker
+
+    app.run_worker = recording  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, UnlockScreen))
+        await pilot.press(*PASSPHRASE, "enter")
+        await wait_for(pilot, lambda: app.session is not None)
+    assert any("open the profile" in d for d in seen)
+    assert not any(PASSPHRASE in d for d in seen)

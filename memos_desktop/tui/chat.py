@@ -202,7 +202,7 @@ class ChatScreen(Screen[None]):
         app.set_state("generating")
         self.generate(app.session, text, self.conversation_id, self.temporary, self._cancel)
 
-    @work(thread=True, group="chat")
+    @work(thread=True, group="chat", description="generate an answer")
     def generate(
         self,
         session: Session,

@@ -212,3 +212,4 @@ class ModelsScreen(MemosScreen):
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Use model", "Make the selected model active", self.action_use)
         yield SystemCommand("Pull model", "Download the selected model", self.action_pull)
+        yield SystemCommand("Refresh models", "List the models again", self.reload)

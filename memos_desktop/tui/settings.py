@@ -4,10 +4,11 @@ options, and the keymap (every binding has an id; Enter on a row sets its key)."
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
@@ -214,3 +215,6 @@ class SettingsScreen(MemosScreen):
     def _preview_theme(self, event: Select.Changed) -> None:
         if event.value in self.app.available_themes:
             self.app.theme = str(event.value)
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Save settings", "Write the form to config.toml", self.action_save)

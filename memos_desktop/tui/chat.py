@@ -87,25 +87,31 @@ class ChatScreen(Screen[None]):
     ]
 
     class Started(Message):
-        def __init__(self, used: tuple[UsedMemory, ...], kv_restored: bool, prefix: int) -> None:
+        def __init__(
+            self, gen: int, used: tuple[UsedMemory, ...], kv_restored: bool, prefix: int
+        ) -> None:
             super().__init__()
+            self.gen = gen
             self.used = used
             self.kv_restored = kv_restored
             self.prefix = prefix
 
     class Piece(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, gen: int, text: str) -> None:
             super().__init__()
+            self.gen = gen
             self.text = text
 
     class Finished(Message):
-        def __init__(self, turn: ChatTurn) -> None:
+        def __init__(self, gen: int, turn: ChatTurn) -> None:
             super().__init__()
+            self.gen = gen
             self.turn = turn
 
     class Failed(Message):
-        def __init__(self, error: BaseException) -> None:
+        def __init__(self, gen: int, error: BaseException) -> None:
             super().__init__()
+            self.gen = gen
             self.error = error
 
     def __init__(self) -> None:
@@ -117,6 +123,9 @@ class ChatScreen(Screen[None]):
         self._answer: AssistantMessage | None = None
         self._stream: MarkdownStream | None = None
         self.generating = False
+        # Bumped by each send, new chat and opened conversation: messages of an answer that
+        # was left (new chat while it streamed) no longer touch the transcript.
+        self._gen = 0
 
     @property
     def memos(self) -> MemosApp:
@@ -199,13 +208,17 @@ class ChatScreen(Screen[None]):
         self._stream = None
         self.generating = True
         self._cancel = CancelToken()
+        self._gen += 1
         app.set_state("generating")
-        self.generate(app.session, text, self.conversation_id, self.temporary, self._cancel)
+        self.generate(
+            app.session, self._gen, text, self.conversation_id, self.temporary, self._cancel
+        )
 
     @work(thread=True, group="chat", description="generate an answer")
     def generate(
         self,
         session: Session,
+        gen: int,
         text: str,
         conversation_id: str | None,
         temporary: bool,
@@ -214,15 +227,17 @@ class ChatScreen(Screen[None]):
         try:
             with session.lock:
                 turn = session.api.chat(text, conversation_id, temporary=temporary, cancel=cancel)
-            self.post_message(self.Started(turn.used, turn.kv_restored, turn.prefix_tokens))
+            self.post_message(self.Started(gen, turn.used, turn.kv_restored, turn.prefix_tokens))
             for piece in session.locked_stream(iter(turn)):
-                self.post_message(self.Piece(piece))
+                self.post_message(self.Piece(gen, piece))
         except Exception as exc:  # shown in the transcript; the app keeps running
-            self.post_message(self.Failed(exc))
+            self.post_message(self.Failed(gen, exc))
             return
-        self.post_message(self.Finished(turn))
+        self.post_message(self.Finished(gen, turn))
 
     def on_chat_screen_started(self, msg: Started) -> None:
+        if msg.gen != self._gen:
+            return
         self.query_one(UsedMemories).show(msg.used)
         st = self.memos.status
         st.kv = "hit" if msg.kv_restored else "miss"
@@ -235,7 +250,7 @@ class ChatScreen(Screen[None]):
         self.memos.refresh_status()
 
     async def on_chat_screen_piece(self, msg: Piece) -> None:
-        if self._answer is None:
+        if self._answer is None or msg.gen != self._gen:
             return
         if self._stream is None:
             await self._answer.update("")
@@ -244,6 +259,9 @@ class ChatScreen(Screen[None]):
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     async def on_chat_screen_finished(self, msg: Finished) -> None:
+        if msg.gen != self._gen:
+            self._done()  # an answer that was left: it is recorded, but not shown here
+            return
         if self._stream is not None:
             await self._stream.stop()
         turn = msg.turn
@@ -269,6 +287,9 @@ class ChatScreen(Screen[None]):
             self.memos.status.pending_jobs += 1
 
     async def on_chat_screen_failed(self, msg: Failed) -> None:
+        if msg.gen != self._gen:
+            self._done()
+            return
         if self._answer is not None:
             self._answer.add_class("failed")
             await self._answer.update(f"**Error:** {msg.error}")
@@ -278,6 +299,9 @@ class ChatScreen(Screen[None]):
 
     def _done(self) -> None:
         self.generating = False
+        # Bumped by each send, new chat and opened conversation: messages of an answer that
+        # was left (new chat while it streamed) no longer touch the transcript.
+        self._gen = 0
         self._answer = None
         self._stream = None
         self._cancel = None
@@ -292,8 +316,9 @@ class ChatScreen(Screen[None]):
             self.memos.notify("Stopped; your message is back in the prompt.", timeout=3)
 
     async def action_new_chat(self) -> None:
-        if self.generating:
-            self.action_cancel()
+        if self.generating and self._cancel is not None:
+            self._cancel.cancel()
+        self._gen += 1
         self.conversation_id = None
         transcript = self.query_one("#transcript", VerticalScroll)
         await transcript.remove_children()
@@ -343,6 +368,9 @@ class ChatScreen(Screen[None]):
     def load_conversation(self, conv_id: str) -> None:
         async def show(data: tuple[Any, list[Any]]) -> None:
             conv, messages = data
+            if self.generating and self._cancel is not None:
+                self._cancel.cancel()
+            self._gen += 1
             self.set_temporary(False)
             transcript = self.query_one("#transcript", VerticalScroll)
             await transcript.remove_children()

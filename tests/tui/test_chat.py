@@ -80,6 +80,32 @@ async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFac
         assert screen.query_one(AssistantMessage).has_class("cancelled")
 
 
+async def test_a_new_chat_while_an_answer_streams_leaves_it_behind(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        session = app.session
+        assert session is not None
+        session.lock.acquire()
+        try:
+            await pilot.press(*"first question", "enter")
+            await pilot.press("ctrl+n")
+        finally:
+            session.lock.release()
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        screen = chat_screen(app)
+        # The old answer finished (stopped) elsewhere: this new chat stays empty and new.
+        assert screen.conversation_id is None
+        assert list(screen.query(AssistantMessage)) == []
+        assert list(screen.query(UserMessage)) == []
+        await pilot.press(*"second question", "enter")
+        await wait_for(pilot, lambda: len(screen.query(AssistantMessage)) == 1)
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        api = session.api
+        assert len(api.conversations()) == 2  # the stopped one is kept, marked cancelled
+        assert screen.conversation_id != api.conversations()[-1].id
+
+
 async def test_temporary_chat_writes_nothing(profile, make_app: AppFactory):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

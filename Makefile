@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/locomo.py
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/tui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

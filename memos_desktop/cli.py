@@ -16,12 +16,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from memos_desktop import __version__
-from memos_desktop.api import MemosAPI, open_api
 from memos_desktop.cli_models import models as models_group
 from memos_desktop.config import (
     PASSPHRASE_ENV,
@@ -32,8 +31,10 @@ from memos_desktop.config import (
     setup_logging,
 )
 from memos_desktop.errors import InvalidInputError, MemosError, ModelNotFoundError
-from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES
 from memos_desktop.store.models import (
+    MEMORY_LAYERS,
+    MEMORY_STATUSES,
+    MEMORY_TYPES,
     MemoryItem,
     MemoryLayer,
     MemoryType,
@@ -41,6 +42,10 @@ from memos_desktop.store.models import (
     SearchFilters,
     Source,
 )
+
+if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
+    # so the terminal app paints without waiting for it
+    from memos_desktop.api import MemosAPI
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ class Ctx:
 
     def api(self) -> MemosAPI:
         if self._api is None:
+            from memos_desktop.api import open_api
+
             self._api = open_api(
                 self.paths,
                 self.settings,

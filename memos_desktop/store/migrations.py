@@ -14,11 +14,13 @@ from collections.abc import Callable
 import apsw
 
 from memos_desktop.errors import MigrationError
+from memos_desktop.store import models
 from memos_desktop.store.db import Database
 
-MEMORY_TYPES = ("fact", "preference", "event", "episode", "summary", "instruction")
-MEMORY_LAYERS = ("working", "long_term", "user")
-MEMORY_STATUSES = ("active", "archived", "deleted")
+# Defined with the dataclasses (a light module the front ends import at start-up).
+MEMORY_TYPES = models.MEMORY_TYPES
+MEMORY_LAYERS = models.MEMORY_LAYERS
+MEMORY_STATUSES = models.MEMORY_STATUSES
 
 
 def _in(values: tuple[str, ...]) -> str:

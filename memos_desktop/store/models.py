@@ -8,6 +8,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+MEMORY_TYPES = ("fact", "preference", "event", "episode", "summary", "instruction")
+MEMORY_LAYERS = ("working", "long_term", "user")
+MEMORY_STATUSES = ("active", "archived", "deleted")
+
 MemoryType = Literal["fact", "preference", "event", "episode", "summary", "instruction"]
 MemoryLayer = Literal["working", "long_term", "user"]
 MemoryStatus = Literal["active", "archived", "deleted"]

@@ -120,6 +120,7 @@ class MemosApp(App[int]):
         self.status = Status(model=settings.models.chat, n_ctx=settings.engine.n_ctx)
         self.launched_at = time.perf_counter()
         self.model_error: str | None = None
+        self._frozen_base = 0
 
     # --- start -------------------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class MemosApp(App[int]):
         # app: out of the cyclic GC's reach with it, or each full collection walks it all on the
         # UI thread (~90k objects: 90-190 ms stalls while an answer streams, bench/tui.py).
         gc.freeze()
+        self._frozen_base = gc.get_freeze_count()
         if error:
             self.set_state("no model")
             self.notify(error, title="Chat model", severity="error", timeout=15)
@@ -252,8 +254,29 @@ class MemosApp(App[int]):
                     yield s
 
     def set_state(self, state: str) -> None:
+        was = self.status.state
         self.status.state = state
         self.refresh_status()
+        if was == "generating" and state != "generating":
+            self.set_timer(1.0, self._settle_heap)
+
+    # Objects frozen after answers (the transcript grows with each) beyond which the app
+    # unfreezes once, so that what a new chat dropped can be freed.
+    FREEZE_BUDGET = 200_000
+
+    def _settle_heap(self) -> None:
+        """A second after an answer, while idle: collect what the answer left (~20 ms) and
+        freeze the rest, so full collections during the next answer walk only what it creates
+        (bench/tui.py: the longest stall over six answers went from 126 to 63 ms)."""
+        if self.status.state == "generating":
+            return
+        unfreeze = gc.get_freeze_count() - self._frozen_base > self.FREEZE_BUDGET
+        if unfreeze:
+            gc.unfreeze()  # one full collection at idle (100-300 ms) frees dropped transcripts
+        gc.collect()
+        gc.freeze()
+        if unfreeze:
+            self._frozen_base = gc.get_freeze_count()  # what is alive now is the new base
 
     def refresh_status(self) -> None:
         from memos_desktop.tui.widgets import StatusBar

@@ -22,7 +22,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.markdown import MarkdownStream
 
-from memos_desktop.engines.base import CancelToken
 from memos_desktop.errors import MemosError
 from memos_desktop.tui.widgets import (
     AssistantMessage,
@@ -33,6 +32,7 @@ from memos_desktop.tui.widgets import (
 )
 
 if TYPE_CHECKING:
+    from memos_desktop.engines.base import CancelToken
     from memos_desktop.memory.chat import ChatTurn
     from memos_desktop.memory.scheduler import UsedMemory
     from memos_desktop.tui.app import MemosApp
@@ -207,6 +207,8 @@ class ChatScreen(Screen[None]):
         transcript.scroll_end(animate=False)
         self._stream = None
         self.generating = True
+        from memos_desktop.engines.base import CancelToken  # numpy: not needed for first paint
+
         self._cancel = CancelToken()
         self._gen += 1
         app.set_state("generating")

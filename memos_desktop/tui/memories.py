@@ -27,8 +27,7 @@ from textual.widgets import (
 )
 
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES
-from memos_desktop.store.models import SearchFilters
+from memos_desktop.store.models import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, SearchFilters
 from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import ConfirmScreen
 from memos_desktop.tui.widgets import (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,9 @@ class Database:
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOMUTEX
         if create:
             flags |= apsw.SQLITE_OPEN_CREATE
+            if not self.path.exists():
+                # Owner-only from the start; SQLite gives the -wal and -shm files the same mode.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         elif not self.path.exists():
             raise StoreError(
                 f"no memory database at {self.path}", hint="run `memos-desktop init` first"

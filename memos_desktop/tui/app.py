@@ -82,6 +82,7 @@ class MemosApp(App[int]):
         Binding("f5", "switch_mode('models')", "Models", id="app.models", show=False),
         Binding("f6", "switch_mode('settings')", "Settings", id="app.settings", show=False),
     ]
+    DEFAULT_MODE = "chat"  # the first screen composed is the chat, no blank screen before it
     MODES: ClassVar[dict[str, Any]] = {
         "chat": lambda: _screen("chat", "ChatScreen"),
         "memories": lambda: _screen("memories", "MemoryScreen"),
@@ -126,7 +127,6 @@ class MemosApp(App[int]):
 
     def on_mount(self) -> None:
         self.apply_ui_settings(self.settings)
-        self.switch_mode("chat")
         st = start_state(self.paths, self.profile)
         if st.kind == "first_run":
             from memos_desktop.tui.onboarding import FirstRunScreen
@@ -139,7 +139,9 @@ class MemosApp(App[int]):
             self.set_state("locked")
             self.push_screen(UnlockScreen())
         else:
-            self.open_profile(None)
+            # After the first frame: the open worker's imports and key derivation compete with
+            # the UI thread for the GIL (first paint went from ~1.9 s to ~1.0 s, bench/tui.py).
+            self.call_after_refresh(self.open_profile, None)
 
     def apply_ui_settings(self, settings: Settings) -> None:
         if settings.ui.theme in self.available_themes:
@@ -194,6 +196,7 @@ class MemosApp(App[int]):
         try:
             with session.lock:
                 engine = session.api.engine
+            import memos_desktop.tui.answer  # noqa: F401  (the Markdown parser, off the UI thread)
             error = None
             self.status.n_ctx = getattr(engine, "n_ctx", self.status.n_ctx)
         except MemosError as exc:

@@ -20,11 +20,9 @@ from textual.events import Key
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static
-from textual.widgets.markdown import MarkdownStream
 
 from memos_desktop.errors import MemosError
 from memos_desktop.tui.widgets import (
-    AssistantMessage,
     StatusBar,
     UsedMemories,
     UserMessage,
@@ -32,9 +30,12 @@ from memos_desktop.tui.widgets import (
 )
 
 if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
     from memos_desktop.engines.base import CancelToken
     from memos_desktop.memory.chat import ChatTurn
     from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.tui.answer import AssistantMessage
     from memos_desktop.tui.app import MemosApp
     from memos_desktop.tui.session import Session
 
@@ -202,6 +203,8 @@ class ChatScreen(Screen[None]):
         self._question = text
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.mount(UserMessage(text))
+        from memos_desktop.tui.answer import AssistantMessage
+
         self._answer = AssistantMessage("…")
         transcript.mount(self._answer)
         transcript.scroll_end(animate=False)
@@ -256,7 +259,7 @@ class ChatScreen(Screen[None]):
             return
         if self._stream is None:
             await self._answer.update("")
-            self._stream = AssistantMessage.get_stream(self._answer)
+            self._stream = self._answer.get_stream(self._answer)
         await self._stream.write(msg.text)
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
@@ -384,6 +387,8 @@ class ChatScreen(Screen[None]):
                 if m.role == "user":
                     transcript.mount(UserMessage(m.content))
                 else:
+                    from memos_desktop.tui.answer import AssistantMessage
+
                     w = AssistantMessage(m.content or "_(no answer)_")
                     if m.meta.get("cancelled"):
                         w.add_class("cancelled")

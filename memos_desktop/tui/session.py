@@ -10,6 +10,7 @@ Design rules:
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+KEYFILE = "key.json"  # store.profile.KEYFILE (checked by a test)
+
 EngineFactory = Callable[[], "ChatEngine"]
 EmbedderFactory = Callable[[], "Embedder | None"]
 
@@ -38,13 +41,15 @@ class StartState:
 
 
 def start_state(paths: Paths, profile: str) -> StartState:
-    from memos_desktop.store import keys
-    from memos_desktop.store.profile import KEYFILE
-
+    """Decided from key.json alone (plain JSON: no crypto or database import before the first
+    paint). A damaged key.json counts as "open": opening then says what is wrong."""
     kf = paths.profile_dir(profile) / KEYFILE
     if not kf.exists():
         return StartState("first_run")
-    method = str(keys.read_keyfile(kf).get("method", "passphrase"))
+    try:
+        method = str(json.loads(kf.read_text(encoding="utf-8")).get("method", "passphrase"))
+    except (OSError, ValueError, AttributeError):
+        return StartState("open", "passphrase")
     if method == "passphrase" and not os.environ.get(PASSPHRASE_ENV):
         return StartState("unlock", method)
     return StartState("open", method)

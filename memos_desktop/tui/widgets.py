@@ -7,7 +7,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.widgets import DataTable, Markdown, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
@@ -94,14 +94,6 @@ class StatusBar(Static):
 class UserMessage(Static):
     DEFAULT_CSS = """
     UserMessage { margin: 1 0 0 8; padding: 0 1; background: $boost; border-left: thick $accent; }
-    """
-
-
-class AssistantMessage(Markdown):
-    DEFAULT_CSS = """
-    AssistantMessage { margin: 1 8 0 0; padding: 0 1; border-left: thick $success; }
-    AssistantMessage.cancelled { border-left: thick $warning; }
-    AssistantMessage.failed { border-left: thick $error; }
     """
 
 

@@ -191,3 +191,13 @@ def test_keyring_profile_roundtrip_and_clear_error_when_entry_missing(monkeypatc
     kr.data.clear()
     with pytest.raises(KeyringUnavailableError, match="no key for this profile"):
         open_profile(resolve_paths(), "kr", Settings())
+
+
+def test_database_files_are_owner_only(store: Store) -> None:
+    """The profile directory is 0700, and the database, its WAL and shared-memory file 0600."""
+    add_one(store)
+    assert oct(store.dir.stat().st_mode & 0o777) == "0o700"
+    files = [store.db.path, *store.db.path.parent.glob(store.db.path.name + "-*")]
+    assert len(files) >= 2  # the WAL exists while the database is open
+    for f in files:
+        assert oct(f.stat().st_mode & 0o777) == "0o600", f

@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from memos_desktop.api import MemosAPI
+from memos_desktop.tui.answer import AssistantMessage
 from memos_desktop.tui.chat import ChatScreen, PromptInput
 from memos_desktop.tui.memories import MemoryDetail
-from memos_desktop.tui.widgets import AssistantMessage, UsedMemories, UserMessage
+from memos_desktop.tui.widgets import UsedMemories, UserMessage
 from tests.tui.conftest import AppFactory, wait_for
 
 

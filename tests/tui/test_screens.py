@@ -587,3 +587,19 @@ async def test_the_passphrase_is_not_in_any_worker_description(
         await wait_for(pilot, lambda: app.session is not None)
     assert any("open the profile" in d for d in seen)
     assert not any(PASSPHRASE in d for d in seen)
+
+
+def test_start_state_reads_the_profiles_key_file(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memos_desktop.store.profile import KEYFILE, create_profile
+    from memos_desktop.tui import session
+
+    assert session.KEYFILE == KEYFILE
+    assert session.start_state(paths, "default").kind == "first_run"
+    create_profile(paths, "default", Settings(), method="passphrase", passphrase=PASSPHRASE).close()
+    assert session.start_state(paths, "default") == session.StartState("open", "passphrase")
+    monkeypatch.delenv("MEMOS_DESKTOP_PASSPHRASE")
+    assert session.start_state(paths, "default").kind == "unlock"
+    (paths.profile_dir("default") / KEYFILE).write_text("{not json")
+    assert session.start_state(paths, "default").kind == "open"  # opening says what is wrong

@@ -197,6 +197,7 @@ class MemosApp(App[int]):
             with session.lock:
                 engine = session.api.engine
             import memos_desktop.tui.answer  # noqa: F401  (the Markdown parser, off the UI thread)
+
             error = None
             self.status.n_ctx = getattr(engine, "n_ctx", self.status.n_ctx)
         except MemosError as exc:

@@ -289,10 +289,6 @@ class MemosAPI:
 
     # --- chat -------------------------------------------------------------------------------
 
-    @property
-    def engine_loaded(self) -> bool:
-        return self._engine is not None
-
     def set_engine_factory(self, factory: EngineFactory | None) -> None:
         """Switch the chat model: the current engine is closed, the next one loads lazily."""
         if self._engine is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -65,7 +64,6 @@ class Status:
     daemon: str = "off"
     pending_jobs: int = 0
     temporary: bool = False
-    memories_used: int = 0
 
 
 class MemosApp(App[int]):
@@ -119,7 +117,6 @@ class MemosApp(App[int]):
         self._engine_factory = engine_factory
         self.session: Session | None = None
         self.status = Status(model=settings.models.chat, n_ctx=settings.engine.n_ctx)
-        self.launched_at = time.perf_counter()
         self.model_error: str | None = None
         self._frozen_base = 0
 

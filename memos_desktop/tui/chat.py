@@ -246,7 +246,6 @@ class ChatScreen(Screen[None]):
         self.query_one(UsedMemories).show(msg.used)
         st = self.memos.status
         st.kv = "hit" if msg.kv_restored else "miss"
-        st.memories_used = len(msg.used)
         n = len(msg.used)
         self.query_one("#kv-line", Static).update(
             f"{n} memor{'y' if n == 1 else 'ies'} · prefix {msg.prefix} tokens "

@@ -235,6 +235,7 @@ async def test_conversations_open_rename_archive_export_delete(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#yes")
         await wait_for(pilot, lambda: api.conversations(archived=True) == [])
+        assert api.messages(conv.id) == []  # its messages went with it
 
 
 # --- cubes -------------------------------------------------------------------------------------

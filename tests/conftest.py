@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     keyring.core.set_keyring(keyring.core.load_env() or before)
     yield home
     keyring.core.set_keyring(before)
+
+
+def new_profile(embedder: Any = None) -> Any:
+    """A passphrase profile "default" in this test's home; with an embedder, its default cube
+    is made for that embedder. Returns the open Store."""
+    from memos_desktop.config import Settings, resolve_paths
+    from memos_desktop.store.profile import create_profile
+
+    dims = {"embed_model": embedder.model_id, "embed_dim": embedder.dim} if embedder else {}
+    return create_profile(
+        resolve_paths(), "default", Settings(), method="passphrase", passphrase=PASSPHRASE, **dims
+    )

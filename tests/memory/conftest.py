@@ -9,24 +9,14 @@ from pathlib import Path
 import pytest
 
 from memos_desktop.api import MemosAPI
-from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.base import Embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
-from memos_desktop.store.profile import create_profile
-from tests.conftest import PASSPHRASE
+from tests.conftest import new_profile
 from tests.model_fixtures import TINY
 
 
 def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=None) -> MemosAPI:
-    store = create_profile(
-        resolve_paths(),
-        "default",
-        Settings(),
-        method="passphrase",
-        passphrase=PASSPHRASE,
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    )
+    store = new_profile(embedder)
     factory = None
     if model is not None:
 

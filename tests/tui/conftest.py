@@ -12,9 +12,8 @@ import pytest
 from memos_desktop.config import Paths, Settings, resolve_paths
 from memos_desktop.engines.base import Embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
-from memos_desktop.store.profile import create_profile
 from memos_desktop.tui.app import MemosApp
-from tests.conftest import PASSPHRASE
+from tests.conftest import new_profile
 from tests.model_fixtures import TINY
 
 AppFactory = Callable[..., MemosApp]
@@ -28,15 +27,7 @@ def paths() -> Paths:
 @pytest.fixture
 def profile(paths: Paths, embedder: Embedder) -> Paths:
     """An existing passphrase profile (MEMOS_DESKTOP_PASSPHRASE is set by the root conftest)."""
-    create_profile(
-        paths,
-        "default",
-        Settings(),
-        method="passphrase",
-        passphrase=PASSPHRASE,
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    ).close()
+    new_profile(embedder).close()
     return paths
 
 

@@ -68,13 +68,10 @@ async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFac
         # for it, then the engine sees the cancelled token at its first step.
         session = app.session
         assert session is not None
-        session.lock.acquire()
-        try:
+        with session.lock:
             await pilot.press(*"tell me a long story", "enter")
             assert app.status.state == "generating"
             await pilot.press("escape")
-        finally:
-            session.lock.release()
         await wait_for(pilot, lambda: app.status.state == "ready")
         screen = chat_screen(app)
         assert screen.query_one(PromptInput).value == "tell me a long story"
@@ -87,12 +84,9 @@ async def test_a_new_chat_while_an_answer_streams_leaves_it_behind(profile, make
         await wait_for(pilot, lambda: app.status.state == "ready")
         session = app.session
         assert session is not None
-        session.lock.acquire()
-        try:
+        with session.lock:
             await pilot.press(*"first question", "enter")
             await pilot.press("ctrl+n")
-        finally:
-            session.lock.release()
         await wait_for(pilot, lambda: app.status.state == "ready")
         screen = chat_screen(app)
         # The old answer finished (stopped) elsewhere: this new chat stays empty and new.

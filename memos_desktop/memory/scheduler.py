@@ -50,6 +50,18 @@ class UsedMemory:
             "sources": list(self.sources),
         }
 
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> UsedMemory:
+        """What :meth:`to_json` recorded with an answer (in the message's meta)."""
+        return UsedMemory(
+            d["id"],
+            d["text"],
+            d["type"],
+            float(d["score"]),
+            d["origin"],
+            tuple(d.get("sources") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class Budget:

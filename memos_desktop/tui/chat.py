@@ -395,19 +395,7 @@ class ChatScreen(Screen[None]):
                     last_used = m.meta.get("used") or []
             from memos_desktop.memory.scheduler import UsedMemory
 
-            self.query_one(UsedMemories).show(
-                tuple(
-                    UsedMemory(
-                        u["id"],
-                        u["text"],
-                        u["type"],
-                        float(u["score"]),
-                        u["origin"],
-                        tuple(u.get("sources") or ()),
-                    )
-                    for u in last_used
-                )
-            )
+            self.query_one(UsedMemories).show(tuple(UsedMemory.from_json(u) for u in last_used))
             n = len(last_used)
             self.query_one("#kv-line", Static).update(
                 f"{n} memor{'y' if n == 1 else 'ies'} used by the last answer" if messages else ""

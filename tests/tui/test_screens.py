@@ -435,31 +435,16 @@ def test_every_binding_has_a_unique_id():
     rows = all_bindings()
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)) > 30
+    import importlib
+    import pkgutil
+
     from textual.binding import Binding
 
-    from memos_desktop.tui import (
-        app,
-        chat,
-        conversations,
-        cubes,
-        dialogs,
-        memories,
-        models,
-        onboarding,
-        settings,
-    )
+    import memos_desktop.tui
 
-    for module in (
-        app,
-        chat,
-        conversations,
-        cubes,
-        dialogs,
-        memories,
-        models,
-        onboarding,
-        settings,
-    ):
+    # Every module of the package, so a new screen cannot slip past.
+    for info in pkgutil.iter_modules(memos_desktop.tui.__path__):
+        module = importlib.import_module(f"memos_desktop.tui.{info.name}")
         for obj in vars(module).values():
             own = isinstance(obj, type) and "BINDINGS" in vars(obj)
             for b in vars(obj)["BINDINGS"] if own else []:

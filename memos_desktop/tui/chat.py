@@ -18,15 +18,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Key
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 
 from memos_desktop.errors import MemosError
+from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.widgets import (
     StatusBar,
     UsedMemories,
     UserMessage,
-    screen_title,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from memos_desktop.memory.chat import ChatTurn
     from memos_desktop.memory.scheduler import UsedMemory
     from memos_desktop.tui.answer import AssistantMessage
-    from memos_desktop.tui.app import MemosApp
     from memos_desktop.tui.session import Session
 
 SLASH_HELP = (
@@ -77,7 +75,8 @@ class PromptInput(Input):
         self.cursor_position = len(self.value)
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(MemosScreen):
+    NAME = "Chat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Stop", id="chat.cancel"),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
@@ -128,10 +127,6 @@ class ChatScreen(Screen[None]):
         # was left (new chat while it streamed) no longer touch the transcript.
         self._gen = 0
 
-    @property
-    def memos(self) -> MemosApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="chat-body"):
@@ -152,16 +147,12 @@ class ChatScreen(Screen[None]):
         yield StatusBar()
         yield Footer()
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         self.query_one(PromptInput).focus()
-        self.sub_title = screen_title("Chat")
         if self.memos.session is not None:
             self._session_ready()
 
-    def on_screen_resume(self) -> None:
-        self.memos.refresh_status()
-
-    def on_memos_app_session_opened(self) -> None:
+    def on_memos_app_session_opened(self, _: Any = None) -> None:
         self._session_ready()
 
     def _session_ready(self) -> None:

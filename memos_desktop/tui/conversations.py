@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label
 
 from memos_desktop.tui.dialogs import ConfirmScreen, PromptScreen
-from memos_desktop.tui.widgets import when
+from memos_desktop.tui.widgets import selected_key, when
 
 if TYPE_CHECKING:
     from memos_desktop.tui.app import MemosApp
@@ -71,11 +71,7 @@ class ConversationsScreen(ModalScreen[str | None]):
         self.memos.run_api(lambda s: s.api.conversations(archived=archived), fill)
 
     def _selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return str(key.value)
+        return selected_key(self.query_one(DataTable))
 
     @on(DataTable.RowSelected)
     def open(self, event: DataTable.RowSelected) -> None:

@@ -80,10 +80,8 @@ class CubesScreen(MemosScreen):
 
     def _selected(self) -> tuple[str, str] | None:
         table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return str(key.value), str(table.get_row(key)[1])
+        key = selected_key(table)
+        return None if key is None else (key, str(table.get_row(key)[1]))
 
     @on(DataTable.RowSelected)
     def _row(self) -> None:

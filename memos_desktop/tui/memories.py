@@ -210,11 +210,8 @@ class MemoryScreen(MemosScreen):
         self.query_one("#query", Input).focus()
 
     def selected(self) -> MemoryItem | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return self.items.get(str(key.value))
+        key = selected_key(self.query_one(DataTable))
+        return None if key is None else self.items.get(key)
 
     @on(DataTable.RowSelected)
     def _open_row(self) -> None:

@@ -117,11 +117,8 @@ class ModelsScreen(MemosScreen):
         )
 
     def _selected(self) -> ModelInfo | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return self.models.get(str(key.value))
+        key = selected_key(self.query_one(DataTable))
+        return None if key is None else self.models.get(key)
 
     @on(DataTable.RowSelected)
     def _row(self) -> None:

@@ -9,6 +9,11 @@ Measures, for the default chat model (packaged Gemma 3 270M) and the tiny test m
 
 Each model is measured in its own subprocess so its RSS is not mixed with another's. All state
 goes to a temporary MEMOS_DESKTOP_HOME. Run: ``python bench/engines.py [--threads N]``.
+
+``--builds`` instead compares llama.cpp builds on this machine: the portable default against
+``LLAMA_NATIVE=1`` (-march=native), prompt eval and generation tok/s for the packaged Gemma,
+each build's wheel installed into a temporary folder that shadows the venv's llama_cpp. A build
+not yet in the wheelhouse is compiled first (``make llama-wheel``, ~4 min each).
 """
 
 from __future__ import annotations
@@ -176,6 +181,109 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
     return out
 
 
+BUILDS = {"portable": "0", "native": "1"}
+
+
+def measure_speed(path: Path, threads: int, home: Path, repeats: int = 3) -> dict[str, Any]:
+    """Prompt eval and generation tok/s of the llama_cpp on sys.path (best and median)."""
+    import statistics
+
+    import llama_cpp
+
+    from memos_desktop.engines.base import ChatMessage, SamplingParams
+    from memos_desktop.engines.build_info import engine_build
+    from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
+
+    cfg = LlamaCppSettings(n_ctx=4096, n_threads=threads, n_threads_batch=threads, chat_format="gemma")
+    engine = LlamaCppEngine(path, cfg, sha_cache_file=home / "sha.json")
+    prompt = [ChatMessage("user", _persona(engine, 512))]
+    gen = SamplingParams(temperature=0.8, max_tokens=64, seed=1)
+    pe, tg = [], []
+    for i in range(repeats):
+        engine.close()
+        engine = LlamaCppEngine(path, cfg, sha_cache_file=home / "sha.json")  # cold KV cache
+        s = list(engine.chat_stream(prompt, SamplingParams.greedy(1)))[-1].stats
+        assert s is not None
+        pe.append(s.prompt_tokens / s.ttft_s)
+        story = [ChatMessage("user", f"Tell me a story number {i}.")]
+        s = list(engine.chat_stream(story, gen))[-1].stats
+        assert s is not None
+        tg.append(s.tokens_per_s)
+    engine.close()
+    b = engine_build()
+    return {
+        "llama_cpp_file": llama_cpp.__file__,
+        "features": sorted(f for f in b.built if f not in ("LLAMAFILE", "OPENMP", "REPACK")),
+        "prompt_best": max(pe), "prompt_median": statistics.median(pe),
+        "gen_best": max(tg), "gen_median": statistics.median(tg),
+    }
+
+
+def compare_builds(threads: int, write: bool) -> None:
+    from memos_desktop.engines.tiny_model import packaged_gemma
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="memos-bench-builds-") as tmp:
+        gemma = packaged_gemma(Path(tmp))
+        for build, native in BUILDS.items():
+            make = ["make", "-s", "-C", str(ROOT), f"LLAMA_NATIVE={native}"]
+            subprocess.run([*make, "llama-wheel"], check=True)
+            house = subprocess.run(
+                [*make, "llama-wheelhouse"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            target = Path(tmp) / f"site-{build}"
+            wheel = next(Path(house).glob("llama_cpp_python-*.whl"))
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                check=True,
+            )
+            home = Path(tmp) / f"home-{build}"
+            home.mkdir()
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(ROOT)]))
+            print(f"measuring the {build} build ...", file=sys.stderr)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--threads", str(threads), "--speed-child", str(gemma), str(home)],
+                capture_output=True, text=True, env=env, check=False,
+            )
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stderr[-3000:])
+                raise SystemExit(f"benchmark of the {build} build failed (exit {proc.returncode})")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            assert r["llama_cpp_file"].startswith(str(target)), r["llama_cpp_file"]
+            r["house"] = Path(house).name
+            rows[build] = r
+    lines = [
+        "## Engine builds: portable (default) vs native",
+        "",
+        f"Command: `python bench/engines.py --builds`  ",
+        f"Machine: {machine()}  ",
+        f"Gemma 3 270M Q4_K_M, {threads} threads, ~512-token prompt (cold KV) and 64 generated "
+        f"tokens, best and median of 3; load average at start: {load}; date {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| build | wheelhouse | CPU features compiled in | prompt eval tok/s best (median) "
+        "| generation tok/s best (median) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for build, r in rows.items():
+        lines.append(
+            f"| {build} | `{r['house']}` | {' '.join(r['features'])} | {r['prompt_best']:.0f} "
+            f"({r['prompt_median']:.0f}) | {r['gen_best']:.1f} ({r['gen_median']:.1f}) |"
+        )
+    p, n = rows["portable"], rows["native"]
+    lines += [
+        "",
+        f"Native vs portable here: prompt eval x{n['prompt_median'] / p['prompt_median']:.2f}, "
+        f"generation x{n['gen_median'] / p['gen_median']:.2f} (medians). The native build is "
+        "for this CPU only and, on AMX CPUs, includes the AMX kernels that crash on Q4_K models "
+        "(llama.cpp issue 20824); `make run LLAMA_NATIVE=1` opts in.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        write_section("engine-builds", text)
+
+
 def _table(results: list[dict[str, Any]], threads: int, cmd: str, load: str) -> str:
     lines = [
         "## Engines (llama.cpp)",
@@ -222,7 +330,16 @@ def main() -> None:
     ap.add_argument("--only", choices=["gemma", "tiny"], default=None)
     ap.add_argument("--child", nargs=3, metavar=("MODEL", "PATH", "HOME"), help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    ap.add_argument("--builds", action="store_true", help="portable vs native llama.cpp build")
+    ap.add_argument("--speed-child", nargs=2, metavar=("PATH", "HOME"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.speed_child:
+        path, home = args.speed_child
+        print(json.dumps(measure_speed(Path(path), args.threads, Path(home))))
+        return
+    if args.builds:
+        compare_builds(args.threads, write=not args.no_write)
+        return
     if args.child:
         model, path, home = args.child
         print(json.dumps(measure(model, Path(path), args.threads, Path(home))))

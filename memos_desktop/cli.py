@@ -563,6 +563,9 @@ def doctor(obj: Ctx, as_json: bool) -> None:
     from memos_desktop.store.doctor import run_checks
 
     report = run_checks(obj.paths, obj.settings, obj.profile, prompt_passphrase)
+    report["engine"] = _engine_report()
+    report["versions"]["llama-cpp-python"] = report["engine"]["version"]
+    report["checks"] += report["engine"]["checks"]
     if as_json:
         emit_json(report)
     else:
@@ -571,6 +574,27 @@ def doctor(obj: Ctx, as_json: bool) -> None:
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     if any(c["status"] == "fail" for c in report["checks"]):
         sys.exit(6)
+
+
+def _engine_report() -> dict[str, Any]:
+    """llama-cpp-python's version, llama.cpp's system info and the build-vs-CPU checks."""
+    try:
+        from memos_desktop.engines.build_info import engine_build
+
+        b = engine_build()
+    except Exception as exc:  # a broken engine is what doctor is for: report it, go on
+        detail = f"llama-cpp-python does not load ({type(exc).__name__}: {exc}); reinstall: make install"
+        return {
+            "version": "not available",
+            "system_info": "",
+            "checks": [{"name": "engine", "status": "fail", "detail": detail}],
+        }
+    return {
+        "version": b.version,
+        "system_info": b.system_info,
+        "built_features": sorted(b.built),
+        "checks": [{"name": "llama-cpp-python", "status": "ok", "detail": b.version}, *b.checks],
+    }
 
 
 def _stream_turn(turn: Any, as_json: bool) -> None:

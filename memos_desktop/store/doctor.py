@@ -28,12 +28,6 @@ def _versions() -> dict[str, str]:
         "apsw": apsw.apsw_version(),
         "sqlite3mc": getattr(apsw, "mc_version", "unknown"),
     }
-    try:
-        import llama_cpp
-
-        v["llama-cpp-python"] = str(llama_cpp.__version__)
-    except Exception as exc:  # a missing engine is reported, not fatal here
-        v["llama-cpp-python"] = f"not available ({type(exc).__name__})"
     return v
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,11 @@ def test_doctor_reports_encryption_and_integrity(profile: None) -> None:
     assert checks["integrity"]["detail"] == "ok"
     assert checks["keyring"]["status"] == "warn"  # the fail backend is refused, not used
     assert "sqlite3mc" in report["versions"] and "1 items" in checks["memories"]["detail"]
+    import llama_cpp
+
+    assert report["versions"]["llama-cpp-python"] == llama_cpp.__version__
+    assert "AVX2" in report["engine"]["built_features"] or platform.machine() != "x86_64"
+    assert checks["engine CPU"]["status"] == "ok"
 
 
 def test_real_process_exit_code_and_stderr(profile: None) -> None:

@@ -583,7 +583,9 @@ def _engine_report() -> dict[str, Any]:
 
         b = engine_build()
     except Exception as exc:  # a broken engine is what doctor is for: report it, go on
-        detail = f"llama-cpp-python does not load ({type(exc).__name__}: {exc}); reinstall: make install"
+        detail = (
+            f"llama-cpp-python does not load ({type(exc).__name__}: {exc}); reinstall: make install"
+        )
         return {
             "version": "not available",
             "system_info": "",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -47,9 +46,9 @@ from memos_desktop.engines.base import (
     holdback,
 )
 from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.core import EngineCore
 from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
 from memos_desktop.engines.gguf_meta import BASE_SHA_KEY, GGUFHeader, check_lora_adapter
-from memos_desktop.engines.schema_check import schema_errors
 from memos_desktop.errors import EngineError, InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,10 @@ class LlamaCppSettings:
 # --- the engine --------------------------------------------------------------------------------
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(EngineCore):
     """A GGUF chat model in llama.cpp. Not thread-safe: one call at a time (cancel from any)."""
+
+    settings: LlamaCppSettings
 
     def __init__(
         self,
@@ -178,30 +179,8 @@ class LlamaCppEngine:
     # --- identity and tokens -------------------------------------------------------------------
 
     @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def model_sha256(self) -> str:
-        return self._sha
-
-    @property
     def n_ctx(self) -> int:
         return int(self._llama.n_ctx())
-
-    @property
-    def adapter_id(self) -> str:
-        return self._adapter
-
-    @property
-    def settings_key(self) -> str:
-        return self.settings.state_key()
-
-    def _adapter_key(self) -> str:
-        # The KV content depends on the adapter *and* its scale.
-        if not self._adapter or self._adapter_scale == 1.0:
-            return self._adapter
-        return f"{self._adapter}@{self._adapter_scale:g}"
 
     def _special_id(self, text: str) -> int | None:
         ids = self._llama.tokenize(text.encode(), add_bos=False, special=True)
@@ -209,36 +188,8 @@ class LlamaCppEngine:
             ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text else None
         )
 
-    def _tok(self, text: str, *, first: bool) -> list[int]:
-        self._check_open()  # every public call tokenizes first: after close() the model is freed
-        if not text:
-            return []
-        # A template that writes the BOS text itself must not get a second BOS.
-        add_bos = (
-            first and self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
-        )
+    def _encode(self, text: str, add_bos: bool) -> list[int]:
         return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
-
-    def tokenize(self, text: str) -> list[int]:
-        return self._tok(text, first=False)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def count_message_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self._prompt_tokens(messages))
-
-    def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return self.n_ctx - self.count_message_tokens(messages)
-
-    # --- prompt rendering ----------------------------------------------------------------------
-
-    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        head, tail = self._format.split(messages)
-        return self._tok(head, first=True) + self._tok(tail, first=False)
-
-    def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
-        return hashlib.sha256(self._format.prefix_text(prefix).encode("utf-8")).hexdigest()
 
     # --- generation ----------------------------------------------------------------------------
 
@@ -249,14 +200,6 @@ class LlamaCppEngine:
         cancel: CancelToken | None = None,
     ) -> Iterator[StreamChunk]:
         return self._stream(self._prompt_tokens(messages), sampling or SamplingParams(), cancel)
-
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        sampling: SamplingParams | None = None,
-        cancel: CancelToken | None = None,
-    ) -> str:
-        return "".join(c.text for c in self.chat_stream(messages, sampling, cancel))
 
     def complete_json(
         self,
@@ -286,20 +229,8 @@ class LlamaCppEngine:
                 "the model's structured answer was " + ("cut off" if cut else "not valid JSON"),
                 hint="raise max_tokens" if cut else "retry; report this if it repeats",
             ) from exc
-        if not isinstance(value, dict):
-            raise EngineError(
-                "the model's structured answer is not a JSON object",
-                hint="give the schema an object at its root",
-            )
         # The grammar fixes the shape, not every keyword (numeric bounds are not enforced).
-        errors = schema_errors(value, json_schema)
-        if errors:
-            raise EngineError(
-                "the model's structured answer does not follow the schema: "
-                + "; ".join(errors[:3]),
-                hint="retry, or loosen the schema",
-            )
-        return value
+        return self._checked_json(value, json_schema, "give the schema an object at its root")
 
     def _stream(
         self,
@@ -309,13 +240,7 @@ class LlamaCppEngine:
         grammar: LlamaGrammar | None = None,
     ) -> Iterator[StreamChunk]:
         self._check_open()
-        budget = self.n_ctx - len(tokens)
-        if budget <= 0:
-            raise EngineError(
-                f"the prompt takes {len(tokens)} tokens but the context window is {self.n_ctx}",
-                hint="start a new conversation, or use a model with a larger context window",
-            )
-        return self._generate(tokens, s, cancel, grammar, min(s.max_tokens, budget))
+        return self._generate(tokens, s, cancel, grammar, self._max_new(tokens, s))
 
     def _generate(
         self,
@@ -402,14 +327,7 @@ class LlamaCppEngine:
     # --- activation memory ---------------------------------------------------------------------
 
     def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
-        self._check_idle()
-        text = self._format.prefix_text(prefix)
-        tokens = self._tok(text, first=True)
-        if not tokens or len(tokens) >= self.n_ctx:
-            raise EngineError(
-                f"the prefix takes {len(tokens)} tokens; the context window is {self.n_ctx}",
-                hint="use fewer core memories in the prefix",
-            )
+        text, tokens = self._prefix_tokens(prefix)
         native.prefill_exactly(self._llama, tokens)
         data = native.copy_seq_state(self._llama.ctx)
         if not data:
@@ -417,34 +335,12 @@ class LlamaCppEngine:
                 "llama.cpp could not copy the KV state",
                 hint="report this bug; chat still works without it",
             )
-        return KVState(
-            model_sha256=self._sha,
-            adapter_id=self._adapter_key(),
-            prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            settings_key=self.settings_key,
-            token_ids=tuple(tokens),
-            state=data,
-            n_tokens=len(tokens),
-        )
+        return self._state(text, tokens, data)
 
     def restore_prefix_state(
         self, state: KVState, prefix: Sequence[ChatMessage] | None = None
     ) -> bool:
-        self._check_idle()
-        want = (self._sha, self._adapter_key(), state.prefix_sha256, self.settings_key)
-        if prefix is not None:
-            want = (*want[:2], self.prefix_sha256(prefix), want[3])
-        n = state.n_tokens
-        if (
-            state.key != want
-            or n <= 0
-            or n != len(state.token_ids)
-            or n >= self.n_ctx
-            or not all(0 <= t < self._n_vocab for t in state.token_ids)
-        ):
-            log.info(
-                "KV state not restored: it was made for another model, adapter, prefix or settings"
-            )
+        if not self._restorable(state, prefix):
             return False
         if not native.restore_cache(self._llama, state.token_ids, state.state):
             log.warning("KV state rejected by llama.cpp (damaged or from another build)")
@@ -511,19 +407,9 @@ class LlamaCppEngine:
         if adapter is not None:
             native.free_lora(adapter)
 
-    @property
-    def loaded_adapters(self) -> tuple[str, ...]:
-        return tuple(self._adapters)
-
     def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
-        self._check_idle()
-        if adapter_id and adapter_id not in self._adapters:
-            raise EngineError(
-                f"adapter {adapter_id!r} is not loaded", hint="load it with load_adapter first"
-            )
-        if (adapter_id or "") == self._adapter and (not adapter_id or scale == self._adapter_scale):
-            return
-        self._apply_adapter(adapter_id, scale)
+        if self._switch_needed(adapter_id, scale):
+            self._apply_adapter(adapter_id, scale)
 
     def _apply_adapter(self, adapter_id: str | None, scale: float) -> None:
         adapter = self._adapters[adapter_id] if adapter_id else None
@@ -539,19 +425,6 @@ class LlamaCppEngine:
 
     # --- lifetime ------------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise EngineError("the engine is closed", hint="load the model again")
-
-    def _check_idle(self) -> None:
-        """The KV cache and adapters must not change under a running generation."""
-        self._check_open()
-        if self._busy:
-            raise EngineError(
-                "the engine is generating an answer",
-                hint="wait for it to finish, or cancel it first",
-            )
-
     def close(self) -> None:
         if self._closed:
             return
@@ -562,9 +435,3 @@ class LlamaCppEngine:
             native.free_lora(adapter)
         self._adapters.clear()
         self._llama.close()
-
-    def __enter__(self) -> LlamaCppEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

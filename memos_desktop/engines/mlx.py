@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from memos_desktop.engines.base import (
     CancelToken,
     ChatMessage,
@@ -48,8 +46,9 @@ from memos_desktop.engines.base import (
     holdback,
 )
 from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.core import EngineCore
 from memos_desktop.engines.files import default_sha_cache, model_sha256
-from memos_desktop.engines.schema_check import schema_errors
+from memos_desktop.engines.mlx_cache import cache_from_bytes, cache_len, cache_to_bytes
 from memos_desktop.errors import EngineError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -78,8 +77,10 @@ def directory_sha256(path: Path, sha_cache: Path | None) -> str:
     return h.hexdigest()
 
 
-class MlxEngine:
+class MlxEngine(EngineCore):
     """An MLX chat model. Not thread-safe: one call at a time (cancel from any thread)."""
+
+    settings: MlxSettings
 
     def __init__(
         self,
@@ -152,57 +153,14 @@ class MlxEngine:
     # --- identity and tokens -------------------------------------------------------------------
 
     @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def model_sha256(self) -> str:
-        return self._sha
-
-    @property
     def n_ctx(self) -> int:
         return self._n_ctx
 
-    @property
-    def adapter_id(self) -> str:
-        return self._adapter
-
-    @property
-    def settings_key(self) -> str:
-        return self.settings.state_key()
-
-    def _tokens(self, text: str, *, first: bool) -> list[int]:
-        self._check_open()
-        if not text:
-            return []
+    def _encode(self, text: str, add_bos: bool) -> list[int]:
         ids = [int(t) for t in self._tok.encode(text, add_special_tokens=False)]
-        if (
-            first
-            and self._add_bos
-            and self._bos_id is not None
-            and not (self._bos_text and text.startswith(self._bos_text))
-        ):
+        if add_bos and self._bos_id is not None:
             ids.insert(0, self._bos_id)
         return ids
-
-    def tokenize(self, text: str) -> list[int]:
-        return self._tokens(text, first=False)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        head, tail = self._format.split(messages)
-        return self._tokens(head, first=True) + self._tokens(tail, first=False)
-
-    def count_message_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self._prompt_tokens(messages))
-
-    def remaining_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return self.n_ctx - self.count_message_tokens(messages)
-
-    def prefix_sha256(self, prefix: Sequence[ChatMessage]) -> str:
-        return hashlib.sha256(self._format.prefix_text(prefix).encode("utf-8")).hexdigest()
 
     # --- generation ----------------------------------------------------------------------------
 
@@ -213,22 +171,8 @@ class MlxEngine:
         cancel: CancelToken | None = None,
     ) -> Iterator[StreamChunk]:
         tokens = self._prompt_tokens(messages)
-        budget = self.n_ctx - len(tokens)
-        if budget <= 0:
-            raise EngineError(
-                f"the prompt takes {len(tokens)} tokens but the context window is {self.n_ctx}",
-                hint="start a new conversation, or use a model with a larger context window",
-            )
         s = sampling or SamplingParams()
-        return self._generate(tokens, s, cancel, min(s.max_tokens, budget))
-
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        sampling: SamplingParams | None = None,
-        cancel: CancelToken | None = None,
-    ) -> str:
-        return "".join(c.text for c in self.chat_stream(messages, sampling, cancel))
+        return self._generate(tokens, s, cancel, self._max_new(tokens, s))
 
     def complete_json(
         self,
@@ -244,19 +188,9 @@ class MlxEngine:
             value = json.loads(text[start : end + 1]) if 0 <= start < end else None
         except ValueError:
             value = None
-        if not isinstance(value, dict):
-            raise EngineError(
-                "the model's structured answer is not a JSON object",
-                hint="retry; the MLX engine cannot constrain output to a grammar yet",
-            )
-        errors = schema_errors(value, json_schema)
-        if errors:
-            raise EngineError(
-                "the model's structured answer does not follow the schema: "
-                + "; ".join(errors[:3]),
-                hint="retry, or loosen the schema",
-            )
-        return value
+        return self._checked_json(
+            value, json_schema, "retry; the MLX engine cannot constrain output to a grammar yet"
+        )
 
     def _prepare_cache(self, tokens: list[int]) -> int:
         """Reuse the cached tokens that start ``tokens``; returns how many are reused."""
@@ -265,7 +199,7 @@ class MlxEngine:
         common = common_prefix(self._cache_tokens, tokens)
         common = min(common, len(tokens) - 1)  # generation needs at least one token to feed
         if self._cache is not None and common > 0:
-            excess = _cache_len(self._cache) - common
+            excess = cache_len(self._cache) - common
             if excess <= 0:
                 return common
             if can_trim_prompt_cache(self._cache):
@@ -357,7 +291,7 @@ class MlxEngine:
                 gen.close()
             # Keep exactly the prompt in the cache: the next turn starts with it.
             if self._cache is not None:
-                extra = _cache_len(self._cache) - len(tokens)
+                extra = cache_len(self._cache) - len(tokens)
                 if extra > 0 and can_trim_prompt_cache(self._cache):
                     trim_prompt_cache(self._cache, extra)
                     self._cache_tokens = list(tokens)
@@ -382,14 +316,7 @@ class MlxEngine:
     def save_prefix_state(self, prefix: Sequence[ChatMessage]) -> KVState:
         from mlx_lm.models.cache import make_prompt_cache
 
-        self._check_idle()
-        text = self._format.prefix_text(prefix)
-        tokens = self._tokens(text, first=True)
-        if not tokens or len(tokens) >= self.n_ctx:
-            raise EngineError(
-                f"the prefix takes {len(tokens)} tokens; the context window is {self.n_ctx}",
-                hint="use fewer core memories in the prefix",
-            )
+        text, tokens = self._prefix_tokens(prefix)
         mx = self._mx
         cache = make_prompt_cache(self._model)
         step = max(1, self.settings.prefill_step)
@@ -397,41 +324,21 @@ class MlxEngine:
             self._model(mx.array(tokens[i : i + step])[None], cache=cache)
             mx.eval([c.state for c in cache])
         self._cache, self._cache_tokens = cache, list(tokens)
-        return KVState(
-            model_sha256=self._sha,
-            adapter_id=self._adapter_key(),
-            prefix_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            settings_key=self.settings_key,
-            token_ids=tuple(tokens),
-            state=cache_to_bytes(cache),
-            n_tokens=len(tokens),
-        )
+        return self._state(text, tokens, cache_to_bytes(cache))
 
     def restore_prefix_state(
         self, state: KVState, prefix: Sequence[ChatMessage] | None = None
     ) -> bool:
-        self._check_idle()
-        adapter = self._adapter_key()
-        want = (self._sha, adapter, state.prefix_sha256, self.settings_key)
-        if prefix is not None:
-            want = (self._sha, adapter, self.prefix_sha256(prefix), self.settings_key)
-        n = state.n_tokens
-        if (
-            state.key != want
-            or n <= 0
-            or n != len(state.token_ids)
-            or n >= self.n_ctx
-            or not all(0 <= t < self._n_vocab for t in state.token_ids)
-        ):
-            log.info("prompt cache not restored: made for another model, prefix or settings")
+        if not self._restorable(state, prefix):
             return False
+        n = state.n_tokens
         try:
             cache = cache_from_bytes(state.state)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("prompt cache rejected (damaged or from another mlx-lm): %s", exc)
             return False
-        if _cache_len(cache) != n:
-            log.warning("prompt cache rejected: it holds %d tokens, not %d", _cache_len(cache), n)
+        if cache_len(cache) != n:
+            log.warning("prompt cache rejected: it holds %d tokens, not %d", cache_len(cache), n)
             return False
         self._cache, self._cache_tokens = cache, list(state.token_ids)
         return True
@@ -512,19 +419,10 @@ class MlxEngine:
             self.set_adapter(None)
         self._adapters.pop(adapter_id, None)
 
-    @property
-    def loaded_adapters(self) -> tuple[str, ...]:
-        return tuple(self._adapters)
-
     def set_adapter(self, adapter_id: str | None, scale: float = 1.0) -> None:
         """Activate a loaded adapter (None: none) by swapping the LoRA weights in place: no
         model reload. Clears the prompt cache, which was computed under the old weights."""
-        self._check_idle()
-        if adapter_id and adapter_id not in self._adapters:
-            raise EngineError(
-                f"adapter {adapter_id!r} is not loaded", hint="load it with load_adapter first"
-            )
-        if (adapter_id or "") == self._adapter and (not adapter_id or scale == self._adapter_scale):
+        if not self._switch_needed(adapter_id, scale):
             return
         if self._lora_layout is not None:
             self._apply_lora(adapter_id, scale)
@@ -549,126 +447,9 @@ class MlxEngine:
         self._model.load_weights(items, strict=False)
         mx.eval(self._model.parameters())
 
-    def _adapter_key(self) -> str:
-        if not self._adapter or self._adapter_scale == 1.0:
-            return self._adapter
-        return f"{self._adapter}@{self._adapter_scale:g}"
-
     # --- lifetime ------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise EngineError("the engine is closed", hint="load the model again")
-
-    def _check_idle(self) -> None:
-        self._check_open()
-        if self._busy:
-            raise EngineError(
-                "the engine is generating an answer",
-                hint="wait for it to finish, or cancel it first",
-            )
 
     def close(self) -> None:
         self._closed = True
         self._cache, self._cache_tokens = None, []
         self._adapters.clear()
-
-    def __enter__(self) -> MlxEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# --- prompt cache <-> bytes ----------------------------------------------------------------
-
-
-def cache_to_bytes(cache: list[Any]) -> bytes:
-    """An mlx-lm prompt cache as safetensors bytes (arrays) + JSON metadata (classes, scalars).
-
-    Mirrors mlx-lm's own ``save_prompt_cache`` but in memory, so the state never touches the
-    disk unencrypted. A KVCache's preallocated buffer is cut to its filled part first.
-    """
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm.models.cache import KVCache
-    from safetensors.numpy import save
-
-    states: list[Any] = []
-    for c in cache:
-        keys: Any = getattr(c, "keys", None)
-        if isinstance(c, KVCache) and keys is not None:
-            off = c.offset
-            values: Any = c.values
-            states.append((keys[..., :off, :], values[..., :off, :], off))
-        else:
-            states.append(c.state)
-    arrays: dict[str, np.ndarray[Any, Any]] = {}
-    scalars: dict[str, Any] = {}
-    bf16: list[str] = []
-    flat: Any = tree_flatten(states)
-    for key, value in flat:
-        if isinstance(value, mx.array):
-            if value.dtype == mx.bfloat16:  # numpy has no bfloat16: keep the bits
-                value = value.view(mx.uint16)
-                bf16.append(key)
-            arrays[key] = np.array(value)
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            scalars[key] = value
-        else:
-            raise EngineError(
-                f"cannot serialise a {type(value).__name__} in the prompt cache",
-                hint="report this: the model's cache type is not supported",
-            )
-    meta = {
-        "format": "memos-mlx-prompt-cache/1",
-        "classes": json.dumps([type(c).__name__ for c in cache]),
-        "scalars": json.dumps(scalars),
-        "bf16": json.dumps(bf16),
-    }
-    data: bytes = save(arrays, metadata=meta)
-    return data
-
-
-def cache_from_bytes(data: bytes) -> list[Any]:
-    import mlx.core as mx
-    from mlx.utils import tree_unflatten
-    from mlx_lm.models import cache as cache_mod
-    from safetensors.numpy import load
-
-    header_len = int.from_bytes(data[:8], "little")
-    meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-    if meta.get("format") != "memos-mlx-prompt-cache/1":
-        raise ValueError("not a memos MLX prompt cache")
-    classes = json.loads(meta["classes"])
-    scalars: dict[str, Any] = json.loads(meta["scalars"])
-    bf16 = set(json.loads(meta["bf16"]))
-    items: list[tuple[str, Any]] = []
-    for key, arr in load(data).items():
-        a = mx.array(arr)
-        items.append((key, a.view(mx.bfloat16) if key in bf16 else a))
-    items.extend(scalars.items())
-    # Keys are "layer.index"; order them numerically so tree_unflatten rebuilds the lists.
-    items.sort(key=lambda kv: [int(p) for p in kv[0].split(".")])
-    states = tree_unflatten(items)
-    if len(states) != len(classes):
-        raise ValueError("prompt cache metadata does not match its arrays")
-    allowed = {
-        "KVCache",
-        "RotatingKVCache",
-        "QuantizedKVCache",
-        "ArraysCache",
-        "ChunkedKVCache",
-        "ConcatenateKVCache",
-    }
-    out = []
-    for name, state in zip(classes, states, strict=True):
-        if name not in allowed:  # untrusted input: only known classes, never arbitrary names
-            raise ValueError(f"unknown cache class {name!r}")
-        out.append(getattr(cache_mod, name).from_state(tuple(state)))
-    return out
-
-
-def _cache_len(cache: list[Any]) -> int:
-    c = cache[0]
-    return int(getattr(c, "offset", 0) or c.size())

@@ -17,7 +17,8 @@ from memos_desktop.engines.base import (
     ChatMessage,
     SamplingParams,
 )
-from memos_desktop.engines.mlx import MlxEngine, MlxSettings, cache_from_bytes
+from memos_desktop.engines.mlx import MlxEngine, MlxSettings
+from memos_desktop.engines.mlx_cache import cache_from_bytes
 from memos_desktop.engines.select import is_apple_silicon, select_engine
 from memos_desktop.errors import EngineError, ModelNotFoundError
 

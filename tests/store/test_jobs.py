@@ -19,7 +19,7 @@ from memos_desktop.store.profile import Store, open_profile
 from tests.conftest import PASSPHRASE
 from tests.store.conftest import vec
 
-register_kind("test.quick", "a test job with a short lease", lease_s=0.3, max_attempts=2)
+register_kind("test.quick", "a test job with a short lease", lease_s=0.6, max_attempts=2)
 register_kind("test.slow", "a test job with the default lease")
 
 
@@ -43,7 +43,7 @@ def test_a_lease_expired_worker_cannot_finish_or_fail_a_reclaimed_job(
     a = store.jobs.claim("worker-a", kinds=("test.quick",))
     assert a is not None and a.id == jid and a.lease_token
     assert worker_b.jobs.claim("worker-b") is None  # lease held
-    time.sleep(0.4)  # worker A stalls past its lease
+    time.sleep(0.7)  # worker A stalls past its lease
     b = worker_b.jobs.claim("worker-b")
     assert b is not None and b.id == jid and b.lease_token != a.lease_token
     assert b.attempts == 2
@@ -71,7 +71,7 @@ def test_the_holder_of_an_expired_lease_nobody_reclaimed_can_still_finish(store:
     store.jobs.enqueue("test.quick", {})
     a = store.jobs.claim("worker-a")
     assert a is not None and a.lease_token
-    time.sleep(0.4)
+    time.sleep(0.7)
     store.jobs.finish(a, a.lease_token)
     assert store.jobs.counts() == {"done": 1}
 
@@ -98,7 +98,7 @@ def test_claim_takes_the_lease_of_the_kind_unless_told(store: Store) -> None:
     slow = store.jobs.claim("w", kinds=("test.slow",))
     assert quick is not None and quick.lease_until is not None
     assert slow is not None and slow.lease_until is not None
-    assert quick.lease_until - t0 == pytest.approx(0.3, abs=0.2)
+    assert quick.lease_until - t0 == pytest.approx(0.6, abs=0.2)
     assert slow.lease_until - t0 == pytest.approx(600, abs=5)
     assert quick.max_attempts == 2 and slow.max_attempts == 3  # from the registry
 
@@ -145,7 +145,7 @@ def test_a_job_whose_worker_keeps_dying_ends_dead(store: Store) -> None:
     assert jid is not None
     for _ in range(2):  # max_attempts = 2; each worker "dies" holding the lease
         assert store.jobs.claim("doomed") is not None
-        time.sleep(0.4)
+        time.sleep(0.7)
     assert store.jobs.claim("next") is None
     job = store.jobs.get(jid)
     assert job.status == "dead" and "lease expired 2 times" in job.last_error

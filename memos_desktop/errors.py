@@ -105,6 +105,10 @@ class BusyError(MemosError):
     exit_code = 7
 
 
+class LeaseLostError(BusyError):
+    """A worker's lease on a job expired and another worker claimed it: its result is dropped."""
+
+
 class EngineError(MemosError):
     exit_code = 8
 

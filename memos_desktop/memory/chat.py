@@ -3,7 +3,8 @@
 Design rules:
 - The turn is recorded only after the answer is complete (or cancelled: then the question is
   kept and the partial answer is marked as such), and then the exchange is stored at once as a
-  raw episodic memory (MemReader fast mode) and a fine-extraction job is queued for the daemon.
+  raw episodic memory (MemReader fast mode) and a fine-extraction job is queued for the daemon,
+  all in one unit of work (a crash leaves all of these records or none).
 - Temporary chats write nothing: no conversation, no message, no memory, no job, no KV state.
 - The stable prefix's KV state is looked up under (model sha256, adapter, prefix sha256,
   settings); on a miss it is computed and saved (encrypted, in the profile DB) for next time.
@@ -25,6 +26,7 @@ from memos_desktop.engines.base import (
     KVState,
     SamplingParams,
 )
+from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
 from memos_desktop.store.models import Cube, Message, SearchHit
@@ -132,6 +134,12 @@ class ChatService:
         return turn
 
     def _record(self, conv_id: str, query: str, turn: ChatTurn, asked_at: float) -> None:
+        """Both messages, the used-memory marks, the raw episode and its extraction job: one
+        unit of work, so a crash leaves all of them or none."""
+        with self.store.unit_of_work():
+            self._record_writes(conv_id, query, turn, asked_at)
+
+    def _record_writes(self, conv_id: str, query: str, turn: ChatTurn, asked_at: float) -> None:
         cancelled = turn.stats is not None and turn.stats.finish_reason == "cancelled"
         user_msg = self.conversations.add_message(conv_id, "user", query, at=asked_at)
         meta: dict[str, Any] = {
@@ -159,7 +167,7 @@ class ChatService:
         else:
             self.store.memories.add_many(self.cube, [item], None)
         self.jobs.enqueue(
-            "extract",
+            EXTRACT.name,
             {
                 "conversation_id": conv_id,
                 "cube_id": self.cube.id,

@@ -1,9 +1,12 @@
 """Consolidation jobs: what the daemon runs while the person is away (and what
 ``memos-desktop consolidate`` runs on demand).
 
-Design rule: a job either finishes or is put back with its error for a later retry (dead after
-``max_attempts``); a failing job never takes memories with it: fine extraction only ever adds,
-updates or supersedes through the reconciler, and the raw exchange items stay.
+Design rules:
+- a job either finishes or is put back with its error for a later retry (dead after
+  ``max_attempts``); a failing job never takes memories with it: fine extraction only ever adds,
+  updates or supersedes through the reconciler, and the raw exchange items stay.
+- the kinds are registered here (``store.jobs`` refuses to queue an unknown kind), and a job's
+  effects and its completion commit in one unit of work.
 """
 
 from __future__ import annotations
@@ -14,11 +17,21 @@ import socket
 from dataclasses import dataclass
 
 from memos_desktop.engines.base import ChatEngine, Embedder
+from memos_desktop.errors import LeaseLostError
 from memos_desktop.memory.reader import FineReader
 from memos_desktop.memory.reconcile import Reconciler
+from memos_desktop.store.jobs import register_kind
 from memos_desktop.store.profile import Store
 
 log = logging.getLogger(__name__)
+
+EXTRACT = register_kind(
+    "extract",
+    "fine extraction: the model reads a conversation's new turns and the reconciler adds, "
+    "updates or supersedes memories from them",
+    lease_s=600.0,
+    max_attempts=3,
+)
 
 
 @dataclass(frozen=True)
@@ -42,15 +55,22 @@ def run_pending(
     *,
     user_name: str = "the user",
     limit: int = 50,
+    lease_s: float | None = None,
 ) -> RunReport:
+    """Claim and run extraction jobs. The model runs first, outside any transaction; then the
+    reconciler's writes and the job's ``finish`` commit in one unit of work, so a job is done
+    exactly when its memories are saved. A worker that lost its lease (it was too slow and
+    another worker claimed the job) commits nothing of it."""
     reader = FineReader(engine, user_name)
     reconciler = Reconciler(store)
     counts = {"add": 0, "update": 0, "supersede": 0, "noop": 0}
     done = failed = 0
+    worker = worker_id()
     for _ in range(limit):
-        job = store.jobs.claim(worker_id(), kinds=("extract",))
+        job = store.jobs.claim(worker, kinds=(EXTRACT.name,), lease_s=lease_s)
         if job is None:
             break
+        assert job.lease_token is not None
         try:
             cube = store.cubes.get(str(job.payload["cube_id"]))
             wanted = set(job.payload.get("message_ids", []))
@@ -59,22 +79,33 @@ def run_pending(
                 for m in store.conversations.messages(str(job.payload["conversation_id"]))
                 if not wanted or m.id in wanted
             ]
-            if msgs:
-                emb = (
-                    embedder
-                    if embedder is not None and embedder.model_id == cube.embed_model
-                    else None
-                )
-                for item in reader.extract(msgs, today=msgs[-1].created_at):
-                    vec = emb.embed([item.text])[0] if emb is not None else None
+            emb = (
+                embedder if embedder is not None and embedder.model_id == cube.embed_model else None
+            )
+            items = reader.extract(msgs, today=msgs[-1].created_at) if msgs else []
+            vecs = [emb.embed([item.text])[0] if emb is not None else None for item in items]
+            actions: list[str] = []
+            with store.unit_of_work():
+                for item, vec in zip(items, vecs, strict=True):
                     plan = reconciler.plan(cube, item, vec)
                     reconciler.apply(cube, plan, vec, emb.model_id if emb else "")
-                    counts[plan.action] += 1
-            store.jobs.finish(job.id)
+                    actions.append(plan.action)
+                store.jobs.finish(job, job.lease_token)
+            for a in actions:
+                counts[a] += 1
             done += 1
+        except LeaseLostError:
+            log.warning(
+                "job %s (%s): lease lost to another worker; nothing saved", job.id, job.kind
+            )
         except Exception as exc:
             log.warning("job %s (%s) failed: %s", job.id, job.kind, type(exc).__name__)
-            store.jobs.fail(job.id, f"{type(exc).__name__}: {exc}")
+            try:
+                store.jobs.fail(job, job.lease_token, f"{type(exc).__name__}: {exc}")
+            except LeaseLostError:
+                log.warning(
+                    "job %s (%s): lease lost before its failure was recorded", job.id, job.kind
+                )
             failed += 1
     return RunReport(
         done, failed, counts["add"], counts["update"], counts["supersede"], counts["noop"]

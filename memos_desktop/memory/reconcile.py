@@ -112,23 +112,25 @@ class Reconciler:
         return Plan("add", new, None, 0.0, "new")
 
     def apply(self, cube: Cube, plan: Plan, vector: Any | None, embed_model: str) -> MemoryItem:
+        """Write the plan in one unit of work (a supersede's add and archive land together)."""
         mem = self.store.memories
         if plan.action == "noop":
             assert plan.target is not None
             return plan.target
-        if plan.action == "update":
-            assert plan.target is not None
-            return mem.update(
-                plan.target.id,
-                text=plan.new.text,
-                embedding=vector,
-                change="merge",
-                reason=plan.reason,
-            )
-        added = mem.add_many(
-            cube, [plan.new], None if vector is None else [vector], embed_model=embed_model
-        )[0].item
-        if plan.action == "supersede":
-            assert plan.target is not None
-            mem.supersede(plan.target.id, added.id, at=plan.new.valid_from, reason=plan.reason)
+        with self.store.unit_of_work():
+            if plan.action == "update":
+                assert plan.target is not None
+                return mem.update(
+                    plan.target.id,
+                    text=plan.new.text,
+                    embedding=vector,
+                    change="merge",
+                    reason=plan.reason,
+                )
+            added = mem.add_many(
+                cube, [plan.new], None if vector is None else [vector], embed_model=embed_model
+            )[0].item
+            if plan.action == "supersede":
+                assert plan.target is not None
+                mem.supersede(plan.target.id, added.id, at=plan.new.valid_from, reason=plan.reason)
         return added

@@ -1,4 +1,4 @@
-"""Conversations and their messages, and the durable job queue the daemon drains."""
+"""Conversations and their messages (the job queue is in ``store/jobs.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from memos_desktop.errors import NotFoundError
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import Conversation, Job, Message
+from memos_desktop.store.models import Conversation, Message
 
 _CONV = "id, user_id, cube_id, title, temporary, archived, created_at, updated_at"
 _MSG = "id, conversation_id, seq, role, content, created_at, meta"
@@ -113,83 +113,3 @@ class ConversationRepo:
                 (conv_id, last),
             )
         return [_msg(r) for r in rows]
-
-
-class JobRepo:
-    """A durable queue: jobs survive restarts; a claimed job whose worker died is retried."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def enqueue(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        priority: int = 0,
-        run_after: float | None = None,
-        dedupe_key: str | None = None,
-        max_attempts: int = 3,
-    ) -> int | None:
-        now = time.time()
-        with self.db.write() as w:
-            w.execute(
-                "INSERT OR IGNORE INTO jobs (kind, payload, priority, run_after, dedupe_key, "
-                "max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    kind,
-                    json.dumps(payload),
-                    priority,
-                    run_after or now,
-                    dedupe_key,
-                    max_attempts,
-                    now,
-                    now,
-                ),
-            )
-            if self.db.conn.changes() == 0:
-                return None
-            return int(self.db.conn.last_insert_rowid())
-
-    def claim(self, worker: str, kinds: Sequence[str] = (), lease_s: float = 600.0) -> Job | None:
-        now = time.time()
-        kind_sql = f"AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
-        with self.db.write() as w:
-            r = self.db.query_one(
-                "SELECT id, kind, payload, status, priority, attempts, max_attempts, run_after, "
-                "last_error FROM jobs WHERE run_after <= ? AND (status = 'queued' OR "
-                f"(status = 'running' AND locked_at < ?)) {kind_sql} "
-                "ORDER BY priority DESC, run_after, id LIMIT 1",
-                (now, now - lease_s, *kinds),
-            )
-            if r is None:
-                return None
-            w.execute(
-                "UPDATE jobs SET status = 'running', locked_by = ?, locked_at = ?, "
-                "attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                (worker, now, now, r[0]),
-            )
-            return Job(r[0], r[1], json.loads(r[2]), "running", r[4], r[5] + 1, r[6], r[7], r[8])
-
-    def finish(self, job_id: int) -> None:
-        with self.db.write() as w:
-            w.execute(
-                "UPDATE jobs SET status = 'done', updated_at = ?, locked_by = NULL WHERE id = ?",
-                (time.time(), job_id),
-            )
-
-    def fail(self, job_id: int, error: str, retry_in_s: float = 30.0) -> None:
-        now = time.time()
-        with self.db.write() as w:
-            w.execute(
-                "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' "
-                "ELSE 'queued' END, last_error = ?, run_after = ?, updated_at = ?, "
-                "locked_by = NULL WHERE id = ?",
-                (error[:2000], now + retry_in_s, now, job_id),
-            )
-
-    def counts(self) -> dict[str, int]:
-        return {
-            str(s): int(n)
-            for s, n in self.db.query("SELECT status, count(*) FROM jobs GROUP BY status")
-        }

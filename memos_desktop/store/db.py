@@ -8,6 +8,8 @@ Design rules:
   :class:`WrongKeyError` (or :class:`CorruptDatabaseError` when the key is known to be right).
 - Writes use ``BEGIN IMMEDIATE`` so two processes writing at once queue on the busy timeout
   instead of failing with "database is locked" on a lock upgrade.
+- ``write()`` nests: an inner write joins the outer transaction as a savepoint, so several
+  repository calls make one unit of work (``Store.unit_of_work``) that commits whole or not at all.
 - All SQL of the product lives in ``memos_desktop.store``.
 """
 
@@ -80,6 +82,9 @@ class Database:
     ) -> None:
         self.path = Path(path)
         self.lock = threading.RLock()
+        # Write transactions (or savepoints) rolled back so far: caches that read uncommitted
+        # rows inside a transaction (the resident vector index) check it to drop them.
+        self.rollbacks = 0
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOMUTEX
         if create:
             flags |= apsw.SQLITE_OPEN_CREATE
@@ -165,8 +170,12 @@ class Database:
         with self.lock:
             if self.conn.in_transaction:
                 # Nested: join the outer transaction with a savepoint.
-                with self.conn:
-                    yield self.conn
+                try:
+                    with self.conn:
+                        yield self.conn
+                except BaseException:
+                    self.rollbacks += 1
+                    raise
                 return
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -175,6 +184,7 @@ class Database:
             try:
                 yield self.conn
             except BaseException as exc:
+                self.rollbacks += 1
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
                 if isinstance(exc, apsw.Error):
@@ -183,9 +193,14 @@ class Database:
             try:
                 self.conn.execute("COMMIT")
             except apsw.Error as exc:
+                self.rollbacks += 1
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
                 raise translate(exc, self.path) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.conn.in_transaction)
 
     # --- maintenance -----------------------------------------------------------------------
 

@@ -240,9 +240,55 @@ def m002_engines_daemon_sync(c: apsw.Connection) -> None:
     )
 
 
+def m004_job_leases(c: apsw.Connection) -> None:
+    """Fenced leases (a token and an expiry per claim) and dedupe keys unique among active jobs
+    only. SQLite cannot drop a column's UNIQUE, so the table is rebuilt; every job is kept, and
+    a job running at upgrade time gets a lease of 600 s from when it was claimed (as before)."""
+    c.execute(
+        """
+        CREATE TABLE jobs_v4 (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'dead')),
+            priority INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 3,
+            run_after REAL NOT NULL,
+            dedupe_key TEXT,
+            locked_by TEXT,
+            locked_at REAL,
+            lease_token TEXT,
+            lease_until REAL,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        ) STRICT;
+        INSERT INTO jobs_v4 (id, kind, payload, status, priority, attempts, max_attempts,
+            run_after, dedupe_key, locked_by, locked_at, lease_token, lease_until, last_error,
+            created_at, updated_at)
+        SELECT id, kind, payload, status, priority, attempts, max_attempts, run_after,
+            dedupe_key, locked_by, locked_at,
+            CASE WHEN status = 'running' THEN lower(hex(randomblob(16))) END,
+            CASE WHEN status = 'running' THEN coalesce(locked_at, 0) + 600 END,
+            last_error, created_at, updated_at
+        FROM jobs;
+        DROP TABLE jobs;
+        ALTER TABLE jobs_v4 RENAME TO jobs;
+        CREATE INDEX jobs_ready ON jobs (status, run_after, priority);
+        CREATE UNIQUE INDEX jobs_active_dedupe ON jobs (dedupe_key)
+            WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
     (1, "core: users, cubes, memory items, versions, FTS5, conversations", m001_core),
     (2, "activation states, adapters, job queue, change log", m002_engines_daemon_sync),
+    # v3 is the change-log migration (developed in parallel); the runner applies whatever is
+    # above the recorded version in order, so numbers need not be contiguous.
+    (4, "job leases with tokens; dedupe keys unique among active jobs", m004_job_leases),
 ]
 LATEST = MIGRATIONS[-1][0]
 

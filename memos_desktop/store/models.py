@@ -242,16 +242,3 @@ class Adapter:
     parent_id: str | None
     created_at: float
     activated_at: float | None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    status: str
-    priority: int
-    attempts: int
-    max_attempts: int
-    run_after: float
-    last_error: str

@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,11 @@ from memos_desktop.errors import (
 from memos_desktop.store import keys
 from memos_desktop.store.activation import ActivationRepo
 from memos_desktop.store.adapters import AdapterRepo
-from memos_desktop.store.conversations import ConversationRepo, JobRepo
+from memos_desktop.store.conversations import ConversationRepo
 from memos_desktop.store.cubes import CubeRepo, UserRepo
 from memos_desktop.store.db import DB_FILENAME, Database
 from memos_desktop.store.hlc import HybridClock, Timestamp
+from memos_desktop.store.jobs import JobRepo
 from memos_desktop.store.memories import MemoryRepo
 from memos_desktop.store.migrations import migrate
 from memos_desktop.store.search import Searcher
@@ -295,6 +297,13 @@ class Store:
         self.jobs = JobRepo(db)
         self.activations = ActivationRepo(db)
         self.adapters = AdapterRepo(db)
+
+    def unit_of_work(self) -> AbstractContextManager[Any]:
+        """One transaction for several repository calls: each call's own write joins it (as a
+        savepoint), and everything commits at the end or nothing does. Use it for a chat turn's
+        records, a reconcile, and a job's effects together with its ``finish``. Keep slow work
+        (model calls) outside: the write lock is taken on entry."""
+        return self.db.write()
 
     @property
     def dir(self) -> Path:

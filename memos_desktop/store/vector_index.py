@@ -41,6 +41,7 @@ class VectorIndex:
         self.table = vec_table(dim)
         self.lock = threading.Lock()
         self._seq = -1
+        self._txn_mark: int | None = None
         self._n = 0
         self._cube_codes: dict[str, int] = {}
         self._alloc(0)
@@ -164,6 +165,12 @@ class VectorIndex:
     def refresh(self) -> None:
         """Catch up with the change log (cheap when nothing changed)."""
         with self.lock:
+            # Rows read inside a write transaction (a unit of work searching its own writes)
+            # are uncommitted; if a rollback happened since, they are gone and their rowids and
+            # change seqs will be reused: reload from the DB.
+            if self._txn_mark is not None and self.db.rollbacks != self._txn_mark:
+                self._seq = -1
+            self._txn_mark = self.db.rollbacks if self.db.in_transaction else None
             top = self.db.scalar("SELECT coalesce(max(seq), 0) FROM changes")
             top = int(top)
             if top == self._seq:

@@ -160,7 +160,9 @@ class MemosApp(App[int]):
                 engine_factory=self._engine_factory,
             )
             cube = session.api.cube.name
-            pending = session.api.job_counts().get("pending", 0)
+            counts = session.api.job_counts()
+            # Not yet done: waiting (or waiting for a retry) and running.
+            pending = counts.get("queued", 0) + counts.get("running", 0)
         except MemosError as exc:
             self.call_from_thread(self._open_failed, exc)
             return

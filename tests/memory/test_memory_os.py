@@ -11,7 +11,8 @@ from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import SamplingParams
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reader import FineReader, windows
-from memos_desktop.store.conversations import ConversationRepo, JobRepo
+from memos_desktop.store.conversations import ConversationRepo
+from memos_desktop.store.jobs import JobRepo
 from memos_desktop.store.models import NewMemory, SearchFilters
 
 GREEDY = SamplingParams.greedy(max_tokens=8)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
@@ -99,6 +99,14 @@ class MemosApp(App[int]):
 
     class StatusChanged(Message):
         pass
+
+    def clear_selection(self) -> None:
+        # Textual 8.2 catches NoScreen here, but `screen` raises ScreenStackError while the
+        # stack is empty; an Input that mounts then (seen on Python 3.12) crashed the app.
+        try:
+            super().clear_selection()
+        except ScreenStackError:
+            pass
 
     def __init__(
         self,

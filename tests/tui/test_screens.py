@@ -589,3 +589,13 @@ def test_start_state_reads_the_profiles_key_file(
     assert session.start_state(paths, "default").kind == "unlock"
     (paths.profile_dir("default") / KEYFILE).write_text("{not json")
     assert session.start_state(paths, "default").kind == "open"  # opening says what is wrong
+
+
+def test_clearing_the_selection_with_no_screen_does_not_crash_the_app(
+    make_app: AppFactory,
+) -> None:
+    """An Input that mounts while the screen stack is empty asks the app to clear the selection
+    (seen on Python 3.12: every app start crashed with ScreenStackError, Textual 8.2)."""
+    app = make_app()
+    assert not app.screen_stack
+    app.clear_selection()  # the fix: no ScreenStackError

@@ -15,7 +15,9 @@ NATIVE_SPR = (
     "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 |"
 )
 PORTABLE = "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | AVX512 = 0 | OPENMP = 1 |"
-SPR_CPU = frozenset("pni ssse3 avx avx2 f16c fma bmi2 avx512f avx512vbmi avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16".split())
+SPR_CPU = frozenset(
+    "pni ssse3 avx avx2 f16c fma bmi2 avx512f avx512vbmi avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16".split()
+)
 OLD_CPU = frozenset("pni ssse3 avx".split())
 
 
@@ -31,7 +33,9 @@ def test_parse_keeps_only_features_that_are_on() -> None:
 def test_a_native_amx_build_on_an_amx_cpu_is_warned_with_the_fix() -> None:
     checks = by_name(judge(parse_system_info(NATIVE_SPR), SPR_CPU))
     assert checks["engine AMX"]["status"] == "warn"
-    assert "20824" in checks["engine AMX"]["detail"] and "make clean" in checks["engine AMX"]["detail"]
+    assert (
+        "20824" in checks["engine AMX"]["detail"] and "make clean" in checks["engine AMX"]["detail"]
+    )
     assert checks["engine CPU"]["status"] == "ok"
 
 

@@ -50,7 +50,9 @@ def test_a_range_the_pin_does_not_meet_fails_the_check(tmp_path: Path) -> None:
     text = pyproject.read_text()
     pyproject.write_text(text.replace('"llama-cpp-python>=0.3.35"', '"llama-cpp-python>=0.4"', 1))
     found = lock.problems(pyproject, app_lock)
-    assert any("llama-cpp-python>=0.4 is in pyproject.toml but app.lock pins 0.3.36" in p for p in found), found
+    assert any(
+        "llama-cpp-python>=0.4 is in pyproject.toml but app.lock pins 0.3.36" in p for p in found
+    ), found
 
 
 def test_every_lock_entry_carries_a_hash() -> None:
@@ -67,7 +69,11 @@ def test_the_makefile_splits_llama_from_the_rest_without_losing_an_entry() -> No
     def split(*args: str) -> str:
         p = subprocess.run(
             [sys.executable, "scripts/lock.py", *args],
-            cwd=ROOT, input=text, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return p.stdout
 

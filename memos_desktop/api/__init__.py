@@ -20,7 +20,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from memos_desktop.api.base import EmbedderFactory, EngineFactory
     from memos_desktop.api.facade import MemosAPI
     from memos_desktop.api.memories import SearchResult
     from memos_desktop.api.models import (
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
     )
     from memos_desktop.api.session import (
         KEYFILE,
+        EmbedderFactory,
+        EngineFactory,
         PassphraseProvider,
         Session,
         StartState,
@@ -95,7 +96,6 @@ if TYPE_CHECKING:
 
 # name -> the module it is loaded from
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(["EmbedderFactory", "EngineFactory"], "memos_desktop.api.base"),
     "MemosAPI": "memos_desktop.api.facade",
     "SearchResult": "memos_desktop.api.memories",
     **dict.fromkeys(
@@ -130,6 +130,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         [
             "KEYFILE",
+            "EmbedderFactory",
+            "EngineFactory",
             "PassphraseProvider",
             "Session",
             "StartState",

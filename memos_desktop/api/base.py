@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
+from memos_desktop.api.session import EngineFactory
 from memos_desktop.engines.base import ChatEngine, Embedder
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reconcile import Reconciler
@@ -28,9 +29,6 @@ from memos_desktop.store.profile import DEFAULT_CUBE, Store
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-EmbedderFactory = Callable[[], Embedder | None]
-EngineFactory = Callable[[], ChatEngine]
 
 
 def locked(fn: F) -> F:

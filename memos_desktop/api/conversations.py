@@ -6,10 +6,9 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 
+from memos_desktop.api.base import ApiBase, locked
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.models import Conversation, Message
-
-from .base import ApiBase, locked
 
 
 class ConversationsApi(ApiBase):

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import builtins
 
+from memos_desktop.api.base import locked
+from memos_desktop.api.conversations import ConversationsApi
+from memos_desktop.api.memories import MemoriesApi
 from memos_desktop.engines.base import CancelToken, SamplingParams
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
 from memos_desktop.store.models import Cube, User
-
-from .base import locked
-from .conversations import ConversationsApi
-from .memories import MemoriesApi
 
 
 class MemosAPI(MemoriesApi, ConversationsApi):

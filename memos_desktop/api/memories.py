@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memos_desktop.api.base import ApiBase, locked
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory import correct as correction
 from memos_desktop.memory import ingest
@@ -30,8 +31,6 @@ from memos_desktop.store.models import (
     SearchFilters,
     SearchHit,
 )
-
-from .base import ApiBase, locked
 
 
 @dataclass(frozen=True)

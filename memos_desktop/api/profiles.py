@@ -10,14 +10,12 @@ Design rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memos_desktop.api.session import PassphraseProvider
 from memos_desktop.config import Paths, Settings
-
-PassphraseProvider = Callable[[str], str]
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,9 @@ def measure_speed(path: Path, threads: int, home: Path, repeats: int = 3) -> dic
     from memos_desktop.engines.build_info import engine_build
     from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
 
-    cfg = LlamaCppSettings(n_ctx=4096, n_threads=threads, n_threads_batch=threads, chat_format="gemma")
+    cfg = LlamaCppSettings(
+        n_ctx=4096, n_threads=threads, n_threads_batch=threads, chat_format="gemma"
+    )
     engine = LlamaCppEngine(path, cfg, sha_cache_file=home / "sha.json")
     prompt = [ChatMessage("user", _persona(engine, 512))]
     gen = SamplingParams(temperature=0.8, max_tokens=64, seed=1)
@@ -214,8 +216,10 @@ def measure_speed(path: Path, threads: int, home: Path, repeats: int = 3) -> dic
     return {
         "llama_cpp_file": llama_cpp.__file__,
         "features": sorted(f for f in b.built if f not in ("LLAMAFILE", "OPENMP", "REPACK")),
-        "prompt_best": max(pe), "prompt_median": statistics.median(pe),
-        "gen_best": max(tg), "gen_median": statistics.median(tg),
+        "prompt_best": max(pe),
+        "prompt_median": statistics.median(pe),
+        "gen_best": max(tg),
+        "gen_median": statistics.median(tg),
     }
 
 
@@ -235,7 +239,17 @@ def compare_builds(threads: int, write: bool) -> None:
             target = Path(tmp) / f"site-{build}"
             wheel = next(Path(house).glob("llama_cpp_python-*.whl"))
             subprocess.run(
-                [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-deps",
+                    "--target",
+                    str(target),
+                    str(wheel),
+                ],
                 check=True,
             )
             home = Path(tmp) / f"home-{build}"
@@ -243,8 +257,19 @@ def compare_builds(threads: int, write: bool) -> None:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(ROOT)]))
             print(f"measuring the {build} build ...", file=sys.stderr)
             proc = subprocess.run(
-                [sys.executable, __file__, "--threads", str(threads), "--speed-child", str(gemma), str(home)],
-                capture_output=True, text=True, env=env, check=False,
+                [
+                    sys.executable,
+                    __file__,
+                    "--threads",
+                    str(threads),
+                    "--speed-child",
+                    str(gemma),
+                    str(home),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
             )
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-3000:])
@@ -256,10 +281,11 @@ def compare_builds(threads: int, write: bool) -> None:
     lines = [
         "## Engine builds: portable (default) vs native",
         "",
-        f"Command: `python bench/engines.py --builds`  ",
+        "Command: `python bench/engines.py --builds`  ",
         f"Machine: {machine()}  ",
         f"Gemma 3 270M Q4_K_M, {threads} threads, ~512-token prompt (cold KV) and 64 generated "
-        f"tokens, best and median of 3; load average at start: {load}; date {time.strftime('%Y-%m-%d')}.",
+        f"tokens, best and median of 3; load average at start: {load}; "
+        f"date {time.strftime('%Y-%m-%d')}.",
         "",
         "| build | wheelhouse | CPU features compiled in | prompt eval tok/s best (median) "
         "| generation tok/s best (median) |",

@@ -73,7 +73,9 @@ def problems(pyproject: Path, lock: Path) -> list[str]:
         return [f"{lock} is missing: run `make lock`"]
     text = lock.read_text(encoding="utf-8")
     out: list[str] = []
-    stamped = next((ln[len(STAMP_PREFIX) :] for ln in text.splitlines() if ln.startswith(STAMP_PREFIX)), None)
+    stamped = next(
+        (ln[len(STAMP_PREFIX) :] for ln in text.splitlines() if ln.startswith(STAMP_PREFIX)), None
+    )
     if stamped != fingerprint(pyproject):
         out.append(
             f"{lock.name} was not made from this pyproject.toml (its dependencies changed since "
@@ -84,7 +86,9 @@ def problems(pyproject: Path, lock: Path) -> list[str]:
         from packaging.requirements import Requirement
     except ImportError:  # only the fingerprint check without packaging
         return out
-    for raw in [r.split(" [extra:")[0] for r in inputs(pyproject) if not r.startswith("requires-python")]:
+    for raw in [
+        r.split(" [extra:")[0] for r in inputs(pyproject) if not r.startswith("requires-python")
+    ]:
         req = Requirement(raw)
         name = canonical(req.name)
         versions = locked.get(name, [])
@@ -99,13 +103,19 @@ def problems(pyproject: Path, lock: Path) -> list[str]:
 
 
 def stamp(pyproject: Path, lock: Path) -> None:
-    lines = [ln for ln in lock.read_text(encoding="utf-8").splitlines() if not ln.startswith(STAMP_PREFIX)]
+    lines = [
+        ln
+        for ln in lock.read_text(encoding="utf-8").splitlines()
+        if not ln.startswith(STAMP_PREFIX)
+    ]
     header = [
         "# Made by `make lock` (uv pip compile --universal --generate-hashes) from pyproject.toml",
         "# [project] dependencies + the dev extra. Do not edit: `make lock` rewrites it.",
     ]
     lines = [ln for ln in lines if ln not in header]
-    lock.write_text("\n".join([*header, STAMP_PREFIX + fingerprint(pyproject), *lines]) + "\n", encoding="utf-8")
+    lock.write_text(
+        "\n".join([*header, STAMP_PREFIX + fingerprint(pyproject), *lines]) + "\n", encoding="utf-8"
+    )
 
 
 def main(argv: list[str]) -> int:

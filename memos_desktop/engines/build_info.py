@@ -70,9 +70,9 @@ def judge(built: frozenset[str], cpu: frozenset[str] | None) -> list[dict[str, s
             {
                 "name": "engine AMX",
                 "status": "warn",
-                "detail": f"this llama.cpp build uses AMX kernels ({', '.join(amx_built)}) on a CPU "
-                f"that has AMX; they crash on the first decode of Q4_K models ({AMX_ISSUE}): "
-                f"{REBUILD}",
+                "detail": "this llama.cpp build uses AMX kernels "
+                f"({', '.join(amx_built)}) on a CPU that has AMX; they crash on the first "
+                f"decode of Q4_K models ({AMX_ISSUE}): {REBUILD}",
             }
         )
     missing = sorted(f for f in shown if CPU_FLAG[f] not in cpu)
@@ -81,8 +81,8 @@ def judge(built: frozenset[str], cpu: frozenset[str] | None) -> list[dict[str, s
             {
                 "name": "engine CPU",
                 "status": "fail",
-                "detail": f"llama.cpp was built for instructions this CPU lacks ({', '.join(missing)}):"
-                f" the engine will crash (illegal instruction); {REBUILD}",
+                "detail": "llama.cpp was built for instructions this CPU lacks "
+                f"({', '.join(missing)}): the engine will crash (illegal instruction); {REBUILD}",
             }
         )
     else:

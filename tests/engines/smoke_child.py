@@ -38,7 +38,9 @@ def gemma_generate(work: Path, gemma: Path) -> None:
 
 
 def minilm_embed(work: Path, _gemma: Path) -> None:
-    emb = load_embedder(resolve_paths({"MEMOS_DESKTOP_HOME": str(work / "home")}), "all-minilm-l6-v2")
+    emb = load_embedder(
+        resolve_paths({"MEMOS_DESKTOP_HOME": str(work / "home")}), "all-minilm-l6-v2"
+    )
     v = emb.embed(["I live in Porto.", "My home is in Porto.", "The stock market fell."])
     check(v.shape == (3, emb.dim), f"shape {v.shape}")
     check(bool(np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)), "vectors not unit length")

@@ -29,7 +29,9 @@ def fail_on_signal(proc: subprocess.CompletedProcess[str], cmd: list[str]) -> No
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_packaged_model_smoke_in_a_child_process(case: str, tmp_path: Path, gemma_path: Path) -> None:
+def test_packaged_model_smoke_in_a_child_process(
+    case: str, tmp_path: Path, gemma_path: Path
+) -> None:
     cmd = [sys.executable, "-m", "tests.engines.smoke_child", case, str(tmp_path), str(gemma_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     fail_on_signal(proc, cmd)
@@ -43,5 +45,7 @@ def test_a_signal_death_is_reported_with_the_command_to_reproduce(tmp_path: Path
     cmd = [sys.executable, str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGSEGV
-    with pytest.raises(pytest.fail.Exception, match=r"killed by SIGSEGV(.|\n)*Reproduce: cd .*die\.py"):
+    with pytest.raises(
+        pytest.fail.Exception, match=r"killed by SIGSEGV(.|\n)*Reproduce: cd .*die\.py"
+    ):
         fail_on_signal(proc, cmd)

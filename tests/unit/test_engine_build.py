@@ -14,9 +14,13 @@ NATIVE_SPR = (
     "AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | "
     "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 |"
 )
-PORTABLE = "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | AVX512 = 0 | OPENMP = 1 |"
+PORTABLE = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "AVX512 = 0 | OPENMP = 1 |"
+)
 SPR_CPU = frozenset(
-    "pni ssse3 avx avx2 f16c fma bmi2 avx512f avx512vbmi avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16".split()
+    "pni ssse3 avx avx2 f16c fma bmi2 avx512f avx512vbmi avx512_vnni avx512_bf16 "
+    "amx_tile amx_int8 amx_bf16".split()
 )
 OLD_CPU = frozenset("pni ssse3 avx".split())
 

@@ -2,9 +2,8 @@
 
 Design rules: stdout is data (``--json`` gives machine-readable output), stderr is narration and
 errors. Every :class:`MemosError` becomes a one-line message with a hint and its documented exit
-code (see ``errors.py``); no traceback for expected failures. All domain work goes through
-``memos_desktop.api``; only the store's profile/key helpers are called directly (init, passphrase,
-key rotation, doctor), since they act on the profile before an API exists.
+code (see ``errors.py``); no traceback for expected failures. Everything goes through
+``memos_desktop.api`` (profiles, keys and doctor too); nothing below it is imported here.
 """
 
 from __future__ import annotations
@@ -15,23 +14,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from memos_desktop import __version__
-from memos_desktop.cli_models import models as models_group
-from memos_desktop.config import (
-    PASSPHRASE_ENV,
-    Paths,
-    Settings,
-    load_settings,
-    resolve_paths,
-    setup_logging,
-)
-from memos_desktop.errors import InvalidInputError, MemosError, ModelNotFoundError
-from memos_desktop.store.models import (
+from memos_desktop.api.types import (
     MEMORY_LAYERS,
     MEMORY_STATUSES,
     MEMORY_TYPES,
@@ -42,10 +31,20 @@ from memos_desktop.store.models import (
     SearchFilters,
     Source,
 )
+from memos_desktop.cli_models import models as models_group
+from memos_desktop.config import (
+    PASSPHRASE_ENV,
+    Paths,
+    Settings,
+    load_settings,
+    resolve_paths,
+    setup_logging,
+)
+from memos_desktop.errors import InvalidInputError, MemosError, ModelNotFoundError
 
 if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
     # so the terminal app paints without waiting for it
-    from memos_desktop.api import MemosAPI
+    from memos_desktop.api import ChatTurn, MemosAPI
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +55,19 @@ class Ctx:
     settings: Settings
     profile: str
     _api: MemosAPI | None = None
-    opened: list[Any] = field(default_factory=list)
 
     def api(self) -> MemosAPI:
         if self._api is None:
-            from memos_desktop.api import open_api
+            from memos_desktop.api import default_embedder_factory, open_api
 
             self._api = open_api(
                 self.paths,
                 self.settings,
                 profile=self.profile,
                 passphrase_provider=prompt_passphrase,
-                embedder_factory=lambda: load_embedder_or_warn(self.paths, self.settings),
-                engine_factory=lambda: load_chat_engine(self.paths, self.settings),
+                embedder_factory=default_embedder_factory(
+                    self.paths, self.settings, on_missing=warn_no_embedder
+                ),
             )
         return self._api
 
@@ -85,20 +84,8 @@ def prompt_passphrase(prompt: str) -> str:
     return str(click.prompt(prompt, hide_input=True))
 
 
-def load_embedder_or_warn(paths: Paths, settings: Settings) -> Any:
-    from memos_desktop.engines.embeddings import load_embedder
-
-    try:
-        return load_embedder(paths, settings.models.embedding)
-    except ModelNotFoundError as exc:
-        click.echo(f"warning: {exc}\n  (searching by words only until it is available)", err=True)
-        return None
-
-
-def load_chat_engine(paths: Paths, settings: Settings) -> Any:
-    from memos_desktop.engines.loader import load_chat_engine as load
-
-    return load(paths, settings)
+def warn_no_embedder(exc: ModelNotFoundError) -> None:
+    click.echo(f"warning: {exc}\n  (searching by words only until it is available)", err=True)
 
 
 def fail(exc: MemosError) -> NoReturn:
@@ -237,14 +224,11 @@ def main(ctx: click.Context, profile: str | None) -> None:
 @click.pass_obj
 def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> None:
     """Create a profile and its encryption key."""
-    from memos_desktop.store import keys
-    from memos_desktop.store.profile import create_profile
+    from memos_desktop.api import create_profile, key_method
 
     if use_passphrase and use_keyring:
         raise click.UsageError("choose --passphrase or --keyring, not both")
-    method = "passphrase" if use_passphrase else "keyring" if use_keyring else "auto"
-    if method == "auto" and not keys.keyring_status().usable:
-        method = "passphrase"
+    method = key_method("passphrase" if use_passphrase else "keyring" if use_keyring else "auto")
     passphrase = None
     if method == "passphrase":
         passphrase = os.environ.get(PASSPHRASE_ENV)
@@ -255,16 +239,15 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
                     f"set {PASSPHRASE_ENV}"
                 )
             passphrase = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
-    store = create_profile(
+    created = create_profile(
         obj.paths, obj.profile, obj.settings, method=method, passphrase=passphrase
     )
     info = {
         "profile": obj.profile,
-        "path": str(store.dir),
+        "path": str(created.path),
         "key": method,
-        "database": str(store.db.path),
+        "database": str(created.database),
     }
-    store.close()
     if as_json:
         emit_json(info)
     else:
@@ -527,7 +510,7 @@ def history(obj: Ctx, item_id: str, as_json: bool) -> None:
 @click.pass_obj
 def passphrase(obj: Ctx) -> None:
     """Change the profile's passphrase (the database is not re-encrypted)."""
-    from memos_desktop.store.profile import change_passphrase
+    from memos_desktop.api import change_passphrase
 
     old = os.environ.get(PASSPHRASE_ENV) or prompt_passphrase("Current passphrase")
     new = os.environ.get("MEMOS_DESKTOP_NEW_PASSPHRASE")
@@ -543,15 +526,9 @@ def passphrase(obj: Ctx) -> None:
 @click.pass_obj
 def rotate_key(obj: Ctx) -> None:
     """Re-encrypt the database under a new random key."""
-    from memos_desktop.store.profile import open_profile
+    from memos_desktop.api import rotate_key
 
-    store = open_profile(
-        obj.paths, obj.profile, obj.settings, passphrase_provider=prompt_passphrase
-    )
-    try:
-        store.rotate_key(prompt_passphrase)
-    finally:
-        store.close()
+    rotate_key(obj.paths, obj.settings, obj.profile, prompt_passphrase)
     click.echo("Key rotated; the database is now encrypted under a new key.")
 
 
@@ -560,12 +537,9 @@ def rotate_key(obj: Ctx) -> None:
 @click.pass_obj
 def doctor(obj: Ctx, as_json: bool) -> None:
     """Check keyring, encryption, database integrity and versions."""
-    from memos_desktop.store.doctor import run_checks
+    from memos_desktop.api import doctor as run_doctor
 
-    report = run_checks(obj.paths, obj.settings, obj.profile, prompt_passphrase)
-    report["engine"] = _engine_report()
-    report["versions"]["llama-cpp-python"] = report["engine"]["version"]
-    report["checks"] += report["engine"]["checks"]
+    report = run_doctor(obj.paths, obj.settings, obj.profile, prompt_passphrase)
     if as_json:
         emit_json(report)
     else:
@@ -576,30 +550,7 @@ def doctor(obj: Ctx, as_json: bool) -> None:
         sys.exit(6)
 
 
-def _engine_report() -> dict[str, Any]:
-    """llama-cpp-python's version, llama.cpp's system info and the build-vs-CPU checks."""
-    try:
-        from memos_desktop.engines.build_info import engine_build
-
-        b = engine_build()
-    except Exception as exc:  # a broken engine is what doctor is for: report it, go on
-        detail = (
-            f"llama-cpp-python does not load ({type(exc).__name__}: {exc}); reinstall: make install"
-        )
-        return {
-            "version": "not available",
-            "system_info": "",
-            "checks": [{"name": "engine", "status": "fail", "detail": detail}],
-        }
-    return {
-        "version": b.version,
-        "system_info": b.system_info,
-        "built_features": sorted(b.built),
-        "checks": [{"name": "llama-cpp-python", "status": "ok", "detail": b.version}, *b.checks],
-    }
-
-
-def _stream_turn(turn: Any, as_json: bool) -> None:
+def _stream_turn(turn: ChatTurn, as_json: bool) -> None:
     for text in turn:
         if not as_json:
             click.echo(text, nl=False)
@@ -714,7 +665,7 @@ def cubes() -> None:
 @click.pass_obj
 def cubes_list(obj: Ctx, as_json: bool) -> None:
     api = obj.api()
-    rows = [(c, api.store.cubes.stats(c)) for c in api.list_cubes()]
+    rows = [(c, api.cube_stats(c)) for c in api.list_cubes()]
     if as_json:
         emit_json([{**c.__dict__, "counts": st} for c, st in rows])
         return

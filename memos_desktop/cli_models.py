@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from memos_desktop.config import Paths, Settings, load_settings, resolve_paths, save_settings
+from memos_desktop.config import Paths, Settings, load_settings, resolve_paths
+
+if TYPE_CHECKING:
+    from memos_desktop.api import Kind
 
 
 def _env() -> tuple[Paths, Settings]:
@@ -47,7 +50,7 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def list_cmd(kind: str | None, as_json: bool) -> None:
     """Built-in and recommended models, what they need, and which are installed."""
-    from memos_desktop.engines.models import list_models
+    from memos_desktop.api import list_models
 
     paths, settings = _env()
     infos = [i for i in list_models(paths, settings) if kind is None or i.entry.kind == kind]
@@ -75,14 +78,13 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def pull(model_id: str, force: bool, as_json: bool) -> None:
     """Download MODEL_ID from the Hugging Face hub (resumable, checksum-checked)."""
-    from memos_desktop.engines import catalog
-    from memos_desktop.engines.models import pull as do_pull
+    from memos_desktop.api import model_entry, pull_model, tqdm_progress
 
     paths, _ = _env()
-    entry = catalog.get_entry(model_id)
+    entry = model_entry(model_id)
     if not entry.builtin:
         click.echo(f"Fetching {entry.repo_id}/{entry.filename} ...", err=True)
-    path = do_pull(paths, model_id, force=force)
+    path = pull_model(paths, model_id, tqdm_progress, force=force)
     if as_json:
         _emit({"id": model_id, "path": str(path), "size": path.stat().st_size})
     else:
@@ -103,19 +105,14 @@ def pull(model_id: str, force: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def use(model_id: str, kind: str | None, as_json: bool) -> None:
     """Make MODEL_ID the active chat or embedding model (saved in the settings file)."""
-    from memos_desktop.engines import catalog
-    from memos_desktop.engines.models import use as do_use
-    from memos_desktop.engines.models import use_kind
+    from memos_desktop.api import model_kind, use_model
 
     paths, settings = _env()
     if kind is not None:
-        resolved = catalog.resolve(paths, model_id)
-        if resolved.kind is not None and resolved.kind != kind:
-            raise click.UsageError(f"{model_id} is a {resolved.kind} model, not {kind}")
-        new = use_kind(settings, kind, model_id)
-    else:
-        new = do_use(paths, settings, model_id)
-    save_settings(paths, new)
+        found = model_kind(paths, model_id)
+        if found is not None and found != kind:
+            raise click.UsageError(f"{model_id} is a {found} model, not {kind}")
+    new = use_model(paths, settings, model_id, kind=cast("Kind | None", kind))
     changed = (
         "chat"
         if new.models.chat != settings.models.chat
@@ -141,16 +138,15 @@ def use(model_id: str, kind: str | None, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 def rm(model_id: str, force: bool, yes: bool) -> None:
     """Delete a downloaded model (built-ins: their cached file, rebuilt on next use)."""
-    from memos_desktop.engines import catalog
-    from memos_desktop.engines.models import remove
+    from memos_desktop.api import model_entry, remove_model
 
     paths, settings = _env()
-    entry = catalog.get_entry(model_id)
+    entry = model_entry(model_id)
     if not yes and not entry.builtin:
         if not sys.stdin.isatty():
             raise click.UsageError("add --yes to confirm (no terminal to ask on)")
         click.confirm(f"Delete '{model_id}' ({entry.size_bytes / 1024**2:.0f} MB)?", abort=True)
-    removed = remove(paths, settings, model_id, force=force)
+    removed = remove_model(paths, settings, model_id, force=force)
     if not removed:
         click.echo(f"'{model_id}' was not installed; nothing to delete.", err=True)
     for p in removed:
@@ -161,11 +157,11 @@ def rm(model_id: str, force: bool, yes: bool) -> None:
 @click.argument("model_id")
 def verify(model_id: str) -> None:
     """Re-hash a downloaded model and compare with the sha256 recorded when it was pulled."""
-    from memos_desktop.engines.models import verify as do_verify
+    from memos_desktop.api import verify_model
     from memos_desktop.errors import InvalidInputError
 
     paths, _ = _env()
-    if not do_verify(paths, model_id):
+    if not verify_model(paths, model_id):
         raise InvalidInputError(
             f"'{model_id}' does not match the sha256 recorded when it was downloaded",
             hint=f"run `memos-desktop models pull --force {model_id}`",

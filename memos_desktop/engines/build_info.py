@@ -71,9 +71,8 @@ def judge(built: frozenset[str], cpu: frozenset[str] | None) -> list[dict[str, s
                 "name": "engine AMX",
                 "status": "warn",
                 "detail": "this llama.cpp build uses AMX kernels "
-                f"({', '.join(amx_built)}) on a CPU that has AMX; they crash on the first decode "
-                f"of Q4_K models ({AMX_ISSUE}): "
-                f"{REBUILD}",
+                f"({', '.join(amx_built)}) on a CPU that has AMX; they crash on the first "
+                f"decode of Q4_K models ({AMX_ISSUE}): {REBUILD}",
             }
         )
     missing = sorted(f for f in shown if CPU_FLAG[f] not in cpu)

@@ -3,7 +3,8 @@
 Design rules:
 - The app paints first: the profile opens and the models load in worker threads that post
   messages; until then the chat screen says what it is waiting for.
-- Every domain call goes through ``memos_desktop.api`` via the :class:`Session` (one lock).
+- Every domain call goes through ``memos_desktop.api`` via the :class:`Session`; the API is
+  thread-safe itself (one lock), and ``run_api`` holds that lock for a screen's few calls.
 - Every binding has an id (``BINDING_IDS`` lists them) so the keymap in the settings can remap it.
 """
 
@@ -22,9 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from memos_desktop.config import Paths, Settings, save_settings
-from memos_desktop.errors import MemosError
-from memos_desktop.tui.session import (
+from memos_desktop.api.session import (
     EmbedderFactory,
     EngineFactory,
     Session,
@@ -32,9 +31,11 @@ from memos_desktop.tui.session import (
     open_session,
     start_state,
 )
+from memos_desktop.config import Paths, Settings, save_settings
+from memos_desktop.errors import MemosError
 
 if TYPE_CHECKING:
-    from memos_desktop.engines.catalog import Kind
+    from memos_desktop.api import Kind
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -201,8 +202,7 @@ class MemosApp(App[int]):
         session = self.session
         assert session is not None
         try:
-            with session.lock:
-                engine = session.api.engine
+            engine = session.api.engine
             import memos_desktop.tui.answer  # noqa: F401  (the Markdown parser, off the UI thread)
 
             error = None
@@ -249,8 +249,7 @@ class MemosApp(App[int]):
         self.model_error = None
         if self.session is not None:
             factory = self._engine_factory or default_engine_factory(self.paths, self.settings)
-            with self.session.lock:
-                self.session.api.set_engine_factory(factory)
+            self.session.api.set_engine_factory(factory)
             self.set_state("loading model")
             self.load_model()
 

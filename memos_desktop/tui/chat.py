@@ -31,11 +31,8 @@ from memos_desktop.tui.widgets import (
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
 
-    from memos_desktop.engines.base import CancelToken
-    from memos_desktop.memory.chat import ChatTurn
-    from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.api import CancelToken, ChatTurn, Session, UsedMemory
     from memos_desktop.tui.answer import AssistantMessage
-    from memos_desktop.tui.session import Session
 
 SLASH_HELP = (
     "/remember TEXT · /forget ID · /correct TEXT · /cube NAME (switch or create) · /model ID · "
@@ -201,7 +198,7 @@ class ChatScreen(MemosScreen):
         transcript.scroll_end(animate=False)
         self._stream = None
         self.generating = True
-        from memos_desktop.engines.base import CancelToken  # numpy: not needed for first paint
+        from memos_desktop.api import CancelToken  # numpy: not needed for first paint
 
         self._cancel = CancelToken()
         self._gen += 1
@@ -221,10 +218,9 @@ class ChatScreen(MemosScreen):
         cancel: CancelToken,
     ) -> None:
         try:
-            with session.lock:
-                turn = session.api.chat(text, conversation_id, temporary=temporary, cancel=cancel)
+            turn = session.api.chat(text, conversation_id, temporary=temporary, cancel=cancel)
             self.post_message(self.Started(gen, turn.used, turn.kv_restored, turn.prefix_tokens))
-            for piece in session.locked_stream(iter(turn)):
+            for piece in turn:  # the API takes its lock per piece: other calls interleave
                 self.post_message(self.Piece(gen, piece))
         except Exception as exc:  # shown in the transcript; the app keeps running
             self.post_message(self.Failed(gen, exc))
@@ -384,7 +380,7 @@ class ChatScreen(MemosScreen):
                         w.add_class("cancelled")
                     transcript.mount(w)
                     last_used = m.meta.get("used") or []
-            from memos_desktop.memory.scheduler import UsedMemory
+            from memos_desktop.api import UsedMemory
 
             self.query_one(UsedMemories).show(tuple(UsedMemory.from_json(u) for u in last_used))
             n = len(last_used)

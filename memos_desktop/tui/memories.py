@@ -26,8 +26,8 @@ from textual.widgets import (
     TextArea,
 )
 
+from memos_desktop.api.types import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, SearchFilters
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.store.models import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, SearchFilters
 from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import ConfirmScreen
 from memos_desktop.tui.widgets import (
@@ -39,7 +39,7 @@ from memos_desktop.tui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from memos_desktop.store.models import MemoryItem
+    from memos_desktop.api.types import MemoryItem
     from memos_desktop.tui.app import MemosApp
 
 ANY = "any"

@@ -18,11 +18,11 @@ from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.widgets import restore_cursor, selected_key
 
 if TYPE_CHECKING:
-    from memos_desktop.engines.models import ModelInfo
+    from memos_desktop.api import ModelInfo
 
 
 def size(n: int | None) -> str:
-    from memos_desktop.engines.catalog import human_size
+    from memos_desktop.api.types import human_size
 
     return human_size(n) if n else "-"
 

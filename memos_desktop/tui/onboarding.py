@@ -33,8 +33,7 @@ class FirstRunScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        from memos_desktop.api import list_models
-        from memos_desktop.tui.session import keyring_choice
+        from memos_desktop.api import keyring_choice, list_models
 
         usable, why = keyring_choice()
         self.keyring_usable = usable
@@ -125,15 +124,14 @@ class FirstRunScreen(Screen[None]):
     # A fixed description: Textual would otherwise put repr(passphrase) in the worker's name.
     @work(thread=True, exclusive=True, description="create the profile")
     def _create(self, method: str, passphrase: str | None, model: str) -> None:
-        from memos_desktop.api import use_model
-        from memos_desktop.tui.session import create
+        from memos_desktop.api import create_profile, use_model
 
         app = self.memos
         try:
             settings = app.settings
             if model != settings.models.chat:
                 settings = use_model(app.paths, settings, model)
-            create(app.paths, app.profile, settings, method, passphrase)
+            create_profile(app.paths, app.profile, settings, method=method, passphrase=passphrase)
         except MemosError as exc:
             self.app.call_from_thread(self._failed, exc)
             return

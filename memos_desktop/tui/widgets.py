@@ -11,7 +11,7 @@ from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
-    from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.api import UsedMemory
     from memos_desktop.tui.app import Status
 
 

@@ -578,8 +578,8 @@ async def test_the_passphrase_is_not_in_any_worker_description(
 def test_start_state_reads_the_profiles_key_file(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from memos_desktop.api import session
     from memos_desktop.store.profile import KEYFILE, create_profile
-    from memos_desktop.tui import session
 
     assert session.KEYFILE == KEYFILE
     assert session.start_state(paths, "default").kind == "first_run"

@@ -1,0 +1,266 @@
+"""The one door: every front end (CLI, TUI, later the daemon and the MCP server) imports
+``memos_desktop.api`` (plus ``config`` and ``errors``) and nothing below it.
+
+Rooms:
+- ``session``: the one session factory (open and unlock a profile, build its embedder and
+  engine), and the start state the TUI reads before its first paint.
+- ``facade`` (``MemosAPI``), with ``memories`` and ``conversations``: the domain calls on one
+  open profile; the API owns its thread safety (``base``: one re-entrant lock).
+- ``profiles``: create, key method, passphrase change, key rotation, doctor.
+- ``models``: list, pull, use, remove, verify models.
+- ``types``: the dataclasses and constants front ends need.
+
+Names are loaded when first used (PEP 562), so ``import memos_desktop.api`` stays cheap and
+the terminal app paints before numpy, the store and the model code are imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memos_desktop.api.facade import MemosAPI
+    from memos_desktop.api.memories import SearchResult
+    from memos_desktop.api.models import (
+        ModelInfo,
+        ProgressFactory,
+        list_models,
+        model_entry,
+        model_kind,
+        no_progress,
+        pull_model,
+        remove_model,
+        tqdm_progress,
+        use_model,
+        verify_model,
+    )
+    from memos_desktop.api.profiles import (
+        CreatedProfile,
+        change_passphrase,
+        create_profile,
+        doctor,
+        engine_report,
+        key_method,
+        keyring_choice,
+        rotate_key,
+    )
+    from memos_desktop.api.session import (
+        KEYFILE,
+        EmbedderFactory,
+        EngineFactory,
+        PassphraseProvider,
+        Session,
+        StartState,
+        default_embedder_factory,
+        default_engine_factory,
+        open_api,
+        open_session,
+        start_state,
+    )
+    from memos_desktop.api.types import (
+        MEMORY_LAYERS,
+        MEMORY_STATUSES,
+        MEMORY_TYPES,
+        Conversation,
+        Cube,
+        Kind,
+        MemoryItem,
+        MemoryLayer,
+        MemoryStatus,
+        MemoryType,
+        MemoryVersion,
+        Message,
+        ModelEntry,
+        NewMemory,
+        SearchFilters,
+        SearchHit,
+        Source,
+        User,
+        human_size,
+    )
+    from memos_desktop.engines.base import (
+        CancelToken,
+        ChatEngine,
+        ChatMessage,
+        Embedder,
+        GenerationStats,
+        SamplingParams,
+    )
+    from memos_desktop.memory.chat import ChatTurn
+    from memos_desktop.memory.consolidate import RunReport
+    from memos_desktop.memory.ingest import embed_text
+    from memos_desktop.memory.reconcile import Plan
+    from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.store.memories import AddResult
+
+# name -> the module it is loaded from
+_EXPORTS: dict[str, str] = {
+    "MemosAPI": "memos_desktop.api.facade",
+    "SearchResult": "memos_desktop.api.memories",
+    **dict.fromkeys(
+        [
+            "ModelInfo",
+            "ProgressFactory",
+            "list_models",
+            "model_entry",
+            "model_kind",
+            "no_progress",
+            "pull_model",
+            "remove_model",
+            "tqdm_progress",
+            "use_model",
+            "verify_model",
+        ],
+        "memos_desktop.api.models",
+    ),
+    **dict.fromkeys(
+        [
+            "CreatedProfile",
+            "change_passphrase",
+            "create_profile",
+            "doctor",
+            "engine_report",
+            "key_method",
+            "keyring_choice",
+            "rotate_key",
+        ],
+        "memos_desktop.api.profiles",
+    ),
+    **dict.fromkeys(
+        [
+            "KEYFILE",
+            "EmbedderFactory",
+            "EngineFactory",
+            "PassphraseProvider",
+            "Session",
+            "StartState",
+            "default_embedder_factory",
+            "default_engine_factory",
+            "open_api",
+            "open_session",
+            "start_state",
+        ],
+        "memos_desktop.api.session",
+    ),
+    **dict.fromkeys(
+        [
+            "MEMORY_LAYERS",
+            "MEMORY_STATUSES",
+            "MEMORY_TYPES",
+            "Conversation",
+            "Cube",
+            "Kind",
+            "MemoryItem",
+            "MemoryLayer",
+            "MemoryStatus",
+            "MemoryType",
+            "MemoryVersion",
+            "Message",
+            "ModelEntry",
+            "NewMemory",
+            "SearchFilters",
+            "SearchHit",
+            "Source",
+            "User",
+            "human_size",
+        ],
+        "memos_desktop.api.types",
+    ),
+    **dict.fromkeys(
+        [
+            "CancelToken",
+            "ChatEngine",
+            "ChatMessage",
+            "Embedder",
+            "GenerationStats",
+            "SamplingParams",
+        ],
+        "memos_desktop.engines.base",
+    ),
+    "ChatTurn": "memos_desktop.memory.chat",
+    "RunReport": "memos_desktop.memory.consolidate",
+    "embed_text": "memos_desktop.memory.ingest",
+    "Plan": "memos_desktop.memory.reconcile",
+    "UsedMemory": "memos_desktop.memory.scheduler",
+    "AddResult": "memos_desktop.store.memories",
+}
+
+__all__ = [
+    "KEYFILE",
+    "MEMORY_LAYERS",
+    "MEMORY_STATUSES",
+    "MEMORY_TYPES",
+    "AddResult",
+    "CancelToken",
+    "ChatEngine",
+    "ChatMessage",
+    "ChatTurn",
+    "Conversation",
+    "CreatedProfile",
+    "Cube",
+    "Embedder",
+    "EmbedderFactory",
+    "EngineFactory",
+    "GenerationStats",
+    "Kind",
+    "MemoryItem",
+    "MemoryLayer",
+    "MemoryStatus",
+    "MemoryType",
+    "MemoryVersion",
+    "MemosAPI",
+    "Message",
+    "ModelEntry",
+    "ModelInfo",
+    "NewMemory",
+    "PassphraseProvider",
+    "Plan",
+    "ProgressFactory",
+    "RunReport",
+    "SamplingParams",
+    "SearchFilters",
+    "SearchHit",
+    "SearchResult",
+    "Session",
+    "Source",
+    "StartState",
+    "UsedMemory",
+    "User",
+    "change_passphrase",
+    "create_profile",
+    "default_embedder_factory",
+    "default_engine_factory",
+    "doctor",
+    "embed_text",
+    "engine_report",
+    "human_size",
+    "key_method",
+    "keyring_choice",
+    "list_models",
+    "model_entry",
+    "model_kind",
+    "no_progress",
+    "open_api",
+    "open_session",
+    "pull_model",
+    "remove_model",
+    "rotate_key",
+    "start_state",
+    "tqdm_progress",
+    "use_model",
+    "verify_model",
+]  # the names of _EXPORTS (a test checks)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,120 @@
+"""The facade every front end uses (CLI, TUI, daemon): MemOS-like add / search / get / list /
+update / forget / restore / purge / history, chat, users and cubes, on one open profile.
+
+Design rules:
+- Front ends call ``memos_desktop.api`` only; it calls ``memory`` / ``store`` / ``engines``.
+- One :class:`MemosAPI` is safe to share between threads (``base.locked``); a chat answer
+  takes the lock per token while it streams.
+- Unchanged text is never embedded twice (content hash first, ``memory.ingest``).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from memos_desktop.api.base import locked
+from memos_desktop.api.conversations import ConversationsApi
+from memos_desktop.api.memories import MemoriesApi
+from memos_desktop.engines.base import CancelToken, SamplingParams
+from memos_desktop.errors import InvalidInputError
+from memos_desktop.memory.chat import ChatService, ChatTurn
+from memos_desktop.memory.consolidate import RunReport, run_pending
+from memos_desktop.store.models import Cube, User
+
+
+class MemosAPI(MemoriesApi, ConversationsApi):
+    # --- users ------------------------------------------------------------------------------
+
+    @locked
+    def switch_user(self, name: str) -> User:
+        """Each user has their own cubes (and so their own memories, KV states, adapters)."""
+        self.user = self.store.users.get(name)
+        self._cube = None
+        return self.user
+
+    @locked
+    def create_user(self, name: str) -> User:
+        return self.store.users.create(name)
+
+    # --- cubes ------------------------------------------------------------------------------
+
+    @locked
+    def use_cube(self, name_or_id: str) -> Cube:
+        self._cube = self.store.cubes.get(name_or_id, self.user)
+        return self._cube
+
+    @locked
+    def list_cubes(self) -> builtins.list[Cube]:
+        return self.store.cubes.list(self.user)
+
+    @locked
+    def cube_stats(self, cube: Cube | str | None = None) -> dict[str, int]:
+        """Memories of a cube (default: the current one) counted by status."""
+        c = cube if isinstance(cube, Cube) else self._cube_for(cube)
+        return self.store.cubes.stats(c)
+
+    @locked
+    def rename_cube(self, name_or_id: str, new_name: str) -> Cube:
+        cube = self.store.cubes.rename(self._cube_for(name_or_id), new_name)
+        if self._cube is not None and self._cube.id == cube.id:
+            self._cube = cube
+        return cube
+
+    @locked
+    def delete_cube(self, name_or_id: str) -> int:
+        cube = self._cube_for(name_or_id)
+        n = self.store.cubes.delete(cube)
+        if self._cube is not None and self._cube.id == cube.id:
+            self._cube = None
+        return n
+
+    # --- chat -------------------------------------------------------------------------------
+
+    @locked
+    def chat(
+        self,
+        query: str,
+        conversation_id: str | None = None,
+        *,
+        temporary: bool = False,
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ChatTurn:
+        """Retrieve, assemble, stream; iterate the returned turn for text (each piece is made
+        holding the API's lock, so other calls interleave with the answer). After the stream
+        ends the turn is recorded (unless temporary) and its fast-mode memory is stored."""
+        if not query.strip():
+            raise InvalidInputError("an empty message", hint="type something to ask")
+        c = self.cube
+        svc = ChatService(
+            self.store,
+            self.engine,
+            self._embedder_for(c),
+            c,
+            self.user.id,
+            lambda q, k: self.search(q, top_k=k, cube=c.id).hits,
+            self.budget,
+        )
+        turn = svc.turn(
+            query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
+        )
+        turn._stream = self.locked_stream(turn._stream)
+        return turn
+
+    @locked
+    def consolidate(self, limit: int = 50) -> RunReport:
+        """Run pending consolidation jobs now (fine extraction of recent conversations)."""
+        return run_pending(
+            self.store,
+            self.engine,
+            self._embedder_for(self.cube),
+            user_name=self.user.display_name,
+            limit=limit,
+        )
+
+    @locked
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.store.close()

@@ -10,6 +10,7 @@ Design rules:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import Callable, Iterable
@@ -104,10 +105,8 @@ class MemosApp(App[int]):
     def clear_selection(self) -> None:
         # Textual 8.2 catches NoScreen here, but `screen` raises ScreenStackError while the
         # stack is empty; an Input that mounts then (seen on Python 3.12) crashed the app.
-        try:
+        with contextlib.suppress(ScreenStackError):
             super().clear_selection()
-        except ScreenStackError:
-            pass
 
     def __init__(
         self,

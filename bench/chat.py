@@ -30,8 +30,8 @@ from memos_desktop.engines.catalog import ensure_packaged_gemma
 from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
 from memos_desktop.memory.scheduler import Budget
-from memos_desktop.store.models import NewMemory
 from memos_desktop.store.profile import create_profile
+from memos_desktop.store.records import NewMemory
 
 FACTS = [
     "The user's name is Amira and she lives in Leeds with her partner Jon.",

@@ -66,9 +66,9 @@ def measure(model: str, path: Path, threads: int, home: Path) -> dict[str, Any]:
     from memos_desktop.config import Settings, resolve_paths
     from memos_desktop.engines.base import ChatMessage, KVState, SamplingParams
     from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
-    from memos_desktop.engines.tiny_model import write_random_lora
     from memos_desktop.store.activation import ActivationRepo
     from memos_desktop.store.profile import create_profile
+    from tests.fixtures.tiny_model import write_random_lora
 
     fmt = "gemma" if model == "gemma" else None
     cfg = LlamaCppSettings(n_ctx=4096, n_threads=threads, n_threads_batch=threads, chat_format=fmt)
@@ -224,7 +224,7 @@ def measure_speed(path: Path, threads: int, home: Path, repeats: int = 3) -> dic
 
 
 def compare_builds(threads: int, write: bool) -> None:
-    from memos_desktop.engines.tiny_model import packaged_gemma
+    from tests.fixtures.tiny_model import packaged_gemma
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rows = {}
@@ -371,7 +371,7 @@ def main() -> None:
         print(json.dumps(measure(model, Path(path), args.threads, Path(home))))
         return
 
-    from memos_desktop.engines.tiny_model import packaged_gemma, write_tiny_model
+    from tests.fixtures.tiny_model import packaged_gemma, write_tiny_model
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []

@@ -32,8 +32,8 @@ from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.embeddings import load_embedder
-from memos_desktop.store.models import NewMemory, SearchFilters, Source
 from memos_desktop.store.profile import create_profile
+from memos_desktop.store.records import NewMemory, SearchFilters, Source
 from memos_desktop.store.search import SearchParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine, write_section
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import create_profile
+from memos_desktop.store.records import NewMemory, SearchFilters
 from memos_desktop.store.search import STOPWORDS
 
 DIM = 384

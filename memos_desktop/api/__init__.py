@@ -7,7 +7,7 @@ Rooms:
 - ``facade`` (``MemosAPI``), with ``memories`` and ``conversations``: the domain calls on one
   open profile; the API owns its thread safety (``base``: one re-entrant lock).
 - ``profiles``: create, key method, passphrase change, key rotation, doctor.
-- ``models``: list, pull, use, remove, verify models.
+- ``model_ops``: list, pull, use, remove, verify models.
 - ``types``: the dataclasses and constants front ends need.
 
 Names are loaded when first used (PEP 562), so ``import memos_desktop.api`` stays cheap and
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from memos_desktop.api.facade import MemosAPI
     from memos_desktop.api.memories import SearchResult
-    from memos_desktop.api.models import (
+    from memos_desktop.api.model_ops import (
         ModelInfo,
         ProgressFactory,
         list_models,
@@ -112,7 +112,7 @@ _EXPORTS: dict[str, str] = {
             "use_model",
             "verify_model",
         ],
-        "memos_desktop.api.models",
+        "memos_desktop.api.model_ops",
     ),
     **dict.fromkeys(
         [

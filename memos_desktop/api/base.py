@@ -23,8 +23,8 @@ from memos_desktop.engines.base import ChatEngine, Embedder
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reconcile import Reconciler
 from memos_desktop.memory.scheduler import Budget
-from memos_desktop.store.models import Cube, User
 from memos_desktop.store.profile import DEFAULT_CUBE, Store
+from memos_desktop.store.records import Cube, User
 
 log = logging.getLogger(__name__)
 

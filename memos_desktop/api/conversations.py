@@ -8,7 +8,7 @@ import datetime as dt
 
 from memos_desktop.api.base import ApiBase, locked
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.store.models import Conversation, Message
+from memos_desktop.store.records import Conversation, Message
 
 
 class ConversationsApi(ApiBase):

@@ -19,7 +19,7 @@ from memos_desktop.engines.base import CancelToken, SamplingParams
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
-from memos_desktop.store.models import Cube, User
+from memos_desktop.store.records import Cube, User
 
 
 class MemosAPI(MemoriesApi, ConversationsApi):

@@ -23,7 +23,7 @@ from memos_desktop.memory import ingest
 from memos_desktop.memory.reconcile import Plan
 from memos_desktop.memory.retrieve import fine_search
 from memos_desktop.store.memories import AddResult
-from memos_desktop.store.models import (
+from memos_desktop.store.records import (
     Cube,
     MemoryItem,
     MemoryVersion,

@@ -6,7 +6,7 @@ so a front end may import it at module level; the heavier types (engine, chat tu
 from __future__ import annotations
 
 from memos_desktop.engines.catalog import Kind, ModelEntry, human_size
-from memos_desktop.store.models import (
+from memos_desktop.store.records import (
     MEMORY_LAYERS,
     MEMORY_STATUSES,
     MEMORY_TYPES,

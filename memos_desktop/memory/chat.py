@@ -29,8 +29,8 @@ from memos_desktop.engines.base import (
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
-from memos_desktop.store.models import Cube, Message, SearchHit
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import Cube, Message, SearchHit
 
 log = logging.getLogger(__name__)
 

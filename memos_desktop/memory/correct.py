@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.store.models import Cube, MemoryItem, NewMemory, SearchFilters, SearchHit
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import Cube, MemoryItem, NewMemory, SearchFilters, SearchHit
 
 MIN_COSINE = 0.3
 TYPES = ("fact", "preference", "event", "instruction", "episode")  # what a correction replaces

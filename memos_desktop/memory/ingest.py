@@ -22,8 +22,8 @@ from memos_desktop.engines.base import ChatMessage, Embedder
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reader import exchange_item
 from memos_desktop.store.memories import AddResult
-from memos_desktop.store.models import Cube, NewMemory, content_hash
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import Cube, NewMemory, content_hash
 
 AddInput = Sequence[NewMemory] | Sequence[ChatMessage] | Sequence[dict[str, Any]] | NewMemory | str
 ROLES = ("user", "assistant", "system")

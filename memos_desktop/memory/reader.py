@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams
 from memos_desktop.store.migrations import MEMORY_TYPES
-from memos_desktop.store.models import MemoryType, Message, NewMemory, Source
+from memos_desktop.store.records import MemoryType, Message, NewMemory, Source
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from memos_desktop.store.models import Cube, MemoryItem, NewMemory, SearchFilters
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import Cube, MemoryItem, NewMemory, SearchFilters
 
 Action = Literal["add", "update", "supersede", "noop"]
 _WORD = re.compile(r"\w+")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams
-from memos_desktop.store.models import SearchHit
+from memos_desktop.store.records import SearchHit
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memos_desktop.engines.base import ChatMessage
-from memos_desktop.store.models import Cube, MemoryItem, Message, SearchFilters, SearchHit
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import Cube, MemoryItem, Message, SearchFilters, SearchHit
 
 PERSONA = (
     "You are Memos, a private assistant that runs entirely on this computer. You remember what "

@@ -21,7 +21,7 @@ import numpy as np
 
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import ActivationState
+from memos_desktop.store.records import ActivationState
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import apsw
 
 from memos_desktop.errors import InvalidInputError, NotFoundError
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import Adapter
+from memos_desktop.store.records import Adapter
 
 STATUSES = ("training", "candidate", "active", "rejected", "retired")
 _COLS = (

@@ -11,7 +11,7 @@ from typing import Any
 
 from memos_desktop.errors import NotFoundError
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import Conversation, Message
+from memos_desktop.store.records import Conversation, Message
 
 _CONV = "id, user_id, cube_id, title, temporary, archived, created_at, updated_at"
 _MSG = "id, conversation_id, seq, role, content, created_at, meta"

@@ -12,7 +12,7 @@ from memos_desktop.store.db import Database
 from memos_desktop.store.hlc import HybridClock
 from memos_desktop.store.memories import log_change
 from memos_desktop.store.migrations import ensure_vec_table, vec_table
-from memos_desktop.store.models import Cube, User
+from memos_desktop.store.records import Cube, User
 
 _NAME = re.compile(r"^[\w][\w .\-]{0,63}$", re.UNICODE)
 _CUBE_COLS = "id, name, owner_id, description, embed_model, embed_dim, created_at, updated_at"

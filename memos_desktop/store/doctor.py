@@ -14,8 +14,8 @@ from memos_desktop.errors import MemosError
 from memos_desktop.store import keys
 from memos_desktop.store.db import DB_FILENAME
 from memos_desktop.store.migrations import LATEST, current_version
-from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.profile import KEYFILE, PassphraseProvider, open_profile
+from memos_desktop.store.records import SearchFilters
 
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 

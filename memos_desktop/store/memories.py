@@ -34,7 +34,7 @@ from memos_desktop.store.migrations import (
     ensure_vec_table,
     vec_table,
 )
-from memos_desktop.store.models import (
+from memos_desktop.store.records import (
     Cube,
     MemoryItem,
     MemoryVersion,

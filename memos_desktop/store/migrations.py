@@ -14,7 +14,7 @@ from collections.abc import Callable
 import apsw
 
 from memos_desktop.errors import MigrationError
-from memos_desktop.store import models
+from memos_desktop.store import records as models
 from memos_desktop.store.db import Database
 
 # Defined with the dataclasses (a light module the front ends import at start-up).

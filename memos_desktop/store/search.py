@@ -26,7 +26,7 @@ from memos_desktop.config import SearchSettings
 from memos_desktop.store.db import Database
 from memos_desktop.store.memories import MemoryRepo, clean_tags, filter_sql
 from memos_desktop.store.migrations import vec_table
-from memos_desktop.store.models import SearchFilters, SearchHit
+from memos_desktop.store.records import SearchFilters, SearchHit
 from memos_desktop.store.vector_index import VectorIndex
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

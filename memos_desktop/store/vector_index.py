@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from memos_desktop.store.db import Database
 from memos_desktop.store.migrations import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, vec_table
-from memos_desktop.store.models import SearchFilters
+from memos_desktop.store.records import SearchFilters
 
 log = logging.getLogger(__name__)
 _TYPE = {t: i for i, t in enumerate(MEMORY_TYPES)}

@@ -9,9 +9,9 @@ import pytest
 
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.llamacpp import LlamaCppEngine
-from memos_desktop.engines.tiny_model import write_random_lora
 from memos_desktop.store.profile import Store, create_profile
 from tests.conftest import PASSPHRASE
+from tests.fixtures.tiny_model import write_random_lora
 from tests.model_fixtures import GEMMA, TINY
 
 __all__ = ["GEMMA", "TINY"]

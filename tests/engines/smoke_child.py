@@ -17,7 +17,7 @@ from memos_desktop.config import resolve_paths
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
-from memos_desktop.engines.tiny_model import packaged_gemma, write_random_lora
+from tests.fixtures.tiny_model import packaged_gemma, write_random_lora
 from tests.model_fixtures import GEMMA
 
 GREEDY = SamplingParams.greedy(12)

@@ -12,8 +12,8 @@ import pytest
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.gguf_meta import check_lora_adapter
 from memos_desktop.engines.llamacpp import LlamaCppEngine
-from memos_desktop.engines.tiny_model import write_random_lora, write_tiny_model
 from memos_desktop.errors import EngineError
+from tests.fixtures.tiny_model import write_random_lora, write_tiny_model
 
 CHAT = [ChatMessage("user", "Tell me something about my day.")]
 GREEDY = SamplingParams.greedy(24)

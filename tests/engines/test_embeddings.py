@@ -17,8 +17,8 @@ from memos_desktop.engines import catalog, embeddings
 from memos_desktop.engines.base import Embedder
 from memos_desktop.engines.bert_gguf import NumpyBert
 from memos_desktop.engines.embeddings import LlamaEmbedder, ensure_minilm_gguf, load_embedder
-from memos_desktop.engines.minilm_reference import SOURCE_SAFETENSORS_SHA256, reference
 from memos_desktop.errors import EngineError, ModelNotFoundError
+from tests.fixtures.minilm_reference import SOURCE_SAFETENSORS_SHA256, reference
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reader import FineReader, windows
 from memos_desktop.store.conversations import ConversationRepo
 from memos_desktop.store.jobs import JobRepo
-from memos_desktop.store.models import NewMemory, SearchFilters
+from memos_desktop.store.records import NewMemory, SearchFilters
 
 GREEDY = SamplingParams.greedy(max_tokens=8)
 

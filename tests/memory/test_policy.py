@@ -10,7 +10,7 @@ import pytest
 from memos_desktop.api import MemosAPI
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory import correct, ingest
-from memos_desktop.store.models import NewMemory
+from memos_desktop.store.records import NewMemory
 
 
 def test_the_target_is_the_best_hit_related_enough(api: MemosAPI) -> None:

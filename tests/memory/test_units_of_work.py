@@ -13,8 +13,8 @@ from pathlib import Path
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.memory.consolidate import EXTRACT, run_pending
-from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.profile import Store, open_profile
+from memos_desktop.store.records import SearchFilters
 from tests.conftest import new_profile
 from tests.memory.scripted import MEMORIES, TRANSCRIPT, ScriptedExtractor
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.profile import Store, open_profile
+from memos_desktop.store.records import SearchFilters
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(store: Store) -> None:
     import pytest
 
     from memos_desktop.errors import DiskFullError
-    from memos_desktop.store.models import NewMemory
+    from memos_desktop.store.records import NewMemory
 
     cube = store.cubes.list()[0]
     kept = store.memories.add(cube, NewMemory(text="Quinn speaks Welsh"), np.ones(384)).item

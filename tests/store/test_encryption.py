@@ -13,8 +13,8 @@ import apsw
 from memos_desktop.config import resolve_paths, setup_logging
 from memos_desktop.store.db import DB_FILENAME
 from memos_desktop.store.doctor import PLAINTEXT_HEADER
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import NewMemory, SearchFilters
 from tests.store.conftest import DIM, vec
 
 CANARY = "Zanzibar-canary-7Q4 my bank PIN is 8812"

@@ -14,8 +14,8 @@ from memos_desktop.store import keys
 from memos_desktop.store.db import Database
 from memos_desktop.store.jobs import KINDS, JobKind, JobKinds, JobRepo, register_kind
 from memos_desktop.store.migrations import LATEST, current_version, migrate
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import Store, open_profile
+from memos_desktop.store.records import NewMemory, SearchFilters
 from tests.conftest import PASSPHRASE
 from tests.store.conftest import vec
 

@@ -18,7 +18,6 @@ from memos_desktop.errors import (
 )
 from memos_desktop.store import keys
 from memos_desktop.store.db import Database
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import (
     KEYFILE,
     NEXT_KEYFILE,
@@ -27,6 +26,7 @@ from memos_desktop.store.profile import (
     create_profile,
     open_profile,
 )
+from memos_desktop.store.records import NewMemory, SearchFilters
 from tests.conftest import PASSPHRASE
 from tests.store.conftest import vec
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from memos_desktop.errors import InvalidInputError, ItemNotFoundError
-from memos_desktop.store.models import NewMemory, SearchFilters, Source
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import NewMemory, SearchFilters, Source
 from tests.store.conftest import vec
 
 

@@ -9,8 +9,8 @@ from memos_desktop.errors import MigrationError
 from memos_desktop.store import keys
 from memos_desktop.store.db import Database
 from memos_desktop.store.migrations import LATEST, MIGRATIONS, current_version, migrate
-from memos_desktop.store.models import SearchFilters
 from memos_desktop.store.profile import Store, open_profile
+from memos_desktop.store.records import SearchFilters
 from tests.conftest import PASSPHRASE
 
 

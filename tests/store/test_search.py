@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import Store, open_profile
+from memos_desktop.store.records import NewMemory, SearchFilters
 from memos_desktop.store.search import SearchParams, fts_query
 from tests.store.conftest import DIM, near, vec
 

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.store.models import NewMemory, SearchFilters
 from memos_desktop.store.profile import open_profile
+from memos_desktop.store.records import NewMemory, SearchFilters
 
 
 def main() -> None:

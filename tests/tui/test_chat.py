@@ -143,6 +143,6 @@ async def test_prompt_history_and_slash_commands(profile, make_app: AppFactory):
 
 def statuses_all():  # type: ignore[no-untyped-def]
     from memos_desktop.store.migrations import MEMORY_STATUSES
-    from memos_desktop.store.models import SearchFilters
+    from memos_desktop.store.records import SearchFilters
 
     return SearchFilters(statuses=tuple(MEMORY_STATUSES))

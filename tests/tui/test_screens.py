@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Paths, Settings, load_settings
-from memos_desktop.store.models import NewMemory
+from memos_desktop.store.records import NewMemory
 from memos_desktop.tui.app import MemosApp
 from memos_desktop.tui.chat import ChatScreen
 from memos_desktop.tui.conversations import ConversationsScreen

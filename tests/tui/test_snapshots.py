@@ -28,7 +28,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Paths
-from memos_desktop.store.models import NewMemory, Source
+from memos_desktop.store.records import NewMemory, Source
 from memos_desktop.tui.app import MemosApp
 from tests.tui.conftest import AppFactory, wait_for
 

@@ -79,7 +79,7 @@ def test_front_ends_import_only_the_api_config_and_errors() -> None:
     "line",
     [
         "from memos_desktop.store import keys",
-        "from memos_desktop.store.models import MEMORY_TYPES",
+        "from memos_desktop.store.records import MEMORY_TYPES",
         "import memos_desktop.engines.catalog",
         "from memos_desktop import memory",
         "from ..store import profile",
@@ -109,7 +109,7 @@ def test_the_door_is_cheap_to_open() -> None:
     code = (
         "import sys\n"
         "import memos_desktop.api, memos_desktop.api.session, memos_desktop.api.types\n"
-        "import memos_desktop.api.profiles, memos_desktop.api.models, memos_desktop.tui.app\n"
+        "import memos_desktop.api.profiles, memos_desktop.api.model_ops, memos_desktop.tui.app\n"
         "import memos_desktop.cli\n"
         "heavy = ('numpy', 'apsw', 'llama_cpp', 'sqlite_vec', 'cryptography', 'mlx')\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"

@@ -12,9 +12,14 @@ from pathlib import Path
 
 from memos_desktop.config import Paths, Settings, save_settings
 from memos_desktop.engines import catalog
-from memos_desktop.engines import models as manager
+from memos_desktop.engines import model_manager as manager
 from memos_desktop.engines.catalog import Kind, ModelEntry
-from memos_desktop.engines.models import ModelInfo, ProgressFactory, no_progress, tqdm_progress
+from memos_desktop.engines.model_manager import (
+    ModelInfo,
+    ProgressFactory,
+    no_progress,
+    tqdm_progress,
+)
 
 __all__ = [
     "ModelInfo",

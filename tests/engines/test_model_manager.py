@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from memos_desktop.config import Paths, Settings, load_settings, resolve_paths
-from memos_desktop.engines import catalog, models
+from memos_desktop.engines import catalog
+from memos_desktop.engines import model_manager as models
 from memos_desktop.engines.catalog import ModelEntry
-from memos_desktop.engines.models import HubClient, list_models, pull, remove, use, verify
+from memos_desktop.engines.model_manager import HubClient, list_models, pull, remove, use, verify
 from memos_desktop.errors import (
     DiskFullError,
     InvalidInputError,

@@ -586,11 +586,15 @@ def ask(obj: Ctx, question: str, temporary: bool, cube: str | None, as_json: boo
 
 
 @main.command()
-@click.option("--plain", is_flag=True, required=True, help="line-mode chat (no TUI)")
+@click.option(
+    "--plain", is_flag=True, hidden=True, help="accepted for older scripts; chat is plain"
+)
 @click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
 @click.pass_obj
 def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
-    """Chat line by line. Commands: /remember TEXT, /correct TEXT, /forget ID, /new, /quit."""
+    """Chat line by line in this terminal (`memos-desktop` alone opens the app).
+
+    Commands: /remember TEXT, /correct TEXT, /forget ID, /new, /quit."""
     api = obj.api()
     conv: str | None = None
     click.echo("memos-desktop chat. /quit to leave, /new for a new conversation.", err=True)

@@ -97,10 +97,6 @@ class ConversationRepo:
             w.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (at, conv_id))
         return m
 
-    def set_message_meta(self, message_id: str, meta: dict[str, Any]) -> None:
-        with self.db.write() as w:
-            w.execute("UPDATE messages SET meta = ? WHERE id = ?", (json.dumps(meta), message_id))
-
     def messages(self, conv_id: str, *, last: int | None = None) -> builtins.list[Message]:
         if last is None:
             rows = self.db.query(

@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 from memos_desktop.errors import CubeNotFoundError, InvalidInputError, NotFoundError
+from memos_desktop.store.changelog import log_change
 from memos_desktop.store.db import Database
 from memos_desktop.store.hlc import HybridClock
-from memos_desktop.store.memories import log_change
 from memos_desktop.store.migrations import ensure_vec_table, vec_table
 from memos_desktop.store.records import Cube, User
 

@@ -55,8 +55,8 @@ def translate(exc: BaseException, path: Path | str = "") -> Exception:
     if isinstance(exc, apsw.CorruptError | apsw.NotADBError):
         return CorruptDatabaseError(
             f"the memory database is damaged or was tampered with{where}",
-            hint="restore it from a backup or an exported .memcube; "
-            "`memos-desktop doctor` checks it",
+            hint="keep the file as it is (do not delete it), restore a backup copy of the profile "
+            "folder, and run `memos-desktop doctor` to check it",
         )
     if isinstance(exc, apsw.ReadOnlyError | apsw.CantOpenError | apsw.IOError):
         return StoreError(
@@ -111,7 +111,8 @@ class Database:
                 raise CorruptDatabaseError(
                     f"the memory database {self.path} is damaged or was tampered with "
                     "(its key is right but its pages do not decrypt)",
-                    hint="restore it from a backup or an exported .memcube",
+                    hint="keep the file as it is (do not delete it) and restore a backup "
+                    "copy of the profile folder",
                 ) from exc
             raise WrongKeyError(
                 f"the key does not open {self.path}",

@@ -13,7 +13,6 @@ Design rules:
 
 from __future__ import annotations
 
-import builtins
 import json
 import time
 import uuid
@@ -21,12 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from memos_desktop.errors import InvalidInputError, ItemNotFoundError
+from memos_desktop.errors import InvalidInputError
+from memos_desktop.store.changelog import log_change
 from memos_desktop.store.db import Database
 from memos_desktop.store.hlc import HybridClock
+from memos_desktop.store.memory_reads import MemoryReads
+from memos_desktop.store.memory_rows import (
+    ITEM_COLUMNS,
+    VERSION_COLUMNS,
+    clean_tags,
+    normalize_rows,
+    row_to_item,
+)
 from memos_desktop.store.migrations import (
     MEMORY_LAYERS,
     MEMORY_STATUSES,
@@ -37,24 +42,10 @@ from memos_desktop.store.migrations import (
 from memos_desktop.store.records import (
     Cube,
     MemoryItem,
-    MemoryVersion,
     NewMemory,
-    SearchFilters,
-    Source,
     content_hash,
 )
 
-Vectors = npt.NDArray[np.float32]
-
-ITEM_COLUMNS = (
-    "rowid, id, cube_id, text, key, type, layer, status, source, confidence, importance, pinned, "
-    "tags, sources, valid_from, valid_to, created_at, updated_at, last_used_at, use_count, "
-    "version, supersedes, superseded_by, content_hash, embed_model, context"
-)
-_VERSION_COLUMNS = (
-    "item_id, version, text, key, type, layer, status, confidence, importance, tags, "
-    "valid_from, valid_to, change, reason, changed_at, device_id"
-)
 _EDITABLE = {
     "text",
     "key",
@@ -68,60 +59,6 @@ _EDITABLE = {
     "valid_to",
     "source",
 }
-
-
-def row_to_item(r: Sequence[Any]) -> MemoryItem:
-    return MemoryItem(
-        rowid=r[0],
-        id=r[1],
-        cube_id=r[2],
-        text=r[3],
-        key=r[4],
-        type=r[5],
-        layer=r[6],
-        status=r[7],
-        source=r[8],
-        confidence=r[9],
-        importance=r[10],
-        pinned=bool(r[11]),
-        tags=tuple(json.loads(r[12])),
-        sources=tuple(Source.from_json(s) for s in json.loads(r[13])),
-        valid_from=r[14],
-        valid_to=r[15],
-        created_at=r[16],
-        updated_at=r[17],
-        last_used_at=r[18],
-        use_count=r[19],
-        version=r[20],
-        supersedes=r[21],
-        superseded_by=r[22],
-        content_hash=r[23],
-        embed_model=r[24],
-        context=r[25],
-    )
-
-
-def normalize_rows(vectors: Any, dim: int) -> Vectors:
-    arr = np.asarray(vectors, dtype=np.float32)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        raise InvalidInputError(
-            f"embedding has shape {arr.shape}, the cube expects {dim} dimensions",
-            hint="embed with the cube's embedding model",
-        )
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(arr / norms, dtype=np.float32)
-
-
-def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for t in tags:
-        t = t.strip().lower()
-        if t and t not in out:
-            out.append(t)
-    return tuple(out)
 
 
 def _validate(n: NewMemory | dict[str, Any]) -> None:
@@ -148,7 +85,7 @@ class AddResult:
     created: bool  # False: an identical memory already existed (content-hash de-duplication)
 
 
-class MemoryRepo:
+class MemoryRepo(MemoryReads):
     def __init__(self, db: Database, clock: HybridClock) -> None:
         self.db = db
         self.clock = clock
@@ -160,7 +97,7 @@ class MemoryRepo:
 
     def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
         c.execute(
-            f"INSERT INTO memory_versions ({_VERSION_COLUMNS}) "
+            f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.id,
@@ -451,33 +388,6 @@ class MemoryRepo:
             self._log(c, new.id, "update", changes.keys())
             return new
 
-    def set_embedding(self, item_id: str, embedding: Any, embed_model: str) -> MemoryItem:
-        """Attach or replace an item's vector without a new version (re-embedding)."""
-        with self.db.write() as c:
-            item = self.get(item_id)
-            dim = self._cube_dim(item.cube_id) or 0
-            vec = normalize_rows(embedding, dim)[0]
-            table = ensure_vec_table(c, dim)
-            c.execute(f"DELETE FROM {table} WHERE rowid = ?", (item.rowid,))
-            c.execute(
-                f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    item.rowid,
-                    item.cube_id,
-                    vec.tobytes(),
-                    item.type,
-                    item.layer,
-                    item.status,
-                    item.created_at,
-                ),
-            )
-            c.execute(
-                "UPDATE memory_items SET embed_model = ? WHERE rowid = ?", (embed_model, item.rowid)
-            )
-            self._log(c, item.id, "update", ("embed_model",))
-            return replace(item, embed_model=embed_model)
-
     def set_status(
         self,
         item_id: str,
@@ -563,198 +473,3 @@ class MemoryRepo:
                 "UPDATE memory_items SET last_used_at = ?, use_count = use_count + 1 WHERE id = ?",
                 [(at, i) for i in item_ids],
             )
-
-    # --- reads -----------------------------------------------------------------------------
-
-    def get(self, item_id: str) -> MemoryItem:
-        """By full id, or by a unique prefix of at least 6 characters (as the CLI shows ids)."""
-        rows = self.db.query(f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE id = ?", (item_id,))
-        if not rows and len(item_id) >= 6:
-            rows = self.db.query(
-                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE id >= ? AND id < ? LIMIT 2",
-                (item_id, item_id + "\uffff"),
-            )
-            if len(rows) > 1:
-                raise InvalidInputError(
-                    f"the id prefix {item_id!r} matches several memories",
-                    hint="give more characters of the id",
-                )
-        if not rows:
-            raise ItemNotFoundError(
-                f"no memory with id {item_id!r}", hint="`memos-desktop list` shows the ids"
-            )
-        return row_to_item(rows[0])
-
-    def get_many(self, rowids: Sequence[int]) -> dict[int, MemoryItem]:
-        out: dict[int, MemoryItem] = {}
-        for i in range(0, len(rowids), 500):
-            chunk = list(rowids[i : i + 500])
-            q = ",".join("?" * len(chunk))
-            for r in self.db.query(
-                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE rowid IN ({q})", chunk
-            ):
-                out[r[0]] = row_to_item(r)
-        return out
-
-    def score_fields(self, rowids: Sequence[int]) -> list[tuple[int, float, float]]:
-        """(rowid, created_at, importance) for ranking, without parsing whole items."""
-        out: list[tuple[int, float, float]] = []
-        for i in range(0, len(rowids), 500):
-            chunk = list(rowids[i : i + 500])
-            out += self.db.query(
-                "SELECT rowid, created_at, importance FROM memory_items WHERE rowid IN "
-                f"({','.join('?' * len(chunk))})",
-                chunk,
-            )
-        return out
-
-    def known_hashes(self, cube_id: str, hashes: Sequence[str]) -> dict[str, int]:
-        """content hash -> rowid of the non-deleted items of the cube that have it."""
-        found: dict[str, int] = {}
-        for i in range(0, len(hashes), 500):
-            chunk = list(hashes[i : i + 500])
-            for h, rowid in self.db.query(
-                "SELECT content_hash, rowid FROM memory_items WHERE cube_id = ? "
-                f"AND status != 'deleted' AND content_hash IN ({','.join('?' * len(chunk))})",
-                (cube_id, *chunk),
-            ):
-                found.setdefault(str(h), int(rowid))
-        return found
-
-    def by_hash(self, cube_id: str, text: str) -> MemoryItem | None:
-        r = self.db.query_one(
-            f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND content_hash = ? "
-            "AND status != 'deleted' LIMIT 1",
-            (cube_id, content_hash(text)),
-        )
-        return row_to_item(r) if r else None
-
-    def list(
-        self,
-        filters: SearchFilters = SearchFilters(),
-        *,
-        limit: int = 50,
-        offset: int = 0,
-        order: str = "created_at DESC",
-    ) -> list[MemoryItem]:
-        if order not in {
-            "created_at DESC",
-            "created_at ASC",
-            "updated_at DESC",
-            "importance DESC",
-            "last_used_at DESC",
-        }:
-            raise InvalidInputError(f"cannot order by {order!r}")
-        where, params = filter_sql(filters, "m")
-        return [
-            row_to_item(r)
-            for r in self.db.query(
-                f"SELECT {', '.join('m.' + c.strip() for c in ITEM_COLUMNS.split(','))} "
-                f"FROM memory_items m WHERE {where} ORDER BY m.{order} LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            )
-        ]
-
-    def count(self, filters: SearchFilters = SearchFilters()) -> int:
-        where, params = filter_sql(filters, "m")
-        return int(self.db.scalar(f"SELECT count(*) FROM memory_items m WHERE {where}", params))
-
-    def history(self, item_id: str) -> builtins.list[MemoryVersion]:
-        item = self.get(item_id)
-        return [
-            MemoryVersion(
-                item_id=r[0],
-                version=r[1],
-                text=r[2],
-                key=r[3],
-                type=r[4],
-                layer=r[5],
-                status=r[6],
-                confidence=r[7],
-                importance=r[8],
-                tags=tuple(json.loads(r[9])),
-                valid_from=r[10],
-                valid_to=r[11],
-                change=r[12],
-                reason=r[13],
-                changed_at=r[14],
-                device_id=r[15],
-            )
-            for r in self.db.query(
-                f"SELECT {_VERSION_COLUMNS} FROM memory_versions WHERE item_id = ? "
-                "ORDER BY version",
-                (item.id,),
-            )
-        ]
-
-    def vectors(self, cube_dim: int, rowids: Sequence[int]) -> dict[int, Vectors]:
-        if not rowids:
-            return {}
-        table = vec_table(cube_dim)
-        q = ",".join("?" * len(rowids))
-        try:
-            rows = self.db.query(
-                f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({q})", list(rowids)
-            )
-        except Exception:
-            return {}
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
-
-
-def log_change(
-    c: Any, clock: HybridClock, entity: str, entity_id: str, op: str, fields: Iterable[str]
-) -> None:
-    """Append to the sync change log (field names only; values are read from the row)."""
-    c.execute(
-        "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            str(clock.now()),
-            clock.device_id,
-            entity,
-            entity_id,
-            op,
-            json.dumps(sorted(fields)),
-            time.time(),
-        ),
-    )
-
-
-def filter_sql(f: SearchFilters, alias: str) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``f`` over ``memory_items`` aliased ``alias``."""
-    a = alias
-    clauses: list[str] = []
-    params: list[Any] = []
-
-    def _in(col: str, values: tuple[str, ...]) -> None:
-        if values:
-            clauses.append(f"{a}.{col} IN ({','.join('?' * len(values))})")
-            params.extend(values)
-
-    _in("cube_id", f.cube_ids)
-    _in("type", f.types)
-    _in("layer", f.layers)
-    _in("status", f.statuses)
-    if f.tags:
-        tags = clean_tags(f.tags)
-        clauses.append(
-            f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.item_rowid = {a}.rowid "
-            f"AND t.tag IN ({','.join('?' * len(tags))}))"
-        )
-        params.extend(tags)
-    if f.since is not None:
-        clauses.append(f"{a}.created_at >= ?")
-        params.append(f.since)
-    if f.until is not None:
-        clauses.append(f"{a}.created_at < ?")
-        params.append(f.until)
-    if f.valid_at is not None:
-        clauses.append(
-            f"({a}.valid_from IS NULL OR {a}.valid_from <= ?) "
-            f"AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)"
-        )
-        params.extend([f.valid_at, f.valid_at])
-    if f.pinned is not None:
-        clauses.append(f"{a}.pinned = ?")
-        params.append(int(f.pinned))
-    return (" AND ".join(clauses) or "1"), params

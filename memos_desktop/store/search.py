@@ -24,7 +24,8 @@ import numpy as np
 
 from memos_desktop.config import SearchSettings
 from memos_desktop.store.db import Database
-from memos_desktop.store.memories import MemoryRepo, clean_tags, filter_sql
+from memos_desktop.store.memories import MemoryRepo
+from memos_desktop.store.memory_rows import clean_tags, filter_sql
 from memos_desktop.store.migrations import vec_table
 from memos_desktop.store.records import SearchFilters, SearchHit
 from memos_desktop.store.vector_index import VectorIndex

@@ -99,9 +99,6 @@ class MemosApp(App[int]):
             super().__init__()
             self.error = error
 
-    class StatusChanged(Message):
-        pass
-
     def clear_selection(self) -> None:
         # Textual 8.2 catches NoScreen here, but `screen` raises ScreenStackError while the
         # stack is empty; an Input that mounts then (seen on Python 3.12) crashed the app.

@@ -26,9 +26,8 @@ from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import EngineSettings, Settings, resolve_paths
 from memos_desktop.engines.base import SamplingParams
-from memos_desktop.engines.catalog import ensure_packaged_gemma
-from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
+from memos_desktop.engines.loader import ensure_packaged_gemma, load_embedder
 from memos_desktop.memory.scheduler import Budget
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.engines.embeddings import load_embedder
+from memos_desktop.engines.loader import load_embedder
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters, Source
 from memos_desktop.store.search import SearchParams

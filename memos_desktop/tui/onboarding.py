@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select,
 from memos_desktop.errors import MemosError, WrongPassphraseError
 
 if TYPE_CHECKING:
-    from memos_desktop.tui.app import MemosApp
+    from memos_desktop.tui.host import MemosHost
 
 MIN_PASSPHRASE = 8
 
@@ -29,7 +29,7 @@ class FirstRunScreen(Screen[None]):
     ]
 
     @property
-    def memos(self) -> MemosApp:
+    def memos(self) -> MemosHost:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -162,7 +162,7 @@ class UnlockScreen(Screen[None]):
         self._initial_error = error
 
     @property
-    def memos(self) -> MemosApp:
+    def memos(self) -> MemosHost:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

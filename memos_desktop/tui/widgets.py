@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -12,7 +13,24 @@ from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
     from memos_desktop.api import UsedMemory
-    from memos_desktop.tui.app import Status
+
+
+@dataclass
+class Status:
+    """What the status bar shows."""
+
+    state: str = "starting"  # starting, locked, opening, loading model, ready, generating, error
+    model: str = ""
+    cube: str = ""
+    encryption: str = ""
+    n_ctx: int = 0
+    context_used: int = 0
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    kv: str = ""  # "hit", "miss" or ""
+    daemon: str = "off"
+    pending_jobs: int = 0
+    temporary: bool = False
 
 
 def when(t: float | None) -> str:

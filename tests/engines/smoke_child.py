@@ -15,8 +15,8 @@ import numpy as np
 
 from memos_desktop.config import resolve_paths
 from memos_desktop.engines.base import ChatMessage, SamplingParams
-from memos_desktop.engines.embeddings import load_embedder
 from memos_desktop.engines.llamacpp import LlamaCppEngine
+from memos_desktop.engines.loader import load_embedder
 from tests.fixtures.tiny_model import packaged_gemma, write_random_lora
 from tests.model_fixtures import GEMMA
 

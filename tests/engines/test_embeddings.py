@@ -16,7 +16,8 @@ from memos_desktop.config import Paths, resolve_paths
 from memos_desktop.engines import catalog, embeddings
 from memos_desktop.engines.base import Embedder
 from memos_desktop.engines.bert_gguf import NumpyBert
-from memos_desktop.engines.embeddings import LlamaEmbedder, ensure_minilm_gguf, load_embedder
+from memos_desktop.engines.embeddings import LlamaEmbedder, ensure_minilm_gguf
+from memos_desktop.engines.loader import load_embedder
 from memos_desktop.errors import EngineError, ModelNotFoundError
 from tests.fixtures.minilm_reference import SOURCE_SAFETENSORS_SHA256, reference
 

@@ -328,7 +328,7 @@ def test_engine_selection(tiny_mlx_path: Path, tmp_path: Path) -> None:
 
 def test_an_mlx_directory_resolves_as_a_model_id(tiny_mlx_path: Path) -> None:
     from memos_desktop.config import resolve_paths
-    from memos_desktop.engines.catalog import resolve
+    from memos_desktop.engines.loader import resolve
 
     r = resolve(resolve_paths(), str(tiny_mlx_path), kind="chat")
     assert r.path == tiny_mlx_path.resolve() and r.kind is None

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from memos_desktop.config import Paths, Settings, load_settings, resolve_paths
-from memos_desktop.engines import catalog
+from memos_desktop.engines import catalog, loader
 from memos_desktop.engines import model_manager as models
 from memos_desktop.engines.catalog import ModelEntry
 from memos_desktop.engines.model_manager import HubClient, list_models, pull, remove, use, verify
@@ -227,7 +227,7 @@ def test_cli_models_list_use_and_offline_pull(monkeypatch: pytest.MonkeyPatch) -
     import json
 
     from memos_desktop.cli import main
-    from memos_desktop.cli_models import models as models_group
+    from memos_desktop.cli.models import models as models_group
 
     if "models" not in main.commands:
         monkeypatch.setitem(main.commands, "models", models_group)
@@ -252,7 +252,7 @@ def test_cli_models_list_use_and_offline_pull(monkeypatch: pytest.MonkeyPatch) -
 def test_a_gguf_path_is_a_model_id(tmp_path: Path, paths: Paths) -> None:
     f = tmp_path / "mine.gguf"
     f.write_bytes(b"GGUF")
-    r = catalog.resolve(paths, str(f))
+    r = loader.resolve(paths, str(f))
     assert r.path == f.resolve() and r.kind is None and r.id == "mine"
     with pytest.raises(InvalidInputError, match="chat or an embedding"):
         use(paths, Settings(), str(f))

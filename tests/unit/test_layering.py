@@ -36,3 +36,18 @@ def test_import_contracts_hold() -> None:
         "The store imports no model library",
     ):
         assert f"{name} KEPT" in p.stdout, name
+
+
+def test_no_import_circles_between_the_modules_that_had_them() -> None:
+    """catalog <-> embeddings and tui.app <-> onboarding/widgets imported each other (issue 9);
+    type-only imports count too: a circle under TYPE_CHECKING is still a knot to untie."""
+    import grimp
+
+    g = grimp.build_graph("memos_desktop")
+    for a, b in [
+        ("engines.catalog", "engines.embeddings"),
+        ("tui.app", "tui.onboarding"),
+        ("tui.app", "tui.widgets"),
+    ]:
+        a, b = f"memos_desktop.{a}", f"memos_desktop.{b}"
+        assert not (g.find_shortest_chain(a, b) and g.find_shortest_chain(b, a)), (a, b)

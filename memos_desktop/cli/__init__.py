@@ -1,0 +1,321 @@
+"""The ``memos-desktop`` command line.
+
+Design rules: stdout is data (``--json`` gives machine-readable output), stderr is narration and
+errors. Every :class:`MemosError` becomes a one-line message with a hint and its documented exit
+code (see ``errors.py``); no traceback for expected failures. Everything goes through
+``memos_desktop.api`` (profiles, keys and doctor too); nothing below it is imported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from memos_desktop import __version__
+from memos_desktop.cli.common import (
+    Ctx,
+    MemosGroup,
+    emit_json,
+    fail,
+    prompt_passphrase,
+    short,
+)
+from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
+from memos_desktop.cli.models import models as models_group
+from memos_desktop.config import (
+    PASSPHRASE_ENV,
+    load_settings,
+    resolve_paths,
+    setup_logging,
+)
+from memos_desktop.errors import MemosError
+
+if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
+    # so the terminal app paints without waiting for it
+    from memos_desktop.api import ChatTurn
+
+log = logging.getLogger(__name__)
+
+
+@click.group(cls=MemosGroup, invoke_without_command=True)
+@click.option(
+    "--profile", envvar="MEMOS_DESKTOP_PROFILE", help="profile name (default: from settings)"
+)
+@click.version_option(__version__, prog_name="memos-desktop")
+@click.pass_context
+def main(ctx: click.Context, profile: str | None) -> None:
+    """memos-desktop: a private memory assistant. With no command, opens the terminal app."""
+    paths = resolve_paths()
+    try:
+        settings = load_settings(paths)
+    except MemosError as exc:
+        fail(exc)
+    setup_logging(paths)
+    ctx.obj = Ctx(paths=paths, settings=settings, profile=profile or settings.profile)
+    if ctx.invoked_subcommand is None:
+        # No command: the terminal app on a terminal (it creates the profile on first run and
+        # asks for the passphrase itself); help when stdin/stdout are not a terminal.
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            click.echo(ctx.get_help())
+            return
+        from memos_desktop.tui import run
+
+        sys.exit(run(paths, settings, ctx.obj.profile))
+
+
+@main.command()
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="protect the key with a passphrase even if an OS keyring is available",
+)
+@click.option("--keyring", "use_keyring", is_flag=True, help="require the OS keyring")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> None:
+    """Create a profile and its encryption key."""
+    from memos_desktop.api import create_profile, key_method
+
+    if use_passphrase and use_keyring:
+        raise click.UsageError("choose --passphrase or --keyring, not both")
+    method = key_method("passphrase" if use_passphrase else "keyring" if use_keyring else "auto")
+    passphrase = None
+    if method == "passphrase":
+        passphrase = os.environ.get(PASSPHRASE_ENV)
+        if not passphrase:
+            if not sys.stdin.isatty():
+                raise click.UsageError(
+                    "no usable OS keyring, and no terminal to ask a passphrase on; "
+                    f"set {PASSPHRASE_ENV}"
+                )
+            passphrase = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    created = create_profile(
+        obj.paths, obj.profile, obj.settings, method=method, passphrase=passphrase
+    )
+    info = {
+        "profile": obj.profile,
+        "path": str(created.path),
+        "key": method,
+        "database": str(created.database),
+    }
+    if as_json:
+        emit_json(info)
+    else:
+        click.echo(f"Created profile '{obj.profile}' in {info['path']} (key: {method}).")
+
+
+for _cmd in MEMORY_COMMANDS:
+    main.add_command(_cmd)
+
+
+@main.command()
+@click.pass_obj
+def passphrase(obj: Ctx) -> None:
+    """Change the profile's passphrase (the database is not re-encrypted)."""
+    from memos_desktop.api import change_passphrase
+
+    old = os.environ.get(PASSPHRASE_ENV) or prompt_passphrase("Current passphrase")
+    new = os.environ.get("MEMOS_DESKTOP_NEW_PASSPHRASE")
+    if not new:
+        if not sys.stdin.isatty():
+            raise click.UsageError("set MEMOS_DESKTOP_NEW_PASSPHRASE or run in a terminal")
+        new = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    change_passphrase(obj.paths, obj.profile, old, new)
+    click.echo("Passphrase changed.")
+
+
+@main.command("rotate-key")
+@click.pass_obj
+def rotate_key(obj: Ctx) -> None:
+    """Re-encrypt the database under a new random key."""
+    from memos_desktop.api import rotate_key
+
+    rotate_key(obj.paths, obj.settings, obj.profile, prompt_passphrase)
+    click.echo("Key rotated; the database is now encrypted under a new key.")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def doctor(obj: Ctx, as_json: bool) -> None:
+    """Check keyring, encryption, database integrity and versions."""
+    from memos_desktop.api import doctor as run_doctor
+
+    report = run_doctor(obj.paths, obj.settings, obj.profile, prompt_passphrase)
+    if as_json:
+        emit_json(report)
+    else:
+        for check in report["checks"]:
+            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check["status"]]
+            click.echo(f"[{mark}] {check['name']}: {check['detail']}")
+    if any(c["status"] == "fail" for c in report["checks"]):
+        sys.exit(6)
+
+
+def _stream_turn(turn: ChatTurn, as_json: bool) -> None:
+    for text in turn:
+        if not as_json:
+            click.echo(text, nl=False)
+    if as_json:
+        emit_json(
+            {
+                "answer": turn.answer,
+                "conversation_id": turn.conversation_id,
+                "kv_restored": turn.kv_restored,
+                "used": [u.to_json() for u in turn.used],
+                "stats": None if turn.stats is None else turn.stats.__dict__,
+            }
+        )
+    else:
+        click.echo("")
+        if turn.used:
+            ids = ", ".join(f"{short(u.id)} ({u.score:.3f})" for u in turn.used)
+            click.echo(f"[memories used: {ids}]", err=True)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
+@click.option("--cube")
+@click.option("--json", "as_json", is_flag=True, help="answer, used memories and stats as JSON")
+@click.pass_obj
+def ask(obj: Ctx, question: str, temporary: bool, cube: str | None, as_json: bool) -> None:
+    """One answer with memory, streamed to stdout."""
+    api = obj.api()
+    if cube:
+        api.use_cube(cube)
+    _stream_turn(api.chat(question, temporary=temporary), as_json)
+
+
+@main.command()
+@click.option(
+    "--plain", is_flag=True, hidden=True, help="accepted for older scripts; chat is plain"
+)
+@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
+@click.pass_obj
+def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
+    """Chat line by line in this terminal (`memos-desktop` alone opens the app).
+
+    Commands: /remember TEXT, /correct TEXT, /forget ID, /new, /quit."""
+    api = obj.api()
+    conv: str | None = None
+    click.echo("memos-desktop chat. /quit to leave, /new for a new conversation.", err=True)
+    while True:
+        try:
+            line = input("> " if sys.stdin.isatty() else "")
+        except EOFError:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/new":
+            conv = None
+            continue
+        if line.startswith("/remember "):
+            plan, item = api.remember(line.split(" ", 1)[1])
+            click.echo(f"[{plan.action}: {short(item.id)}]", err=True)
+            continue
+        if line.startswith("/correct "):
+            new, old = api.correct(line.split(" ", 1)[1])
+            was = f" (replaces {short(old.id)})" if old else ""
+            click.echo(f"[remembered {short(new.id)}{was}]", err=True)
+            continue
+        if line.startswith("/forget "):
+            click.echo(f"[forgot {short(api.forget(line.split(' ', 1)[1]).id)}]", err=True)
+            continue
+        turn = api.chat(line, conv, temporary=temporary)
+        _stream_turn(turn, as_json=False)
+        conv = turn.conversation_id
+
+
+@main.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def correct(obj: Ctx, text: str, as_json: bool) -> None:
+    """Correct a memory in plain words ("I moved to Berlin in May")."""
+    new, old = obj.api().correct(text)
+    if as_json:
+        emit_json({"new": new.to_json(), "superseded": old.to_json() if old else None})
+    elif old is not None:
+        click.echo(f"Remembered {short(new.id)}; it replaces {short(old.id)}: {old.text}")
+    else:
+        click.echo(f"Remembered {short(new.id)} (nothing earlier matched to replace).")
+
+
+@main.command()
+@click.option("--limit", default=50, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def consolidate(obj: Ctx, limit: int, as_json: bool) -> None:
+    """Run pending memory jobs now (fine extraction from recent conversations)."""
+    r = obj.api().consolidate(limit)
+    if as_json:
+        emit_json(r.__dict__)
+    else:
+        click.echo(
+            f"{r.done} jobs done, {r.failed} failed: {r.added} memories added, "
+            f"{r.updated} updated, {r.superseded} superseded, {r.unchanged} already known."
+        )
+
+
+@main.group()
+def cubes() -> None:
+    """Memory cubes: list, create, rename, delete."""
+
+
+@cubes.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cubes_list(obj: Ctx, as_json: bool) -> None:
+    api = obj.api()
+    rows = [(c, api.cube_stats(c)) for c in api.list_cubes()]
+    if as_json:
+        emit_json([{**c.__dict__, "counts": st} for c, st in rows])
+        return
+    for c, st in rows:
+        click.echo(f"{c.name:<20} {sum(st.values()):>6} memories  {c.embed_model}  {short(c.id)}")
+
+
+@cubes.command("create")
+@click.argument("name")
+@click.pass_obj
+def cubes_create(obj: Ctx, name: str) -> None:
+    c = obj.api().create_cube(name)
+    click.echo(f"Created cube {c.name} ({short(c.id)}).")
+
+
+@cubes.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.pass_obj
+def cubes_rename(obj: Ctx, name: str, new_name: str) -> None:
+    c = obj.api().rename_cube(name, new_name)
+    click.echo(f"Renamed to {c.name}.")
+
+
+@cubes.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True)
+@click.pass_obj
+def cubes_delete(obj: Ctx, name: str, yes: bool) -> None:
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("deleting a cube erases its memories: add --yes to confirm")
+        click.confirm(f"Delete cube {name} and all its memories?", abort=True)
+    n = obj.api().delete_cube(name)
+    click.echo(f"Deleted cube {name} ({n} memories).")
+
+
+main.add_command(models_group)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

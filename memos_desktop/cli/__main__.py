@@ -1,0 +1,3 @@
+from memos_desktop.cli import main
+
+main()

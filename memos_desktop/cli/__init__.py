@@ -83,7 +83,9 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
 
     if use_passphrase and use_keyring:
         raise click.UsageError("choose --passphrase or --keyring, not both")
-    method = key_method("passphrase" if use_passphrase else "keyring" if use_keyring else "auto")
+    # No flag: `[keys] method` of config.toml ("auto" by default: the keyring where it is real).
+    wanted = "passphrase" if use_passphrase else "keyring" if use_keyring else ""
+    method = key_method(wanted or obj.settings.keys.method)
     passphrase = None
     if method == "passphrase":
         passphrase = os.environ.get(PASSPHRASE_ENV)

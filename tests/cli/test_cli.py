@@ -137,3 +137,19 @@ def test_real_process_exit_code_and_stderr(profile: None) -> None:
         timeout=120,
     )
     assert p.returncode == 5 and p.stdout == "" and "wrong passphrase" in p.stderr
+
+
+def test_init_without_a_flag_follows_the_keys_method_setting() -> None:
+    """`[keys] method = "keyring"` makes a plain `init` ask for the keyring, as `--keyring`
+    does: here (no real keyring) both refuse the same way, and nothing is created."""
+    from memos_desktop.config import resolve_paths
+
+    paths = resolve_paths()
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text('[keys]\nmethod = "keyring"\n')
+    flagged, plain = run("init", "--keyring"), run("init")
+    assert plain.exit_code == flagged.exit_code != 0
+    assert plain.stderr == flagged.stderr and "keyring" in plain.stderr
+    paths.config_file.write_text('[keys]\nmethod = "passphrase"\n')
+    created = json.loads(ok("init", "--json").stdout)
+    assert created["key"] == "passphrase"

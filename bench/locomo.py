@@ -32,9 +32,9 @@ from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.loader import load_embedder
+from memos_desktop.memory.search import HybridSearch, SearchParams
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters, Source
-from memos_desktop.store.search import SearchParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -205,7 +205,7 @@ def main() -> None:
         lat: list[float] = []
         for (cube_id, question, gold, cat), qv in zip(questions, qvecs, strict=True):
             t1 = time.perf_counter()
-            hits = store.searcher.search(
+            hits = HybridSearch(store.searcher, store.memories).search(
                 question,
                 qv,
                 embedder.dim,

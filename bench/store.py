@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine, write_section
 from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.memory.search import HybridSearch
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 from memos_desktop.store.search import STOPWORDS
@@ -147,7 +148,7 @@ def main() -> None:
                 lat = []
                 for text, q in queries:
                     t0 = time.perf_counter()
-                    store.searcher.search(text, q, DIM, f, top_k=10)
+                    HybridSearch(store.searcher, store.memories).search(text, q, DIM, f, top_k=10)
                     lat.append((time.perf_counter() - t0) * 1000)
                 res[f"{path}/{label}/p50"] = statistics.median(lat)
                 res[f"{path}/{label}/p95"] = pct(lat, 95)

@@ -23,6 +23,7 @@ from memos_desktop.engines.base import ChatEngine, Embedder
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.reconcile import Reconciler
 from memos_desktop.memory.scheduler import Budget
+from memos_desktop.memory.search import HybridSearch
 from memos_desktop.store.profile import DEFAULT_CUBE, Store
 from memos_desktop.store.records import Cube, User
 
@@ -64,6 +65,7 @@ class ApiBase:
         self._engine_factory = engine_factory
         self._engine: ChatEngine | None = None
         self.reconciler = Reconciler(store)
+        self.hybrid = HybridSearch(store.searcher, store.memories)
 
     @property
     def lock(self) -> threading.RLock:

@@ -118,7 +118,7 @@ class MemoriesApi(ApiBase):
     def _search(
         self, query: str, vec: Any | None, c: Cube, f: SearchFilters, top_k: int
     ) -> SearchResult:
-        hits = self.store.searcher.search(
+        hits = self.hybrid.search(
             query,
             vec,
             c.embed_dim if vec is not None else None,

@@ -1,6 +1,6 @@
 """Fine-mode retrieval: the LLM rewrites the question into a few short search queries (names,
 key words, the likely wording of the answer), each is searched, and the lists are fused with
-the original query's by reciprocal rank.
+the original query's by reciprocal rank (memory/fusion.py, the same RRF hybrid search uses).
 
 Design rule: fine mode can only add candidates. The original query's list always takes part,
 with the larger weight, and any failure of the model (error, invalid or empty output) leaves
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams
+from memos_desktop.memory.fusion import order_ranks, rrf
 from memos_desktop.store.records import SearchHit
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,10 @@ def fine_search(
     lists = [(ORIGINAL_WEIGHT, base)] + [
         (REWRITE_WEIGHT, list(search(q, top_k * 2))) for q in queries
     ]
-    score: dict[str, float] = {}
     best: dict[str, SearchHit] = {}
-    for weight, hits in lists:
-        for rank, h in enumerate(hits):
-            score[h.item.id] = score.get(h.item.id, 0.0) + weight / (RRF_K + rank + 1)
+    for _, hits in lists:
+        for h in hits:
             best.setdefault(h.item.id, h)
+    score = rrf([(w, order_ranks(h.item.id for h in hits)) for w, hits in lists], RRF_K)
     order = sorted(score, key=lambda i: -score[i])[:top_k]
     return [best[i] for i in order], queries

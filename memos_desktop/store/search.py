@@ -1,33 +1,27 @@
-"""Hybrid search: FTS5 BM25 + sqlite-vec KNN, fused by weighted reciprocal rank fusion.
+"""Search candidates: FTS5 BM25 and sqlite-vec KNN, with the filters pushed down.
 
 Design rules:
 - Filters are pushed down where the index can use them: cube -> the vec0 partition key, type /
   layer / status / created_at range -> vec0 metadata columns, all filters -> the FTS join.
   Filters vec0 cannot express (tags, validity time, pinned) are applied after the KNN, which
   then over-fetches and widens ``k`` until it has enough or has seen everything.
-- Fusion is weighted RRF (``w / (rrf_k + rank)``), then multiplied by a recency boost
-  (exponential half-life) and an importance boost, so relevance stays first and the boosts
-  break near-ties. Every hit carries its score components so front ends can show them.
-- Near-identical hits (same content hash, or cosine similarity >= ``dedupe_similarity``) are
-  collapsed: the better-scored one is kept.
+- The store ranks nothing: fusion, boosts and de-duplication are policy and live in
+  memory/search.py (issue 9).
 """
 
 from __future__ import annotations
 
-import math
 import re
-import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from memos_desktop.config import SearchSettings
 from memos_desktop.store.db import Database
 from memos_desktop.store.memories import MemoryRepo
 from memos_desktop.store.memory_rows import clean_tags, filter_sql
 from memos_desktop.store.migrations import vec_table
-from memos_desktop.store.records import SearchFilters, SearchHit
+from memos_desktop.store.records import SearchFilters
 from memos_desktop.store.vector_index import VectorIndex
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -49,8 +43,14 @@ VEC_IN_MAX = 10_000  # largest rowid set passed to a vec0 KNN as "rowid IN (...)
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
 
 
-# The search parameters are the [search] settings themselves (one definition, in config.py).
-SearchParams = SearchSettings
+@dataclass
+class Candidates:
+    """What the two retrievers found: ``fts`` as (rowid, bm25; lower is better), ``dense`` as
+    (rowid, cosine distance), and the stored unit vectors of the dense hits."""
+
+    fts: list[tuple[int, float]] = field(default_factory=list)
+    dense: list[tuple[int, float]] = field(default_factory=list)
+    vectors: dict[int, Any] = field(default_factory=dict)
 
 
 def query_terms(text: str) -> list[str]:
@@ -70,19 +70,6 @@ def fts_query(text: str) -> str | None:
     """Turn free text into an FTS5 OR-query of quoted terms (no syntax errors possible)."""
     terms = query_terms(text)
     return " OR ".join(quote(t) for t in terms) if terms else None
-
-
-def _tied_ranks(hits: list[tuple[int, float]]) -> dict[int, int]:
-    """0-based ranks where equal scores share a rank, so ties stay ties after fusion."""
-    ranks: dict[int, int] = {}
-    prev: float | None = None
-    rank = 0
-    for i, (r, score) in enumerate(hits):
-        if prev is None or score != prev:
-            rank = i
-        ranks[r] = rank
-        prev = score
-    return ranks
 
 
 def _postfilter_needed(f: SearchFilters) -> bool:
@@ -239,38 +226,34 @@ class Searcher:
         out.sort(key=lambda t: t[1])
         return out[:limit]
 
-    # --- fusion ----------------------------------------------------------------------------
+    # --- candidates ----------------------------------------------------------------------
 
-    def search(
+    def candidates(
         self,
         query: str,
         vector: Any | None,
         dim: int | None,
-        filters: SearchFilters = SearchFilters(),
+        filters: SearchFilters,
+        limit: int,
         *,
-        top_k: int = 10,
-        params: SearchParams | None = None,
-        now: float | None = None,
-    ) -> list[SearchHit]:
-        params = params or SearchParams()
-        now = time.time() if now is None else now
-        n_cand = max(top_k * params.candidate_factor, 20)
+        lexical: bool = True,
+        dense: bool = True,
+        fts_max_df: float = 1.0,
+        fts_context_weight: float = 0.6,
+        fts_max_docs: int = 2000,
+    ) -> Candidates:
+        """Up to ``limit`` candidates from each retriever that pass every filter: BM25 hits
+        (best first) and KNN hits (nearest first) with their stored vectors. Ranking them is
+        the memory layer's job (memory/search.py)."""
         fts_hits = (
-            self.fts(
-                query,
-                filters,
-                n_cand,
-                params.fts_max_df,
-                params.fts_context_weight,
-                params.fts_max_docs,
-            )
-            if params.fts_weight > 0
+            self.fts(query, filters, limit, fts_max_df, fts_context_weight, fts_max_docs)
+            if lexical
             else []
         )
         vec_hits: list[tuple[int, float]] = []
         vectors: dict[int, Any] = {}
-        if vector is not None and dim and params.vec_weight > 0:
-            k = n_cand
+        if vector is not None and dim and dense:
+            k = limit
             # The resident index takes the tag filter as a rowid mask (one indexed query);
             # what neither KNN path can filter is checked after, widening k until enough pass.
             allowed = None
@@ -287,86 +270,25 @@ class Searcher:
                     else {r for r, _, _ in raw}
                 )
                 vec_hits = [(r, d) for r, d, _ in raw if r in passing]
-                if len(vec_hits) >= n_cand or len(raw) < k or k >= KNN_MAX:
+                if len(vec_hits) >= limit or len(raw) < k or k >= KNN_MAX:
                     break
                 k = min(k * 8, KNN_MAX)
-            vec_hits = vec_hits[:n_cand]
+            vec_hits = vec_hits[:limit]
             vectors = {r: v for r, _, v in raw if r in passing}
-        scores: dict[int, float] = {}
-        fts_rank = _tied_ranks(fts_hits)
-        vec_rank = _tied_ranks(vec_hits)
-        bm25 = dict(fts_hits)
-        dist = dict(vec_hits)
-        for r, i in fts_rank.items():
-            scores[r] = scores.get(r, 0.0) + params.fts_weight / (params.rrf_k + i + 1)
-        for r, i in vec_rank.items():
-            scores[r] = scores.get(r, 0.0) + params.vec_weight / (params.rrf_k + i + 1)
+        return Candidates(fts_hits, vec_hits, vectors)
 
-        # Boosts need only two numbers per candidate: fetch those, and load whole items (tags,
-        # sources: JSON) only for the few that can make the cut.
-        half_life = max(params.recency_half_life_days, 1e-6) * 86400.0
-        final: list[tuple[float, int, dict[str, float]]] = []
-        for r, created, importance in self.memories.score_fields(list(scores)):
-            recency = math.pow(0.5, max(0.0, now - created) / half_life)
-            imp = (importance - 0.5) * 2.0
-            boost = 1.0 + params.recency_weight * recency + params.importance_weight * imp
-            final.append(
-                (
-                    scores[r] * boost,
-                    r,
-                    {"rrf": scores[r], "recency": recency, "importance": imp, "boost": boost},
-                )
-            )
-        final.sort(key=lambda t: (-t[0], t[1]))
-        final = final[: top_k * 3]
-        items = self.memories.get_many([r for _, r, _ in final])
-        hits = [
-            SearchHit(
-                item=items[r],
-                score=score,
-                fts_rank=fts_rank.get(r),
-                vec_rank=vec_rank.get(r),
-                bm25=bm25.get(r),
-                distance=dist.get(r),
-                components=comp,
-            )
-            for score, r, comp in final
-            if r in items
-        ]
-        hits.sort(key=lambda h: (-h.score, h.item.rowid))
-        return dedupe(hits, vectors, params.dedupe_similarity, top_k)
-
-
-def _token_set(text: str) -> frozenset[str]:
-    return frozenset(_TOKEN.findall(text.casefold()))
-
-
-def dedupe(
-    hits: list[SearchHit], vectors: dict[int, Any], threshold: float, top_k: int
-) -> list[SearchHit]:
-    """Collapse near-identical hits, keeping the better-scored one: same content hash, or
-    similarity >= ``threshold`` (cosine when both have vectors, else word-set Jaccard)."""
-    kept: list[tuple[SearchHit, Any, frozenset[str]]] = []
-    hashes: set[str] = set()
-    for h in hits:
-        if h.item.content_hash in hashes:
-            continue
-        v = vectors.get(h.item.rowid)
-        toks = _token_set(h.item.text)
-        if threshold <= 1.0 and any(
-            _similarity(v, toks, kv, kt) >= threshold for _, kv, kt in kept
+    def vectors_of(self, rowids: list[int], dim: int) -> dict[int, Any]:
+        """The stored unit vectors of ``rowids`` (those that have one at ``dim``)."""
+        table = vec_table(dim)
+        if not rowids or not self.db.scalar(
+            "SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)
         ):
-            continue
-        kept.append((h, v, toks))
-        hashes.add(h.item.content_hash)
-        if len(kept) >= top_k:
-            break
-    return [h for h, _, _ in kept]
-
-
-def _similarity(v: Any, toks: frozenset[str], kv: Any, kt: frozenset[str]) -> float:
-    if v is not None and kv is not None:
-        return float(np.dot(v, kv))
-    if not toks or not kt:
-        return 0.0
-    return len(toks & kt) / len(toks | kt)
+            return {}
+        out: dict[int, Any] = {}
+        for i in range(0, len(rowids), 500):
+            chunk = rowids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({marks})"
+            for r in self.db.query(sql, chunk):
+                out[int(r[0])] = np.frombuffer(r[1], dtype=np.float32)
+        return out

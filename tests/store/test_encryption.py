@@ -11,6 +11,7 @@ from pathlib import Path
 import apsw
 
 from memos_desktop.config import resolve_paths, setup_logging
+from memos_desktop.memory.search import HybridSearch
 from memos_desktop.store.db import DB_FILENAME
 from memos_desktop.store.doctor import PLAINTEXT_HEADER
 from memos_desktop.store.profile import Store
@@ -65,7 +66,9 @@ def test_no_plaintext_in_any_file_through_add_edit_search_delete(
     it2 = store.memories.add(c, NewMemory(text=CANARY2), vec(2)).item
     assert_no_plaintext(roots, CANARY, CANARY2)  # WAL holds the fresh pages: still encrypted
     store.memories.update(it.id, text=CANARY + " updated", embedding=vec(3))
-    hits = store.searcher.search("Zanzibar PIN", vec(3), DIM, SearchFilters(cube_ids=(c.id,)))
+    hits = HybridSearch(store.searcher, store.memories).search(
+        "Zanzibar PIN", vec(3), DIM, SearchFilters(cube_ids=(c.id,))
+    )
     assert hits and hits[0].item.id == it.id
     store.memories.forget(it2.id)
     store.db.checkpoint()

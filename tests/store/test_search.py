@@ -6,9 +6,10 @@ from collections.abc import Iterator
 import pytest
 
 from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.memory.search import HybridSearch, SearchParams
 from memos_desktop.store.profile import Store, open_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
-from memos_desktop.store.search import SearchParams, fts_query
+from memos_desktop.store.search import fts_query
 from tests.store.conftest import DIM, near, vec
 
 
@@ -17,6 +18,11 @@ def store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
     """Every search test runs on both KNN paths: vec0 in SQLite and the resident index."""
     store.searcher.resident = request.param == "resident"
     yield store
+
+
+def hybrid(store: Store) -> HybridSearch:
+    """The memory layer's ranking over this store's candidates."""
+    return HybridSearch(store.searcher, store.memories)
 
 
 def cube(store: Store):
@@ -52,17 +58,17 @@ def test_fts_query_is_safe_and_drops_stopwords() -> None:
 def test_lexical_and_vector_hits_fuse(store: Store) -> None:
     c = seed(store)
     # word match only
-    hits = store.searcher.search("peanuts", None, None, SearchFilters(cube_ids=(c.id,)))
+    hits = hybrid(store).search("peanuts", None, None, SearchFilters(cube_ids=(c.id,)))
     assert texts(hits) == ["Alice is allergic to peanuts"]
     assert hits[0].fts_rank == 0 and hits[0].vec_rank is None
     # vector match only: query vector near "hiking" memory, words match nothing
-    hits = store.searcher.search(
+    hits = hybrid(store).search(
         "mountains", near(vec(4), 0.1, 9), DIM, SearchFilters(cube_ids=(c.id,)), top_k=3
     )
     assert texts(hits)[0] == "Bob went hiking in the Alps last summer"
     assert hits[0].fts_rank is None and hits[0].vec_rank == 0
     # both agree -> top with both ranks
-    hits = store.searcher.search(
+    hits = hybrid(store).search(
         "Alice dog", near(vec(1), 0.1, 8), DIM, SearchFilters(cube_ids=(c.id,))
     )
     assert texts(hits)[0] == "Alice adopted a dog named Rex"
@@ -74,17 +80,17 @@ def test_filters_push_down(store: Store) -> None:
     c = seed(store)
     q = near(vec(1), 0.1, 7)
     f = SearchFilters(cube_ids=(c.id,), types=("preference",))
-    assert texts(store.searcher.search("Alice", q, DIM, f)) == ["Alice prefers short answers"]
+    assert texts(hybrid(store).search("Alice", q, DIM, f)) == ["Alice prefers short answers"]
     f = SearchFilters(cube_ids=(c.id,), tags=("health",))
-    assert texts(store.searcher.search("Alice", q, DIM, f)) == ["Alice is allergic to peanuts"]
+    assert texts(hybrid(store).search("Alice", q, DIM, f)) == ["Alice is allergic to peanuts"]
     forgotten = store.memories.list(SearchFilters(types=("preference",)))[0]
     store.memories.forget(forgotten.id)
     f = SearchFilters(cube_ids=(c.id,))
     assert "Alice prefers short answers" not in texts(
-        store.searcher.search("Alice answers", q, DIM, f)
+        hybrid(store).search("Alice answers", q, DIM, f)
     )
     f = SearchFilters(cube_ids=(c.id,), statuses=("deleted",))
-    assert texts(store.searcher.search("Alice answers", q, DIM, f)) == [
+    assert texts(hybrid(store).search("Alice answers", q, DIM, f)) == [
         "Alice prefers short answers"
     ]
 
@@ -100,9 +106,7 @@ def test_tag_filter_finds_rare_items_beyond_first_knn_page(store: Store) -> None
         ],
         [vec(1000 + i) for i in range(n)],
     )
-    hits = store.searcher.search(
-        "zzz", vec(1), DIM, SearchFilters(cube_ids=(c.id,), tags=("rare",))
-    )
+    hits = hybrid(store).search("zzz", vec(1), DIM, SearchFilters(cube_ids=(c.id,), tags=("rare",)))
     assert texts(hits) == ["filler memory 599"]
 
 
@@ -119,13 +123,13 @@ def test_time_range_and_validity_filters(store: Store) -> None:
     base = SearchFilters(cube_ids=(c.id,))
     q = vec(3)
     assert texts(
-        store.searcher.search("lives", q, DIM, SearchFilters(**{**base.__dict__, "since": 500.0}))
+        hybrid(store).search("lives", q, DIM, SearchFilters(**{**base.__dict__, "since": 500.0}))
     ) == ["lives in Berlin"]
     assert texts(
-        store.searcher.search("lived", q, DIM, SearchFilters(**{**base.__dict__, "until": 500.0}))
+        hybrid(store).search("lived", q, DIM, SearchFilters(**{**base.__dict__, "until": 500.0}))
     ) == ["lived in Rome"]
     at = SearchFilters(**{**base.__dict__, "valid_at": 250.0})
-    assert texts(store.searcher.search("Rome Berlin", q, DIM, at)) == ["lived in Rome"]
+    assert texts(hybrid(store).search("Rome Berlin", q, DIM, at)) == ["lived in Rome"]
 
 
 def test_near_duplicates_are_collapsed(store: Store) -> None:
@@ -141,10 +145,10 @@ def test_near_duplicates_are_collapsed(store: Store) -> None:
         [v, near(v, 0.05, 1), vec(43)],
     )
     f = SearchFilters(cube_ids=(c.id,))
-    hits = store.searcher.search("Gina birthday", v, DIM, f)
+    hits = hybrid(store).search("Gina birthday", v, DIM, f)
     assert len([h for h in hits if "birthday" in h.item.text]) == 1
     off = SearchParams(dedupe_similarity=1.01)
-    hits = store.searcher.search("Gina birthday", v, DIM, f, params=off)
+    hits = hybrid(store).search("Gina birthday", v, DIM, f, params=off)
     assert len([h for h in hits if "birthday" in h.item.text]) == 2
 
 
@@ -161,9 +165,9 @@ def test_recency_and_importance_boosts_break_ties(store: Store) -> None:
     )
     f = SearchFilters(cube_ids=(c.id,))
     no_dedupe = SearchParams(dedupe_similarity=1.01)
-    hits = store.searcher.search("alpha", None, None, f, params=no_dedupe, now=now)
+    hits = hybrid(store).search("alpha", None, None, f, params=no_dedupe, now=now)
     assert hits[0].item.created_at == now  # newer wins the tie
-    hits = store.searcher.search(
+    hits = hybrid(store).search(
         "alpha",
         None,
         None,
@@ -174,7 +178,7 @@ def test_recency_and_importance_boosts_break_ties(store: Store) -> None:
     assert hits[0].score == hits[1].score
     imp = store.memories.list(f, order="created_at ASC")[0]
     store.memories.update(imp.id, importance=1.0)
-    hits = store.searcher.search("alpha", None, None, f, params=no_dedupe, now=now)
+    hits = hybrid(store).search("alpha", None, None, f, params=no_dedupe, now=now)
     assert hits[0].item.id == imp.id  # importance outweighs a 400-day age gap at defaults
 
 
@@ -185,7 +189,7 @@ def test_cube_partition_isolates(store: Store) -> None:
     )
     store.memories.add(c1, NewMemory(text="home secret"), vec(1))
     store.memories.add(other, NewMemory(text="work secret"), vec(1), dedupe=True)
-    hits = store.searcher.search("secret", vec(1), DIM, SearchFilters(cube_ids=(other.id,)))
+    hits = hybrid(store).search("secret", vec(1), DIM, SearchFilters(cube_ids=(other.id,)))
     assert texts(hits) == ["work secret"]
 
 
@@ -194,15 +198,15 @@ def test_resident_index_sees_writes_from_another_process_connection(store: Store
     store.searcher.resident = True
     store.memories.add(c, NewMemory(text="first"), vec(1))
     f = SearchFilters(cube_ids=(c.id,))
-    assert texts(store.searcher.search("zzz", vec(2), DIM, f)) == ["first"]
+    assert texts(hybrid(store).search("zzz", vec(2), DIM, f)) == ["first"]
     other = open_profile(resolve_paths(), "default", Settings())
     try:
         added = other.memories.add(c, NewMemory(text="second"), vec(2)).item
-        assert texts(store.searcher.search("zzz", vec(2), DIM, f))[0] == "second"
+        assert texts(hybrid(store).search("zzz", vec(2), DIM, f))[0] == "second"
         other.memories.forget(added.id)
-        assert texts(store.searcher.search("zzz", vec(2), DIM, f)) == ["first"]
+        assert texts(hybrid(store).search("zzz", vec(2), DIM, f)) == ["first"]
         other.memories.purge([store.memories.list(f)[0].id])
-        assert store.searcher.search("zzz", vec(2), DIM, f) == []
+        assert hybrid(store).search("zzz", vec(2), DIM, f) == []
     finally:
         other.close()
 
@@ -220,7 +224,7 @@ def test_context_is_searchable_but_not_the_memory(store: Store) -> None:
         ],
         [vec(1), vec(2)],
     )
-    hits = store.searcher.search("pottery class", None, None, SearchFilters(cube_ids=(c.id,)))
+    hits = hybrid(store).search("pottery class", None, None, SearchFilters(cube_ids=(c.id,)))
     assert texts(hits) == ["Melanie: Yes, it was wonderful!"]
     assert hits[0].item.context.startswith("Caroline")
     # with the context weighted 0 in BM25, a context-only match scores nothing

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from memos_desktop.config import Settings, resolve_paths
+from memos_desktop.memory.search import HybridSearch
 from memos_desktop.store.profile import open_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 
@@ -25,7 +26,7 @@ def main() -> None:
         vecs = rng.standard_normal((size, cube.embed_dim)).astype(np.float32)
         store.memories.add_many(cube, items, vecs)
         if b % 5 == 0:  # readers and writers interleave
-            store.searcher.search(
+            HybridSearch(store.searcher, store.memories).search(
                 f"{tag} batch", vecs[0], cube.embed_dim, SearchFilters(cube_ids=(cube.id,)), top_k=5
             )
         print(f"ack {b}", flush=True)

@@ -100,6 +100,11 @@ def ndcg(ranked: list[str], gold: set[str], k: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit-conversations", type=int, default=0)
+    ap.add_argument(
+        "--conversations",
+        default="",
+        help="a 1-based range of conversations, e.g. 1-5 (the tuning half) or 6-10",
+    )
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ablations", default="all")
     ap.add_argument(
@@ -113,6 +118,9 @@ def main() -> None:
     data = json.loads(DATA.read_text())
     if args.limit_conversations:
         data = data[: args.limit_conversations]
+    if args.conversations:
+        lo, _, hi = args.conversations.partition("-")
+        data = data[int(lo) - 1 : int(hi or lo)]
     home = tempfile.mkdtemp(prefix="memos-locomo-")
     os.environ["MEMOS_DESKTOP_HOME"] = home
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
@@ -136,9 +144,11 @@ def main() -> None:
 
     t0 = time.perf_counter()
     questions: list[tuple[str, str, list[str], int]] = []  # cube id, question, gold, category
+    cube_ids: list[str] = []
     n_turns = 0
     for conv in data:
         cube = api.create_cube(conv["sample_id"])
+        cube_ids.append(cube.id)
         ts = turns(conv)
         sess = [did.split(":")[0] for did, _, _ in ts]
         n_turns += len(ts)
@@ -180,6 +190,7 @@ def main() -> None:
         "hybrid, pruning terms in > 10% of memories": (replace(base, fts_max_df=0.1), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
         "hybrid, context not in BM25": (replace(base, fts_context_weight=0.0), True),
+        "hybrid, no relevance floor": (replace(base, min_similarity=-1.0), True),
         "hybrid, first fusion (rrf_k 60, equal weights)": (
             replace(base, rrf_k=60.0, vec_weight=1.0, fts_context_weight=0.3),
             True,
@@ -194,7 +205,13 @@ def main() -> None:
         for v in (0.3, 0.5, 0.7)
         for c in (0.3, 0.6, 1.0)
     }
-    if args.ablations == "explore":
+    floors = {
+        f"hybrid, floor {f}": (replace(base, min_similarity=f), True)
+        for f in (-1.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+    }
+    if args.ablations == "floors":
+        variants = floors
+    elif args.ablations == "explore":
         variants = {**variants, **extra}
     elif args.ablations != "all":
         variants = {k: v for k, v in variants.items() if k in args.ablations.split("|")}
@@ -214,6 +231,16 @@ def main() -> None:
                 params=params,
             )
             lat.append((time.perf_counter() - t1) * 1000)
+            # The same question in another person's cube: everything found there is unrelated.
+            elsewhere = cube_ids[(cube_ids.index(cube_id) + 1) % len(cube_ids)]
+            unrelated = HybridSearch(store.searcher, store.memories).search(
+                question,
+                qv,
+                embedder.dim,
+                SearchFilters(cube_ids=(elsewhere,)),
+                top_k=10,
+                params=params,
+            )
             ranked = [s.ref for h in hits for s in h.item.sources if s.ref]
             g = set(gold)
             first = next((i for i, d in enumerate(ranked) if d in g), None)
@@ -224,6 +251,8 @@ def main() -> None:
                     "ndcg10": ndcg(ranked, g, 10),
                     "mrr": 0.0 if first is None else 1.0 / (first + 1),
                     "hit1": 1.0 if ranked[:1] and ranked[0] in g else 0.0,
+                    "unrelated": float(len(unrelated)),
+                    "unrelated_dense": float(sum(1 for h in unrelated if h.fts_rank is None)),
                     "tokens10": float(
                         sum(len(tokenizer.encode(h.item.text).ids) - 2 for h in hits[:10])
                     ),
@@ -249,7 +278,9 @@ def main() -> None:
     lines = [
         "## LoCoMo retrieval (`bench/locomo.py`)",
         "",
-        f"Command: `.venv/bin/python bench/locomo.py --context {args.context}` "
+        f"Command: `.venv/bin/python bench/locomo.py --context {args.context}"
+        + (f" --conversations {args.conversations}" if args.conversations else "")
+        + "` "
         f"(commit {git_rev()})  ",
         f"Machine: {machine()}  ",
         f"Data: {len(data)} conversations, {n_turns} turns ingested through `MemosAPI.add` "
@@ -257,17 +288,20 @@ def main() -> None:
         f"{len(questions)} questions of categories 1-4 with evidence. Each turn carries its "
         "session neighbours (turn before and after) as retrieval-only context (BM25 only, not "
         "embedded, not shown, not counted in tokens). Encrypted store, resident vector index. "
-        "Tokens: MiniLM WordPiece tokens of the top 10 memories.",
+        "Tokens: MiniLM WordPiece tokens of the top 10 memories. Unrelated hits: the mean "
+        "number of results when the same question is searched in the next conversation's cube "
+        "(someone else's memories: every hit there is noise; the relevance floor's job).",
         "",
         "| variant | R@10 overall | "
         + " | ".join(f"R@10 {c}" for c in CATEGORIES.values())
-        + " | R@5 | NDCG@10 | MRR | hit@1 | tokens top-10 | p50 / p95 ms |",
-        "|---|---:|" + "---:|" * (len(CATEGORIES) + 6),
+        + " | R@5 | NDCG@10 | MRR | hit@1 | tokens top-10 | unrelated hits | of them meaning-only "
+        "| p50 / p95 ms |",
+        "|---|---:|" + "---:|" * (len(CATEGORIES) + 8),
     ]
     ref = (
         "| BM25 over turns (README reference) | "
         + " | ".join(f"{BM25_REFERENCE[c]:.3f}" for c in cats)
-        + " | 0.501 | 0.438 | | | | |"
+        + " | 0.501 | 0.438 | | | | | | |"
     )
     lines.append(ref)
     for name, row in results.items():
@@ -276,7 +310,8 @@ def main() -> None:
             f"| {name} | "
             + " | ".join(f"{row[c]['r10']:.3f}" for c in cats)
             + f" | {o['r5']:.3f} | {o['ndcg10']:.3f} | {o['mrr']:.3f} | {o['hit1']:.3f} "
-            f"| {o['tokens10']:.0f} | {row['p50_ms']:.1f} / {row['p95_ms']:.1f} |"
+            f"| {o['tokens10']:.0f} | {o['unrelated']:.2f} | {o['unrelated_dense']:.2f} "
+            f"| {row['p50_ms']:.1f} / {row['p95_ms']:.1f} |"
         )
     body = "\n".join(lines)
     print(body)

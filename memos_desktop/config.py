@@ -105,6 +105,9 @@ class SearchSettings:
     recency_weight: float = 0.15
     recency_half_life_days: float = 90.0
     importance_weight: float = 0.15
+    # Relevance floor: a hit found by meaning alone (no query word in it) needs at least this
+    # cosine similarity to the query (-1 turns the floor off). See memory/search.py.
+    min_similarity: float = 0.3
     # Cosine similarity above which two hits count as the same memory (kept: the better one).
     dedupe_similarity: float = 0.97
     # Candidates fetched from each retriever per requested result.
@@ -184,6 +187,12 @@ def _coerce(path: Path, key: str, want: Any, value: Any) -> Any:
             f"{path}: key '{key}' must be {want.__name__}, got {type(value).__name__} ({value!r})",
             hint=f"fix or remove '{key}' in {path}",
         )
+    if key in _RANGES and not _RANGES[key][0] <= value <= _RANGES[key][1]:
+        lo, hi = _RANGES[key]
+        raise ConfigError(
+            f"{path}: key '{key}' must be between {lo:g} and {hi:g}, got {value!r}",
+            hint=f"fix or remove '{key}' in {path}",
+        )
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(
             f"{path}: key '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}",
@@ -191,6 +200,14 @@ def _coerce(path: Path, key: str, want: Any, value: Any) -> Any:
         )
     return value
 
+
+# Numeric settings with a meaningful range: (low, high), both inclusive.
+_RANGES: dict[str, tuple[float, float]] = {
+    "search.min_similarity": (-1.0, 1.0),
+    "search.dedupe_similarity": (-1.0, 1.01),
+    "search.vec_weight": (0.0, 100.0),
+    "search.fts_weight": (0.0, 100.0),
+}
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 

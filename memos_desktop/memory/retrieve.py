@@ -10,12 +10,14 @@ exactly the fast-mode result.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams
 from memos_desktop.memory.fusion import order_ranks, rrf
 from memos_desktop.store.records import SearchHit
+from memos_desktop.store.search import query_terms
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,23 @@ def rewrite(engine: ChatEngine, question: str) -> list[str]:
     queries = out.get("queries") if isinstance(out, dict) else None
     if not isinstance(queries, list):
         return []
-    seen = {question.strip().casefold()}
-    kept = []
+    return usable_rewrites(question, queries)
+
+
+def usable_rewrites(question: str, queries: Sequence[object]) -> list[str]:
+    """The rewrites worth a search: strings with at least one word that is not a stopword
+    ("..." or "the what" carry nothing), whose words differ from the question's and from the
+    rewrites kept before them; at most three."""
+    seen = {tuple(sorted(query_terms(question)))}
+    kept: list[str] = []
     for q in queries:
-        if isinstance(q, str) and q.strip() and q.strip().casefold() not in seen:
-            seen.add(q.strip().casefold())
-            kept.append(q.strip())
+        if not isinstance(q, str):
+            continue
+        terms = tuple(sorted(query_terms(q)))
+        if not any(any(ch.isalpha() for ch in t) for t in terms) or terms in seen:
+            continue
+        seen.add(terms)
+        kept.append(q.strip())
     return kept[:3]
 
 
@@ -84,4 +97,13 @@ def fine_search(
             best.setdefault(h.item.id, h)
     score = rrf([(w, order_ranks(h.item.id for h in hits)) for w, hits in lists], RRF_K)
     order = sorted(score, key=lambda i: -score[i])[:top_k]
-    return [best[i] for i in order], queries
+    # The score shown is the one the list is ordered by: the fused one (the hybrid score of the
+    # original query stays in the components).
+    return [
+        replace(
+            best[i],
+            score=score[i],
+            components={**best[i].components, "hybrid": best[i].score, "fine_rrf": score[i]},
+        )
+        for i in order
+    ], queries

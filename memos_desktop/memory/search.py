@@ -7,6 +7,9 @@ Design rules:
 - Fusion is weighted RRF (``w / (rrf_k + rank)``), then multiplied by a recency boost
   (exponential half-life) and an importance boost, so relevance stays first and the boosts
   break near-ties. Every hit carries its score components so front ends can show them.
+- A relevance floor: a candidate found by meaning alone (no query word in it) must be at
+  least ``min_similarity`` cosine-similar to the query, so unrelated memories do not fill the
+  list just because the store is small. A word match always counts as relevant.
 - Near-identical hits (same content hash, or cosine similarity >= ``dedupe_similarity``) are
   collapsed: the better-scored one is kept.
 """
@@ -25,6 +28,18 @@ from memos_desktop.store.search import Searcher
 
 # The search parameters are the [search] settings themselves (one definition, in config.py).
 SearchParams = SearchSettings
+
+
+def below_floor(
+    scores: dict[int, float],
+    fts_rank: dict[int, int],
+    dist: dict[int, float],
+    min_similarity: float,
+) -> list[int]:
+    """Candidates with no word match whose cosine similarity is under the floor."""
+    return [
+        r for r in scores if r not in fts_rank and r in dist and 1.0 - dist[r] < min_similarity
+    ]
 
 
 class HybridSearch:
@@ -62,6 +77,8 @@ class HybridSearch:
         bm25 = dict(cand.fts)
         dist = dict(cand.dense)
         scores = rrf([(params.fts_weight, fts_rank), (params.vec_weight, vec_rank)], params.rrf_k)
+        for r in below_floor(scores, fts_rank, dist, params.min_similarity):
+            del scores[r]
 
         # Boosts need only two numbers per candidate: fetch those, and load whole items (tags,
         # sources: JSON) only for the few that can make the cut.

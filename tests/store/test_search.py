@@ -20,6 +20,11 @@ def store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
     yield store
 
 
+# For tests of which rows the indexes see (random vectors, unrelated to the query): the
+# relevance floor would hide them, and is tested on its own below.
+NO_FLOOR = SearchParams(min_similarity=-1.0)
+
+
 def hybrid(store: Store) -> HybridSearch:
     """The memory layer's ranking over this store's candidates."""
     return HybridSearch(store.searcher, store.memories)
@@ -106,7 +111,8 @@ def test_tag_filter_finds_rare_items_beyond_first_knn_page(store: Store) -> None
         ],
         [vec(1000 + i) for i in range(n)],
     )
-    hits = hybrid(store).search("zzz", vec(1), DIM, SearchFilters(cube_ids=(c.id,), tags=("rare",)))
+    f = SearchFilters(cube_ids=(c.id,), tags=("rare",))
+    hits = hybrid(store).search("zzz", vec(1), DIM, f, params=NO_FLOOR)
     assert texts(hits) == ["filler memory 599"]
 
 
@@ -198,15 +204,15 @@ def test_resident_index_sees_writes_from_another_process_connection(store: Store
     store.searcher.resident = True
     store.memories.add(c, NewMemory(text="first"), vec(1))
     f = SearchFilters(cube_ids=(c.id,))
-    assert texts(hybrid(store).search("zzz", vec(2), DIM, f)) == ["first"]
+    assert texts(hybrid(store).search("zzz", vec(2), DIM, f, params=NO_FLOOR)) == ["first"]
     other = open_profile(resolve_paths(), "default", Settings())
     try:
         added = other.memories.add(c, NewMemory(text="second"), vec(2)).item
-        assert texts(hybrid(store).search("zzz", vec(2), DIM, f))[0] == "second"
+        assert texts(hybrid(store).search("zzz", vec(2), DIM, f, params=NO_FLOOR))[0] == "second"
         other.memories.forget(added.id)
-        assert texts(hybrid(store).search("zzz", vec(2), DIM, f)) == ["first"]
+        assert texts(hybrid(store).search("zzz", vec(2), DIM, f, params=NO_FLOOR)) == ["first"]
         other.memories.purge([store.memories.list(f)[0].id])
-        assert hybrid(store).search("zzz", vec(2), DIM, f) == []
+        assert hybrid(store).search("zzz", vec(2), DIM, f, params=NO_FLOOR) == []
     finally:
         other.close()
 
@@ -232,3 +238,26 @@ def test_context_is_searchable_but_not_the_memory(store: Store) -> None:
     assert [round(score, 6) for _, score in ranked] == [0.0]
     ranked = store.searcher.fts("pottery", SearchFilters(cube_ids=(c.id,)), 5, context_weight=0.6)
     assert ranked[0][1] < 0  # FTS5's bm25 is negative: lower is better
+
+
+def test_relevance_floor_hides_unrelated_meaning_only_hits(store: Store) -> None:
+    c = cube(store)
+    home = vec(1)
+    store.memories.add_many(
+        c,
+        [
+            NewMemory(text="lives in Porto"),
+            NewMemory(text="is vegan"),
+            NewMemory(text="owns a dog"),
+        ],
+        [near(home, 0.3, 2), vec(3), vec(4)],
+    )
+    f = SearchFilters(cube_ids=(c.id,))
+    # Meaning alone: only the similar one passes the floor (the others are ~orthogonal).
+    assert texts(hybrid(store).search("where is home", home, DIM, f)) == ["lives in Porto"]
+    # A word match always counts, however far the vectors are.
+    assert "is vegan" in texts(hybrid(store).search("vegan food", home, DIM, f))
+    # The floor is a setting: off, every candidate comes back.
+    assert len(hybrid(store).search("where is home", home, DIM, f, params=NO_FLOOR)) == 3
+    high = SearchParams(min_similarity=0.999)
+    assert hybrid(store).search("where is home", home, DIM, f, params=high) == []

@@ -206,8 +206,11 @@ def main() -> None:
         for c in (0.3, 0.6, 1.0)
     }
     floors = {
-        f"hybrid, floor {f}": (replace(base, min_similarity=f), True)
-        for f in (-1.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+        f"hybrid, floor {f} / meaning-only {d}": (
+            replace(base, min_similarity=f, min_similarity_dense_only=d),
+            True,
+        )
+        for f, d in ((-1.0, -1.0), (0.1, 0.3), (0.15, 0.3), (0.2, 0.3), (0.25, 0.3), (0.2, 0.4))
     }
     if args.ablations == "floors":
         variants = floors

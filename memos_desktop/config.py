@@ -105,9 +105,11 @@ class SearchSettings:
     recency_weight: float = 0.15
     recency_half_life_days: float = 90.0
     importance_weight: float = 0.15
-    # Relevance floor: a hit found by meaning alone (no query word in it) needs at least this
-    # cosine similarity to the query (-1 turns the floor off). See memory/search.py.
-    min_similarity: float = 0.3
+    # Relevance floor (cosine similarity to the query; -1 turns it off): every hit with a
+    # vector needs min_similarity, one found by meaning alone (no query word in it)
+    # min_similarity_dense_only. See memory/search.py.
+    min_similarity: float = 0.2
+    min_similarity_dense_only: float = 0.3
     # Cosine similarity above which two hits count as the same memory (kept: the better one).
     dedupe_similarity: float = 0.97
     # Candidates fetched from each retriever per requested result.
@@ -204,6 +206,7 @@ def _coerce(path: Path, key: str, want: Any, value: Any) -> Any:
 # Numeric settings with a meaningful range: (low, high), both inclusive.
 _RANGES: dict[str, tuple[float, float]] = {
     "search.min_similarity": (-1.0, 1.0),
+    "search.min_similarity_dense_only": (-1.0, 1.0),
     "search.dedupe_similarity": (-1.0, 1.01),
     "search.vec_weight": (0.0, 100.0),
     "search.fts_weight": (0.0, 100.0),

@@ -10,8 +10,8 @@ exactly the fast-mode result.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from memos_desktop.engines.base import ChatEngine, ChatMessage, SamplingParams

@@ -7,9 +7,12 @@ Design rules:
 - Fusion is weighted RRF (``w / (rrf_k + rank)``), then multiplied by a recency boost
   (exponential half-life) and an importance boost, so relevance stays first and the boosts
   break near-ties. Every hit carries its score components so front ends can show them.
-- A relevance floor: a candidate found by meaning alone (no query word in it) must be at
-  least ``min_similarity`` cosine-similar to the query, so unrelated memories do not fill the
-  list just because the store is small. A word match always counts as relevant.
+- A relevance floor, so unrelated memories do not fill the list just because the store is
+  small or shares a common word: every candidate with a vector must be at least
+  ``min_similarity`` cosine-similar to the query, and one found by meaning alone (no query word
+  in it) at least ``min_similarity_dense_only``. Chosen on LoCoMo conversations 1-5 (MiniLM):
+  0.2 kept 99.6% of the evidence turns in the top 10 and cut half of the hits from someone
+  else's conversation; reported on 6-10 in BENCHMARKS.md.
 - Near-identical hits (same content hash, or cosine similarity >= ``dedupe_similarity``) are
   collapsed: the better-scored one is kept.
 """
@@ -20,11 +23,16 @@ import math
 import time
 from typing import Any
 
+import numpy as np
+
 from memos_desktop.config import SearchSettings
 from memos_desktop.memory.fusion import dedupe, rrf, tied_ranks
 from memos_desktop.store.memories import MemoryRepo
 from memos_desktop.store.records import SearchFilters, SearchHit
-from memos_desktop.store.search import Searcher
+from memos_desktop.store.search import Searcher, query_terms
+
+# Queries of at most this many content words are keyword lookups: a word match always counts.
+KEYWORD_TERMS = 2
 
 # The search parameters are the [search] settings themselves (one definition, in config.py).
 SearchParams = SearchSettings
@@ -32,14 +40,28 @@ SearchParams = SearchSettings
 
 def below_floor(
     scores: dict[int, float],
-    fts_rank: dict[int, int],
-    dist: dict[int, float],
-    min_similarity: float,
+    word_matched: dict[int, int],
+    similarity: dict[int, float],
+    params: SearchParams,
+    *,
+    keyword: bool,
 ) -> list[int]:
-    """Candidates with no word match whose cosine similarity is under the floor."""
-    return [
-        r for r in scores if r not in fts_rank and r in dist and 1.0 - dist[r] < min_similarity
-    ]
+    """Candidates under the relevance floor (cosine similarity to the query): in a keyword
+    lookup a word match always counts; otherwise a word-matched candidate needs
+    ``min_similarity`` and one found by meaning alone ``min_similarity_dense_only``.
+    Candidates without a vector (not embedded yet) are never cut."""
+    out = []
+    for r in scores:
+        matched = r in word_matched
+        sim = similarity.get(r)
+        if (keyword and matched) or sim is None:
+            continue
+        floor = params.min_similarity
+        if not matched:
+            floor = max(floor, params.min_similarity_dense_only)
+        if sim < floor:
+            out.append(r)
+    return out
 
 
 class HybridSearch:
@@ -77,8 +99,18 @@ class HybridSearch:
         bm25 = dict(cand.fts)
         dist = dict(cand.dense)
         scores = rrf([(params.fts_weight, fts_rank), (params.vec_weight, vec_rank)], params.rrf_k)
-        for r in below_floor(scores, fts_rank, dist, params.min_similarity):
-            del scores[r]
+        if vector is not None and dim and params.min_similarity > -1.0:
+            similarity = {r: 1.0 - d for r, d in cand.dense}
+            # A keyword lookup ("Gina", "peanut allergy") finds every memory with the word;
+            # in a question, one shared word is often chance, so its hits need the floor too.
+            keyword = len(query_terms(query)) <= KEYWORD_TERMS
+            lexical_only = [] if keyword else [r for r in fts_rank if r not in similarity]
+            q = np.asarray(vector, dtype=np.float32).reshape(-1)
+            for r, v in self.searcher.vectors_of(lexical_only, dim).items():
+                similarity[r] = float(np.dot(v, q))
+                cand.vectors.setdefault(r, v)
+            for r in below_floor(scores, fts_rank, similarity, params, keyword=keyword):
+                del scores[r]
 
         # Boosts need only two numbers per candidate: fetch those, and load whole items (tags,
         # sources: JSON) only for the few that can make the cut.

@@ -261,3 +261,23 @@ def test_relevance_floor_hides_unrelated_meaning_only_hits(store: Store) -> None
     assert len(hybrid(store).search("where is home", home, DIM, f, params=NO_FLOOR)) == 3
     high = SearchParams(min_similarity=0.999)
     assert hybrid(store).search("where is home", home, DIM, f, params=high) == []
+
+
+def test_one_shared_word_is_not_enough_for_a_question(store: Store) -> None:
+    c = cube(store)
+    q = vec(1)
+    store.memories.add_many(
+        c,
+        [NewMemory(text="the dog park closes early"), NewMemory(text="my dog is called Rex")],
+        [vec(7), near(q, 0.3, 8)],
+    )
+    f = SearchFilters(cube_ids=(c.id,))
+    # A question: "park" alone, in a memory about something else, does not make it relevant.
+    hits = hybrid(store).search("what is the name of my dog at the park", q, DIM, f)
+    assert texts(hits) == ["my dog is called Rex"]
+    # A keyword lookup finds every memory with the word.
+    assert "the dog park closes early" in texts(hybrid(store).search("park", q, DIM, f))
+    assert set(texts(hybrid(store).search("dog", q, DIM, f))) == {
+        "the dog park closes early",
+        "my dog is called Rex",
+    }

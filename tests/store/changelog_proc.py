@@ -2,7 +2,7 @@
 
 usage: python -m tests.store.changelog_proc PROFILE TAG WRITES GO_FILE SKEW_S
 Opens the profile, prints "ready", waits for GO_FILE to exist (so both writers start together),
-then makes WRITES writes, each its own transaction: a memory add, a message, a memory edit, in
+then makes WRITES writes, each its own transaction with a short pause after it: a memory add, a message, a memory edit, in
 turn. SKEW_S sets this process's wall clock that many seconds back (a wrong clock). The memories
 are tagged TAG and the conversation is titled TAG, so the parent can tell whose rows are whose.
 """
@@ -47,6 +47,9 @@ def main() -> None:
             store.conversations.add_message(conv.id, "user", f"{tag} says {i}")
         else:
             store.memories.update(last.id, importance=(i % 97) / 100)
+        # Give the other writer its turn: SQLite's busy handler is not fair, and a writer in a
+        # tight loop can take the lock back before the waiting one wakes up.
+        time.sleep(0.002)
     print("done", flush=True)
     store.close()
 

@@ -393,10 +393,10 @@ class MemoryRepo(MemoryReads):
                     (new.type, new.layer, old.rowid),
                 )
             self._snapshot(c, new, change, reason, now)
-            fields = set(changes)
+            logged = set(changes)
             if embedding is not None or new.embed_model != old.embed_model:
-                fields.add("embedding")
-            self._log(c, new.id, "update", fields)
+                logged.add("embedding")
+            self._log(c, new.id, "update", logged)
             return new
 
     def set_status(

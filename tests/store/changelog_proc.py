@@ -2,9 +2,10 @@
 
 usage: python -m tests.store.changelog_proc PROFILE TAG WRITES GO_FILE SKEW_S
 Opens the profile, prints "ready", waits for GO_FILE to exist (so both writers start together),
-then makes WRITES writes, each its own transaction with a short pause after it: a memory add, a message, a memory edit, in
-turn. SKEW_S sets this process's wall clock that many seconds back (a wrong clock). The memories
-are tagged TAG and the conversation is titled TAG, so the parent can tell whose rows are whose.
+then makes WRITES writes, each its own transaction with a short pause after it: a memory add,
+a message, a memory edit, in turn. SKEW_S sets this process's wall clock that many seconds
+back (a wrong clock). The memories are tagged TAG and the conversation is titled TAG, so the
+parent can tell whose rows are whose.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from memos_desktop.errors import StoreError
@@ -90,30 +90,33 @@ class ChangeLog:
     ) -> Timestamp:
         """Append one change (field names only; values are read from the row). Returns its
         stamp."""
-        if op not in ENTITIES.get(entity, ()):
-            raise StoreError(f"unknown change {entity}/{op} (a bug: add it to ENTITIES)")
-        ts = self.stamp(c)
-        c.execute(
-            "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(ts),
-                ts.device_id,
-                entity,
-                entity_id,
-                op,
-                json.dumps(sorted(set(fields))),
-                time.time(),
-            ),
-        )
-        return ts
+        return self.log_rows(c, [(entity, entity_id, op, fields)])[0]
 
     def log_many(
         self, c: Any, entity: str, entity_ids: Iterable[str], op: str, fields: Iterable[str] = ()
-    ) -> None:
+    ) -> list[Timestamp]:
         names = tuple(fields)
-        for entity_id in entity_ids:
-            self.log(c, entity, entity_id, op, names)
+        return self.log_rows(c, [(entity, i, op, names) for i in entity_ids])
+
+    def log_rows(
+        self, c: Any, rows: Sequence[tuple[str, str, str, Iterable[str]]]
+    ) -> list[Timestamp]:
+        """Append ``(entity, entity_id, op, fields)`` changes in this order, in one statement.
+        Returns their stamps (strictly increasing)."""
+        for entity, _, op, _ in rows:
+            if op not in ENTITIES.get(entity, ()):
+                raise StoreError(f"unknown change {entity}/{op} (a bug: add it to ENTITIES)")
+        stamps = [self.stamp(c) for _ in rows]
+        now = time.time()
+        c.executemany(
+            "INSERT INTO changes (hlc, device_id, entity, entity_id, op, fields, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (str(ts), ts.device_id, entity, entity_id, op, json.dumps(sorted(set(f))), now)
+                for ts, (entity, entity_id, op, f) in zip(stamps, rows, strict=True)
+            ],
+        )
+        return stamps
 
 
 _logs: weakref.WeakKeyDictionary[Database, ChangeLog] = weakref.WeakKeyDictionary()

@@ -28,6 +28,7 @@ from typing import Any
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
+from memos_desktop.store.hlc import Timestamp
 from memos_desktop.store.memory_reads import MemoryReads
 from memos_desktop.store.memory_rows import (
     ITEM_COLUMNS,
@@ -83,6 +84,12 @@ def _validate(n: NewMemory | dict[str, Any]) -> None:
             raise InvalidInputError(f"{name} must be between 0 and 1, got {v}")
 
 
+_INSERT_VERSION = (
+    f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 @dataclass(frozen=True)
 class AddResult:
     item: MemoryItem
@@ -99,33 +106,35 @@ class MemoryRepo(MemoryReads):
     def _log(self, c: Any, entity_id: str, op: str, fields: Iterable[str] = ()) -> None:
         self.changes.log(c, "memory", entity_id, op, fields)
 
+    @staticmethod
+    def _version_row(
+        item: MemoryItem, change: str, reason: str, at: float, version_id: str, ts: Timestamp
+    ) -> tuple[Any, ...]:
+        return (
+            item.id,
+            item.version,
+            item.text,
+            item.key,
+            item.type,
+            item.layer,
+            item.status,
+            item.confidence,
+            item.importance,
+            json.dumps(list(item.tags)),
+            item.valid_from,
+            item.valid_to,
+            change,
+            reason,
+            at,
+            ts.device_id,
+            version_id,
+            str(ts),
+        )
+
     def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
         version_id = uuid.uuid4().hex
         ts = self.changes.log(c, "memory_version", version_id, "create", ("*",))
-        c.execute(
-            f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                item.id,
-                item.version,
-                item.text,
-                item.key,
-                item.type,
-                item.layer,
-                item.status,
-                item.confidence,
-                item.importance,
-                json.dumps(list(item.tags)),
-                item.valid_from,
-                item.valid_to,
-                change,
-                reason,
-                at,
-                ts.device_id,
-                version_id,
-                str(ts),
-            ),
-        )
+        c.execute(_INSERT_VERSION, self._version_row(item, change, reason, at, version_id, ts))
 
     def _cube_dim(self, cube_id: str) -> int | None:
         dim = self.db.scalar("SELECT embed_dim FROM cubes WHERE id = ?", (cube_id,))
@@ -275,9 +284,26 @@ class MemoryRepo(MemoryReads):
                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         vec_rows,
                     )
-                for item in version_rows:
-                    self._snapshot(c, item, "create", "", now)
-                    self._log(c, item.id, "create", ("*",))
+                # Each new item: its version's change row, then its own (as update() does).
+                vids = [uuid.uuid4().hex for _ in version_rows]
+                stamps = self.changes.log_rows(
+                    c,
+                    [
+                        change
+                        for item, vid in zip(version_rows, vids, strict=True)
+                        for change in (
+                            ("memory_version", vid, "create", ("*",)),
+                            ("memory", item.id, "create", ("*",)),
+                        )
+                    ],
+                )
+                c.executemany(
+                    _INSERT_VERSION,
+                    [
+                        self._version_row(item, "create", "", now, vid, stamps[2 * k])
+                        for k, (item, vid) in enumerate(zip(version_rows, vids, strict=True))
+                    ],
+                )
             # Duplicates: report the existing item.
             for idx, (r, h) in enumerate(zip(results, hashes, strict=True)):
                 if not r.created:

@@ -19,6 +19,7 @@ Design rules:
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -84,6 +85,13 @@ def _validate(n: NewMemory | dict[str, Any]) -> None:
             raise InvalidInputError(f"{name} must be between 0 and 1, got {v}")
 
 
+def new_version_id() -> str:
+    """A version's key: 128 random bits as hex, the same shape as migration v5 gives the
+    versions it converts (and drawn apart from the item ids, which a test may make
+    deterministic)."""
+    return secrets.token_hex(16)
+
+
 _INSERT_VERSION = (
     f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -132,7 +140,7 @@ class MemoryRepo(MemoryReads):
         )
 
     def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
-        version_id = uuid.uuid4().hex
+        version_id = new_version_id()
         ts = self.changes.log(c, "memory_version", version_id, "create", ("*",))
         c.execute(_INSERT_VERSION, self._version_row(item, change, reason, at, version_id, ts))
 
@@ -285,7 +293,7 @@ class MemoryRepo(MemoryReads):
                         vec_rows,
                     )
                 # Each new item: its version's change row, then its own (as update() does).
-                vids = [uuid.uuid4().hex for _ in version_rows]
+                vids = [new_version_id() for _ in version_rows]
                 stamps = self.changes.log_rows(
                     c,
                     [

@@ -8,6 +8,8 @@ Design rules:
   active one in the same transaction; rolling back rejects the active one and re-activates its
   parent, so a bad adapter is always one step from undone.
 - Status moves: training -> candidate -> active -> retired, or -> rejected.
+- Every write is logged in the change log in its own transaction (register, status and metrics
+  changes, each adapter an activation or a rollback touches, delete).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import apsw
 
 from memos_desktop.errors import InvalidInputError, NotFoundError
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
 from memos_desktop.store.records import Adapter
 
@@ -56,6 +59,7 @@ def _same_owner(user_id: str | None) -> tuple[str, list[Any]]:
 class AdapterRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.changes = changelog_for(db)
 
     def put(
         self,
@@ -102,6 +106,7 @@ class AdapterRepo:
                     time.time(),
                 ),
             )
+            self.changes.log(c, "adapter", aid, "create", ("*",))
         return self.get(aid)
 
     def get(self, adapter_id: str) -> Adapter:
@@ -170,6 +175,7 @@ class AdapterRepo:
             c.execute("UPDATE adapters SET status = ? WHERE id = ?", (status, adapter_id))
             if not c.changes():
                 raise NotFoundError(f"no adapter {adapter_id!r}")
+            self.changes.log(c, "adapter", adapter_id, "update", ("status",))
         return self.get(adapter_id)
 
     def set_metrics(self, adapter_id: str, metrics: dict[str, Any]) -> Adapter:
@@ -180,6 +186,7 @@ class AdapterRepo:
             )
             if not c.changes():
                 raise NotFoundError(f"no adapter {adapter_id!r}")
+            self.changes.log(c, "adapter", adapter_id, "update", ("metrics",))
         return self.get(adapter_id)
 
     def activate(self, adapter_id: str) -> Adapter:
@@ -196,15 +203,20 @@ class AdapterRepo:
                 hint="activate a candidate or a retired adapter",
             )
         owner, args = _same_owner(a.user_id)
-        c.execute(
-            f"UPDATE adapters SET status = 'retired' WHERE {owner} AND base_model_sha256 = ? "
-            "AND status = 'active' AND id != ?",
-            [*args, a.base_model_sha256, a.id],
-        )
+        retired = [
+            str(r[0])
+            for r in c.execute(
+                f"UPDATE adapters SET status = 'retired' WHERE {owner} AND base_model_sha256 = ? "
+                "AND status = 'active' AND id != ? RETURNING id",
+                [*args, a.base_model_sha256, a.id],
+            )
+        ]
         c.execute(
             "UPDATE adapters SET status = 'active', activated_at = ? WHERE id = ?",
             (time.time(), a.id),
         )
+        self.changes.log_many(c, "adapter", retired, "update", ("status",))
+        self.changes.log(c, "adapter", a.id, "update", ("status", "activated_at"))
 
     def rollback(self, user_id: str | None, base_model_sha256: str) -> Adapter | None:
         """Reject the active adapter and re-activate its parent (if it has one that was not
@@ -217,6 +229,7 @@ class AdapterRepo:
                     hint="nothing to do: the base model is in use",
                 )
             c.execute("UPDATE adapters SET status = 'rejected' WHERE id = ?", (current.id,))
+            self.changes.log(c, "adapter", current.id, "update", ("status",))
             parent = None
             if current.parent_id:
                 r = self.db.query_one(
@@ -239,4 +252,7 @@ class AdapterRepo:
             )
         with self.db.write() as c:
             c.execute("DELETE FROM adapters WHERE id = ?", (adapter_id,))
-            return bool(c.changes())
+            deleted = bool(c.changes())
+            if deleted:
+                self.changes.log(c, "adapter", adapter_id, "delete")
+            return deleted

@@ -1,4 +1,9 @@
-"""Conversations and their messages (the job queue is in ``store/jobs.py``)."""
+"""Conversations and their messages (the job queue is in ``store/jobs.py``).
+
+Every write is logged in the change log in its own transaction: a conversation's create, rename,
+archive and delete, each message, and the conversation's ``updated_at`` that a new message moves.
+A delete logs a tombstone for each of its messages before the conversation's own.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memos_desktop.errors import NotFoundError
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
 from memos_desktop.store.records import Conversation, Message
 
@@ -28,6 +34,7 @@ def _msg(r: Sequence[Any]) -> Message:
 class ConversationRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.changes = changelog_for(db)
 
     def create(
         self, user_id: str, cube_id: str | None, title: str = "", *, temporary: bool = False
@@ -39,6 +46,7 @@ class ConversationRepo:
                 f"INSERT INTO conversations ({_CONV}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (c.id, c.user_id, c.cube_id, c.title, int(c.temporary), 0, now, now),
             )
+            self.changes.log(w, "conversation", c.id, "create", ("*",))
         return c
 
     def get(self, conv_id: str) -> Conversation:
@@ -61,16 +69,28 @@ class ConversationRepo:
         self, conv_id: str, *, title: str | None = None, archived: bool | None = None
     ) -> None:
         with self.db.write() as w:
+            fields = []
             if title is not None:
                 w.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
+                fields.append("title")
             if archived is not None:
                 w.execute(
                     "UPDATE conversations SET archived = ? WHERE id = ?", (int(archived), conv_id)
                 )
+                fields.append("archived")
+            if fields and w.changes():
+                self.changes.log(w, "conversation", conv_id, "update", fields)
 
     def delete(self, conv_id: str) -> None:
         with self.db.write() as w:
-            w.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+            messages = [
+                str(r[0])
+                for r in w.execute("SELECT id FROM messages WHERE conversation_id = ?", (conv_id,))
+            ]
+            w.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))  # messages cascade
+            if w.changes():
+                self.changes.log_many(w, "message", messages, "delete")
+                self.changes.log(w, "conversation", conv_id, "delete")
 
     def add_message(
         self,
@@ -95,6 +115,8 @@ class ConversationRepo:
                 (m.id, conv_id, seq, role, content, at, json.dumps(m.meta)),
             )
             w.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (at, conv_id))
+            self.changes.log(w, "message", m.id, "create", ("*",))
+            self.changes.log(w, "conversation", conv_id, "update", ("updated_at",))
         return m
 
     def messages(self, conv_id: str, *, last: int | None = None) -> builtins.list[Message]:

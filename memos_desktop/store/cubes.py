@@ -1,4 +1,9 @@
-"""Users (profiles hold one or more users) and their cubes."""
+"""Users (profiles hold one or more users) and their cubes.
+
+Every write is logged in the change log in its own transaction; a cube delete logs a tombstone
+for each memory and version it removes and an update for each conversation and adapter that
+loses its cube, then the cube's own tombstone (see ``store/changelog.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,8 @@ import uuid
 from typing import Any
 
 from memos_desktop.errors import CubeNotFoundError, InvalidInputError, NotFoundError
-from memos_desktop.store.changelog import log_change
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
-from memos_desktop.store.hlc import HybridClock
 from memos_desktop.store.migrations import ensure_vec_table, vec_table
 from memos_desktop.store.records import Cube, User
 
@@ -36,6 +40,7 @@ def _cube(r: Any) -> Cube:
 class UserRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.changes = changelog_for(db)
 
     def create(self, name: str, display_name: str = "") -> User:
         name = _check_name("user", name)
@@ -52,6 +57,7 @@ class UserRepo:
                 "INSERT INTO users (id, name, display_name, created_at) VALUES (?, ?, ?, ?)",
                 (u.id, u.name, u.display_name, u.created_at),
             )
+            self.changes.log(c, "user", u.id, "create", ("*",))
         return u
 
     def get(self, name_or_id: str) -> User:
@@ -73,9 +79,9 @@ class UserRepo:
 
 
 class CubeRepo:
-    def __init__(self, db: Database, clock: HybridClock) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.clock = clock
+        self.changes = changelog_for(db)
 
     def create(
         self, owner: User, name: str, *, embed_model: str, embed_dim: int, description: str = ""
@@ -106,7 +112,7 @@ class CubeRepo:
                 ),
             )
             ensure_vec_table(c, embed_dim)
-            log_change(c, self.clock, "cube", cube.id, "create", ("*",))
+            self.changes.log(c, "cube", cube.id, "create", ("*",))
         return cube
 
     def get(self, name_or_id: str, owner: User | None = None) -> Cube:
@@ -148,15 +154,27 @@ class CubeRepo:
             c.execute(
                 "UPDATE cubes SET name = ?, updated_at = ? WHERE id = ?", (new_name, now, cube.id)
             )
-            log_change(c, self.clock, "cube", cube.id, "update", ("name",))
+            self.changes.log(c, "cube", cube.id, "update", ("name",))
         return self.get(cube.id)
 
     def delete(self, cube: Cube) -> int:
-        """Delete a cube and every memory in it (hard). Returns the number of items removed."""
+        """Delete a cube and every memory in it (hard). Returns the number of items removed.
+
+        Logged explicitly: a purge tombstone per memory and per version, an update of
+        ``cube_id`` for each conversation and adapter that pointed at it (they keep existing,
+        with no cube), then the cube's tombstone."""
         with self.db.write() as c:
-            n = int(
-                self.db.scalar("SELECT count(*) FROM memory_items WHERE cube_id = ?", (cube.id,))
+
+            def ids(sql: str) -> list[str]:
+                return [str(r[0]) for r in c.execute(sql, (cube.id,))]
+
+            items = ids("SELECT id FROM memory_items WHERE cube_id = ?")
+            versions = ids(
+                "SELECT v.id FROM memory_versions v JOIN memory_items m ON m.id = v.item_id "
+                "WHERE m.cube_id = ?"
             )
+            convs = ids("SELECT id FROM conversations WHERE cube_id = ?")
+            adapters = ids("SELECT id FROM adapters WHERE cube_id = ?")
             table = vec_table(cube.embed_dim)
             c.execute(
                 f"DELETE FROM {table} WHERE rowid IN "
@@ -169,10 +187,15 @@ class CubeRepo:
                 (cube.id,),
             )
             c.execute("DELETE FROM memory_items WHERE cube_id = ?", (cube.id,))
+            # conversations.cube_id and adapters.cube_id are ON DELETE SET NULL
             c.execute("DELETE FROM cubes WHERE id = ?", (cube.id,))
-            log_change(c, self.clock, "cube", cube.id, "delete", ())
+            self.changes.log_many(c, "memory_version", versions, "purge")
+            self.changes.log_many(c, "memory", items, "purge")
+            self.changes.log_many(c, "conversation", convs, "update", ("cube_id",))
+            self.changes.log_many(c, "adapter", adapters, "update", ("cube_id",))
+            self.changes.log(c, "cube", cube.id, "delete")
         self.db.checkpoint()
-        return n
+        return len(items)
 
     def stats(self, cube: Cube) -> dict[str, int]:
         rows = self.db.query(

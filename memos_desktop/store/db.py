@@ -85,6 +85,10 @@ class Database:
         # Write transactions (or savepoints) rolled back so far: caches that read uncommitted
         # rows inside a transaction (the resident vector index) check it to drop them.
         self.rollbacks = 0
+        # Serial of the outer write transaction in progress (None outside one): the change log
+        # keys its per-transaction clock reading on it.
+        self.transaction_id: int | None = None
+        self._transactions = 0
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOMUTEX
         if create:
             flags |= apsw.SQLITE_OPEN_CREATE
@@ -182,22 +186,27 @@ class Database:
                 self.conn.execute("BEGIN IMMEDIATE")
             except apsw.Error as exc:
                 raise translate(exc, self.path) from exc
+            self._transactions += 1
+            self.transaction_id = self._transactions
             try:
-                yield self.conn
-            except BaseException as exc:
-                self.rollbacks += 1
-                with contextlib.suppress(apsw.Error):
-                    self.conn.execute("ROLLBACK")
-                if isinstance(exc, apsw.Error):
+                try:
+                    yield self.conn
+                except BaseException as exc:
+                    self.rollbacks += 1
+                    with contextlib.suppress(apsw.Error):
+                        self.conn.execute("ROLLBACK")
+                    if isinstance(exc, apsw.Error):
+                        raise translate(exc, self.path) from exc
+                    raise
+                try:
+                    self.conn.execute("COMMIT")
+                except apsw.Error as exc:
+                    self.rollbacks += 1
+                    with contextlib.suppress(apsw.Error):
+                        self.conn.execute("ROLLBACK")
                     raise translate(exc, self.path) from exc
-                raise
-            try:
-                self.conn.execute("COMMIT")
-            except apsw.Error as exc:
-                self.rollbacks += 1
-                with contextlib.suppress(apsw.Error):
-                    self.conn.execute("ROLLBACK")
-                raise translate(exc, self.path) from exc
+            finally:
+                self.transaction_id = None
 
     @property
     def in_transaction(self) -> bool:

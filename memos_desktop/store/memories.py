@@ -4,8 +4,13 @@ soft delete / restore, hard purge.
 Design rules:
 - Every write of an item also writes its full new state to ``memory_versions`` (so history shows
   why a memory changed and any version can be restored), keeps the vec0 metadata columns in step,
-  and appends a row to the sync change log (field names only: the values are read from the row
-  at export, so no text is duplicated).
+  and appends rows to the sync change log in the same transaction, one for the item and one for
+  the version (field names only: the values are read from the row at export, so no text is
+  duplicated).
+- A version's key is its own random id, not (item, version): two devices that both edit one
+  memory write two versions with the same ordinal and different ids, and both survive a merge.
+  ``version`` is the display ordinal; ``hlc`` (the stamp of the version's change row) orders
+  versions with the same ordinal.
 - Nothing is hard-deleted except by :meth:`MemoryRepo.purge`, which removes the text from the
   table, the FTS index, the history and the vectors, then checkpoints the WAL; with
   ``secure_delete`` on, freed pages are zeroed.
@@ -14,6 +19,7 @@ Design rules:
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,9 +27,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.store.changelog import log_change
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
-from memos_desktop.store.hlc import HybridClock
+from memos_desktop.store.hlc import Timestamp
 from memos_desktop.store.memory_reads import MemoryReads
 from memos_desktop.store.memory_rows import (
     ITEM_COLUMNS,
@@ -79,6 +85,19 @@ def _validate(n: NewMemory | dict[str, Any]) -> None:
             raise InvalidInputError(f"{name} must be between 0 and 1, got {v}")
 
 
+def new_version_id() -> str:
+    """A version's key: 128 random bits as hex, the same shape as migration v5 gives the
+    versions it converts (and drawn apart from the item ids, which a test may make
+    deterministic)."""
+    return secrets.token_hex(16)
+
+
+_INSERT_VERSION = (
+    f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 @dataclass(frozen=True)
 class AddResult:
     item: MemoryItem
@@ -86,38 +105,44 @@ class AddResult:
 
 
 class MemoryRepo(MemoryReads):
-    def __init__(self, db: Database, clock: HybridClock) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.clock = clock
+        self.changes = changelog_for(db)
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _log(self, c: Any, entity_id: str, op: str, fields: Iterable[str]) -> None:
-        log_change(c, self.clock, "memory", entity_id, op, fields)
+    def _log(self, c: Any, entity_id: str, op: str, fields: Iterable[str] = ()) -> None:
+        self.changes.log(c, "memory", entity_id, op, fields)
+
+    @staticmethod
+    def _version_row(
+        item: MemoryItem, change: str, reason: str, at: float, version_id: str, ts: Timestamp
+    ) -> tuple[Any, ...]:
+        return (
+            item.id,
+            item.version,
+            item.text,
+            item.key,
+            item.type,
+            item.layer,
+            item.status,
+            item.confidence,
+            item.importance,
+            json.dumps(list(item.tags)),
+            item.valid_from,
+            item.valid_to,
+            change,
+            reason,
+            at,
+            ts.device_id,
+            version_id,
+            str(ts),
+        )
 
     def _snapshot(self, c: Any, item: MemoryItem, change: str, reason: str, at: float) -> None:
-        c.execute(
-            f"INSERT INTO memory_versions ({VERSION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                item.id,
-                item.version,
-                item.text,
-                item.key,
-                item.type,
-                item.layer,
-                item.status,
-                item.confidence,
-                item.importance,
-                json.dumps(list(item.tags)),
-                item.valid_from,
-                item.valid_to,
-                change,
-                reason,
-                at,
-                self.clock.device_id,
-            ),
-        )
+        version_id = new_version_id()
+        ts = self.changes.log(c, "memory_version", version_id, "create", ("*",))
+        c.execute(_INSERT_VERSION, self._version_row(item, change, reason, at, version_id, ts))
 
     def _cube_dim(self, cube_id: str) -> int | None:
         dim = self.db.scalar("SELECT embed_dim FROM cubes WHERE id = ?", (cube_id,))
@@ -267,9 +292,26 @@ class MemoryRepo(MemoryReads):
                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         vec_rows,
                     )
-                for item in version_rows:
-                    self._snapshot(c, item, "create", "", now)
-                    self._log(c, item.id, "create", ("*",))
+                # Each new item: its version's change row, then its own (as update() does).
+                vids = [new_version_id() for _ in version_rows]
+                stamps = self.changes.log_rows(
+                    c,
+                    [
+                        change
+                        for item, vid in zip(version_rows, vids, strict=True)
+                        for change in (
+                            ("memory_version", vid, "create", ("*",)),
+                            ("memory", item.id, "create", ("*",)),
+                        )
+                    ],
+                )
+                c.executemany(
+                    _INSERT_VERSION,
+                    [
+                        self._version_row(item, "create", "", now, vid, stamps[2 * k])
+                        for k, (item, vid) in enumerate(zip(version_rows, vids, strict=True))
+                    ],
+                )
             # Duplicates: report the existing item.
             for idx, (r, h) in enumerate(zip(results, hashes, strict=True)):
                 if not r.created:
@@ -385,7 +427,10 @@ class MemoryRepo(MemoryReads):
                     (new.type, new.layer, old.rowid),
                 )
             self._snapshot(c, new, change, reason, now)
-            self._log(c, new.id, "update", changes.keys())
+            logged = set(changes)
+            if embedding is not None or new.embed_model != old.embed_model:
+                logged.add("embedding")
+            self._log(c, new.id, "update", logged)
             return new
 
     def set_status(
@@ -444,6 +489,7 @@ class MemoryRepo(MemoryReads):
                 superseded_by=new.id,
             )
             c.execute("UPDATE memory_items SET supersedes = ? WHERE id = ?", (old.id, new.id))
+            self._log(c, new.id, "update", ("supersedes",))
             return old
 
     def purge(self, item_ids: Iterable[str]) -> int:
@@ -455,9 +501,16 @@ class MemoryRepo(MemoryReads):
                 table = vec_table(self._cube_dim(item.cube_id) or 0)
                 if self._has_vector(c, table, item.rowid):
                     c.execute(f"DELETE FROM {table} WHERE rowid = ?", (item.rowid,))
+                versions = [
+                    str(r[0])
+                    for r in c.execute(
+                        "SELECT id FROM memory_versions WHERE item_id = ?", (item.id,)
+                    )
+                ]
                 c.execute("DELETE FROM memory_versions WHERE item_id = ?", (item.id,))
                 c.execute("DELETE FROM memory_items WHERE rowid = ?", (item.rowid,))
-                self._log(c, item.id, "purge", ())
+                self.changes.log_many(c, "memory_version", versions, "purge")
+                self._log(c, item.id, "purge")
                 n += 1
             if n:
                 c.execute("INSERT INTO memory_fts(memory_fts) VALUES ('optimize')")
@@ -465,6 +518,7 @@ class MemoryRepo(MemoryReads):
         return n
 
     def mark_used(self, item_ids: Sequence[str], at: float | None = None) -> None:
+        """Count a use (device-local ranking signals: not in the change log)."""
         if not item_ids:
             return
         at = at or time.time()

@@ -140,9 +140,12 @@ class MemoryReads:
                 reason=r[13],
                 changed_at=r[14],
                 device_id=r[15],
+                id=r[16],
+                hlc=r[17],
             )
             for r in self.db.query(
-                f"SELECT {VERSION_COLUMNS} FROM memory_versions WHERE item_id = ? ORDER BY version",
+                f"SELECT {VERSION_COLUMNS} FROM memory_versions WHERE item_id = ? "
+                "ORDER BY version, hlc, id",
                 (item.id,),
             )
         ]

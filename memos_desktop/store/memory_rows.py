@@ -22,7 +22,7 @@ ITEM_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "item_id, version, text, key, type, layer, status, confidence, importance, tags, "
-    "valid_from, valid_to, change, reason, changed_at, device_id"
+    "valid_from, valid_to, change, reason, changed_at, device_id, id, hlc"
 )
 
 

@@ -283,12 +283,60 @@ def m004_job_leases(c: apsw.Connection) -> None:
     )
 
 
+def m005_version_ids(c: apsw.Connection) -> None:
+    """Version history that two devices can both write: each version gets its own random id
+    (the key) and the HLC of its change-log row; ``version`` stays as the display ordinal, no
+    longer unique per item. SQLite cannot change a primary key, so the table is rebuilt; every
+    version is kept, with a new random id and an empty ``hlc`` (it was written before versions
+    were logged)."""
+    c.execute(
+        """
+        CREATE TABLE memory_versions_v5 (
+            id TEXT PRIMARY KEY,
+            item_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            key TEXT NOT NULL,
+            type TEXT NOT NULL,
+            layer TEXT NOT NULL,
+            status TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            importance REAL NOT NULL,
+            tags TEXT NOT NULL,
+            valid_from REAL,
+            valid_to REAL,
+            change TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            changed_at REAL NOT NULL,
+            device_id TEXT NOT NULL DEFAULT '',
+            hlc TEXT NOT NULL DEFAULT ''
+        ) STRICT;
+        INSERT INTO memory_versions_v5 (id, item_id, version, text, key, type, layer, status,
+            confidence, importance, tags, valid_from, valid_to, change, reason, changed_at,
+            device_id, hlc)
+        SELECT lower(hex(randomblob(16))), item_id, version, text, key, type, layer, status,
+            confidence, importance, tags, valid_from, valid_to, change, reason, changed_at,
+            device_id, ''
+        FROM memory_versions ORDER BY item_id, version;
+        DROP TABLE memory_versions;
+        ALTER TABLE memory_versions_v5 RENAME TO memory_versions;
+        CREATE INDEX memory_versions_item ON memory_versions (item_id, version);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
     (1, "core: users, cubes, memory items, versions, FTS5, conversations", m001_core),
     (2, "activation states, adapters, job queue, change log", m002_engines_daemon_sync),
-    # v3 is the change-log migration (developed in parallel); the runner applies whatever is
-    # above the recorded version in order, so numbers need not be contiguous.
+    # v3 was set aside for the change log while it was developed in parallel; v4 came first,
+    # and the runner applies only versions above the recorded one (in order, numbers need not
+    # be contiguous), so the change log is v5 and v3 stays unused.
     (4, "job leases with tokens; dedupe keys unique among active jobs", m004_job_leases),
+    (
+        5,
+        "memory versions keyed by their own id (two devices can both edit one memory)",
+        m005_version_ids,
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 

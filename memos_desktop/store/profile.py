@@ -37,10 +37,10 @@ from memos_desktop.errors import (
 from memos_desktop.store import keys
 from memos_desktop.store.activation import ActivationRepo
 from memos_desktop.store.adapters import AdapterRepo
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.conversations import ConversationRepo
 from memos_desktop.store.cubes import CubeRepo, UserRepo
 from memos_desktop.store.db import DB_FILENAME, Database
-from memos_desktop.store.hlc import HybridClock, Timestamp
 from memos_desktop.store.jobs import JobRepo
 from memos_desktop.store.memories import MemoryRepo
 from memos_desktop.store.migrations import migrate
@@ -287,11 +287,12 @@ class Store:
         self.db = db
         self.settings = settings
         self.device_id = str(db.scalar("SELECT value FROM meta WHERE key = 'device_id'"))
-        last = db.scalar("SELECT max(hlc) FROM changes")
-        self.clock = HybridClock(self.device_id, Timestamp.parse(last) if last else None)
+        # One change log (and clock) per open database, shared by every repository; it reads
+        # the stored max HLC inside each write transaction, so other processes' stamps count.
+        self.changelog = changelog_for(db)
         self.users = UserRepo(db)
-        self.cubes = CubeRepo(db, self.clock)
-        self.memories = MemoryRepo(db, self.clock)
+        self.cubes = CubeRepo(db)
+        self.memories = MemoryRepo(db)
         self.searcher = Searcher(db, self.memories, resident=resident_index)
         self.conversations = ConversationRepo(db)
         self.jobs = JobRepo(db)

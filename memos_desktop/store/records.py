@@ -144,6 +144,10 @@ class MemoryVersion:
     reason: str
     changed_at: float
     device_id: str
+    # Its own globally unique key (two devices may both write version n of one memory) and the
+    # stamp of its change-log row; "" for versions written before schema v5.
+    id: str = ""
+    hlc: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

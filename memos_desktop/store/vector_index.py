@@ -11,6 +11,9 @@ Design rules:
 - It is kept current from the sync change log, which every write appends to: before each query
   it reads the changes after the last ``seq`` it saw (one indexed query when nothing changed),
   so writes by this process and by other processes (the daemon, a second CLI) are both seen.
+  Only ``memory`` rows matter (a cube delete logs a purge for each memory it removes); the
+  log's other entities (messages, conversations, versions, adapters, ...) are skipped, so a
+  chat turn does not reload the index.
 - One-shot processes (a CLI command) do not build it: loading 100k vectors costs about a second,
   more than the one query they run. The TUI and the daemon do.
 """
@@ -180,17 +183,22 @@ class VectorIndex:
                 self._load_rows(None)
                 self._seq = top
                 return
-            changes = self.db.query(
-                "SELECT entity, entity_id FROM changes WHERE seq > ? AND seq <= ?",
-                (self._seq, top),
+            ids = list(
+                {
+                    str(r[0])
+                    for r in self.db.query(
+                        "SELECT entity_id FROM changes WHERE seq > ? AND seq <= ? "
+                        "AND entity = 'memory'",
+                        (self._seq, top),
+                    )
+                }
             )
             # Many changes (a bulk import, another process's batch): a full reload from the
             # chunk tables is faster than fetching each vector through the virtual table.
-            if any(e != "memory" for e, _ in changes) or len(changes) > max(2000, self._n // 10):
+            if len(ids) > max(2000, self._n // 10):
                 self._alloc(0)
                 self._load_rows(None)
-            else:
-                ids = list({i for _, i in changes})
+            elif ids:
                 rowids: list[int] = []
                 for k in range(0, len(ids), 500):
                     chunk = ids[k : k + 500]

@@ -218,29 +218,20 @@ class AdapterRepo:
         self.changes.log_many(c, "adapter", retired, "update", ("status",))
         self.changes.log(c, "adapter", a.id, "update", ("status", "activated_at"))
 
-    def rollback(self, user_id: str | None, base_model_sha256: str) -> Adapter | None:
-        """Reject the active adapter and re-activate its parent (if it has one that was not
-        rejected). Returns the adapter now active, or None (the base model alone)."""
+    def reject(self, adapter_id: str, *, reactivate: str | None = None) -> None:
+        """Mark an adapter rejected and, in the same transaction, make ``reactivate`` (if given)
+        the active one. Which adapter to fall back to is policy (memory/adapters.py)."""
         with self.db.write() as c:
-            current = self.active(user_id, base_model_sha256)
-            if current is None:
-                raise NotFoundError(
-                    "there is no active adapter to roll back",
-                    hint="nothing to do: the base model is in use",
-                )
-            c.execute("UPDATE adapters SET status = 'rejected' WHERE id = ?", (current.id,))
-            self.changes.log(c, "adapter", current.id, "update", ("status",))
-            parent = None
-            if current.parent_id:
-                r = self.db.query_one(
-                    f"SELECT {_COLS} FROM adapters WHERE id = ?", (current.parent_id,)
-                )
-                parent = _adapter(r) if r else None  # the parent may have been deleted
-            if parent is not None and parent.status != "rejected":
-                self._activate(c, parent)
-            else:
-                parent = None
-        return self.get(parent.id) if parent else None
+            c.execute("UPDATE adapters SET status = 'rejected' WHERE id = ?", (adapter_id,))
+            if not c.changes():
+                raise NotFoundError(f"no adapter {adapter_id!r}")
+            self.changes.log(c, "adapter", adapter_id, "update", ("status",))
+            if reactivate is not None:
+                self._activate(c, self.get(reactivate))
+
+    def find(self, adapter_id: str) -> Adapter | None:
+        r = self.db.query_one(f"SELECT {_COLS} FROM adapters WHERE id = ?", (adapter_id,))
+        return _adapter(r) if r else None
 
     def delete(self, adapter_id: str) -> bool:
         """Delete an adapter that is not active (children keep a dangling parent_id)."""

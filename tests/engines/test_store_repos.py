@@ -8,6 +8,7 @@ import pytest
 
 from memos_desktop.engines.base import KVState
 from memos_desktop.errors import InvalidInputError, NotFoundError
+from memos_desktop.memory.adapters import rollback
 from memos_desktop.store.activation import ActivationRepo, pack_tokens, unpack_tokens
 from memos_desktop.store.adapters import AdapterRepo
 from memos_desktop.store.profile import Store
@@ -143,15 +144,15 @@ def test_activate_retires_the_previous_and_rollback_restores_the_parent(store: S
     assert repo.get(v1.id).status == "retired"
     assert repo.get(other_model.id).status == "active"  # another base model: untouched
     assert repo.active(me, BASE).id == v2.id  # type: ignore[union-attr]
-    back = repo.rollback(me, BASE)
+    back = rollback(store, me, BASE)
     assert back is not None and back.id == v1.id and back.status == "active"
     assert repo.get(v2.id).status == "rejected"
     with pytest.raises(InvalidInputError):
         repo.activate(v2.id)  # a rejected adapter stays rejected
-    assert repo.rollback(me, BASE) is None  # v1 has no parent: back to the base model
+    assert rollback(store, me, BASE) is None  # v1 has no parent: back to the base model
     assert repo.active(me, BASE) is None
     with pytest.raises(NotFoundError):
-        repo.rollback(me, BASE)
+        rollback(store, me, BASE)
 
 
 def test_status_changes_and_delete(store: Store) -> None:
@@ -163,7 +164,7 @@ def test_status_changes_and_delete(store: Store) -> None:
     repo.activate(a.id)
     with pytest.raises(InvalidInputError):
         repo.delete(a.id)
-    repo.rollback(None, BASE)
+    rollback(store, None, BASE)
     assert repo.delete(a.id)
     with pytest.raises(NotFoundError):
         repo.put(name="child", base_model_sha256=BASE, blob=b"2", parent_id=a.id)

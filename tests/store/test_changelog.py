@@ -19,6 +19,7 @@ import pytest
 
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.errors import StoreError
+from memos_desktop.memory.adapters import rollback
 from memos_desktop.store import keys
 from memos_desktop.store.changelog import ENTITIES
 from memos_desktop.store.db import Database
@@ -309,7 +310,7 @@ def test_every_entity_is_logged_in_the_transaction_that_changes_it(store: Store)
         ("adapter", child.id, "update", ("activated_at", "status")),
     ]
     with Logged(store) as log:
-        assert store.adapters.rollback(ana.id, BASE).id == parent.id
+        assert rollback(store, ana.id, BASE).id == parent.id  # type: ignore[union-attr]
     assert log.rows == [
         ("adapter", child.id, "update", ("status",)),  # rejected
         ("adapter", parent.id, "update", ("activated_at", "status")),

@@ -134,6 +134,7 @@ def test_current_questions_point_at_facts_that_still_hold() -> None:
     for p in d["persons"]:
         mem = {m["id"]: m for m in p["memories"]}
         for q in p["queries"]:
+            assert set(q["gold"]) <= set(mem), f"{q['id']}: unknown gold"
             if q["kind"] == "current":
                 ended = [g for g in q["gold"] if mem[g].get("valid_to")]
                 assert not ended, f"{q['id']}: gold {ended} has ended (valid_to set)"
@@ -151,7 +152,9 @@ def test_preference_requests_share_few_words_with_what_they_need() -> None:
         for q in p["queries"]:
             qw = words(q["text"])
             gw = set().union(*(words(mem[g]["text"]) for g in q["gold"]))
-            assert q["text"].casefold() not in " ".join(mem[g]["text"].casefold() for g in q["gold"])
+            assert q["text"].casefold() not in " ".join(
+                mem[g]["text"].casefold() for g in q["gold"]
+            )
             shares.append(len(qw & gw) / len(qw) if qw else 0.0)
     assert sum(shares) / len(shares) < 0.15
     assert sum(1 for s in shares if s == 0.0) / len(shares) > 0.5

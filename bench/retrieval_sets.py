@@ -9,9 +9,10 @@ Robustness options (print only, BENCHMARKS.md keeps the sets as written): ``--ty
 stores every memory as an episode (no type labels: how much does a ranking lean on them?),
 ``--no-valid-to`` drops every valid_to (raw chat memories carry none until reconciliation).
 
-Each person's memories go into their own cube of a fresh encrypted profile through
-`MemosAPI.add` (NewMemory with the set's type, created_at, valid_from, valid_to); each query is
-searched in that person's cube, top 10. Three variants, the same ingested data:
+Each set and split gets a fresh encrypted profile (BM25's statistics are counted over the whole
+profile, so no other set or split may be in it); each person's memories go into their own cube
+through `MemosAPI.add` (NewMemory with the set's type, created_at, valid_from, valid_to); each
+query is searched in that person's cube, top 10. Variants, on the same ingested data:
 - hybrid: `store.settings.search` exactly as a new profile has it (the defaults a user gets);
 - BM25 only: the same settings with vec_weight = 0; dense only: with fts_weight = 0. Both keep
   the relevance floor (min_similarity, min_similarity_dense_only: a hit under the query's
@@ -93,6 +94,7 @@ def score(ranked: list[str], gold: set[str]) -> dict[str, float]:
         "r10": len(gold & set(ranked[:10])) / len(gold),
         "ndcg10": ndcg(ranked, gold, 10),
         "mrr": 0.0 if first is None else 1.0 / (first + 1),
+        "hits": float(len(ranked)),
     }
 
 
@@ -170,7 +172,9 @@ def ingest(
 
 
 def fmt(row: dict[str, float]) -> str:
-    return " | ".join(f"{row[k]:.3f}" for k in ("r5", "r10", "ndcg10", "mrr"))
+    return " | ".join(f"{row[k]:.3f}" for k in ("r5", "r10", "ndcg10", "mrr")) + (
+        f" | {row['hits']:.1f}"
+    )
 
 
 def main() -> None:
@@ -200,55 +204,56 @@ def main() -> None:
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     paths = resolve_paths()
     embedder = load_embedder(paths, "all-minilm-l6-v2")
-    store = create_profile(
-        paths,
-        "bench",
-        Settings(),
-        method="passphrase",
-        passphrase="b",
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    )
-    store.searcher.resident = True  # as the TUI opens a profile (api/session.py)
-    api = MemosAPI(store, embedder)
-    runner = Runner(api, store)
-    base = store.settings.search
-    assert base == SearchSettings(), "a fresh profile should have the default search settings"
 
     # (set, split, kind, variant) -> per-query scores
     per: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
     sizes: dict[str, dict[str, int]] = {}
     kinds: dict[str, list[str]] = {}
     t0 = time.perf_counter()
-    n_mem = 0
     for name in names:
         data = json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
         kinds[name] = list(data["query_kinds"])
-        persons = [p for p in data["persons"] if p["split"] in splits]
-        sizes[name] = {
-            "persons": len(persons),
-            "memories": sum(len(p["memories"]) for p in persons),
-            "queries": sum(len(p["queries"]) for p in persons),
-        }
-        for p in persons:
-            cube, to_data = ingest(api, name, p, types=args.types, valid_to=not args.no_valid_to)
-            n_mem += len(p["memories"])
-            for q in p["queries"]:
-                gold = set(q["gold"])
-                asked = ts(q.get("asked_at"))
-                runs = {v: (f(base), asked) for v, f in {**VARIANTS, **DIAGNOSTICS}.items()}
-                runs[REAL_CLOCK] = (base, None)
-                for variant, (params, now) in runs.items():
-                    hits = runner.search(cube, q["text"], now, params)
-                    ranked = [to_data[h.item.id] for h in hits]
-                    s = score(ranked, gold)
-                    per.setdefault((name, p["split"], q["kind"], variant), []).append(s)
-                    per.setdefault((name, p["split"], "all", variant), []).append(s)
-                    per.setdefault((name, "all", q["kind"], variant), []).append(s)
-                    per.setdefault((name, "all", "all", variant), []).append(s)
+        sizes[name] = {"persons": 0, "memories": 0, "queries": 0}
+        for split in splits:
+            # A fresh profile per set and split: BM25's statistics (IDF, the common-term cap)
+            # are counted over the whole profile, every cube, so nothing of another set or
+            # split may be in it.
+            store = create_profile(
+                paths,
+                f"{name}-{split}",
+                Settings(),
+                method="passphrase",
+                passphrase="b",
+                embed_model=embedder.model_id,
+                embed_dim=embedder.dim,
+            )
+            store.searcher.resident = True  # as the TUI opens a profile (api/session.py)
+            api = MemosAPI(store, embedder)
+            runner = Runner(api, store)
+            base = store.settings.search
+            assert base == SearchSettings(), "a new profile should have the default settings"
+            persons = [p for p in data["persons"] if p["split"] == split]
+            sizes[name]["persons"] += len(persons)
+            sizes[name]["memories"] += sum(len(p["memories"]) for p in persons)
+            sizes[name]["queries"] += sum(len(p["queries"]) for p in persons)
+            for p in persons:
+                cube, to_data = ingest(
+                    api, name, p, types=args.types, valid_to=not args.no_valid_to
+                )
+                for q in p["queries"]:
+                    gold = set(q["gold"])
+                    asked = ts(q.get("asked_at"))
+                    runs = {v: (f(base), asked) for v, f in {**VARIANTS, **DIAGNOSTICS}.items()}
+                    runs[REAL_CLOCK] = (base, None)
+                    for variant, (params, now) in runs.items():
+                        hits = runner.search(cube, q["text"], now, params)
+                        s = score([to_data[h.item.id] for h in hits], gold)
+                        for key in ((split, q["kind"]), (split, "all"), ("all", q["kind"])):
+                            per.setdefault((name, *key, variant), []).append(s)
+                        per.setdefault((name, "all", "all", variant), []).append(s)
+            store.close()
         print(f"{name}: {sizes[name]}", flush=True)
     elapsed = time.perf_counter() - t0
-    store.close()
 
     shown = (*splits, "all") if len(splits) > 1 else splits
     path = (
@@ -277,7 +282,8 @@ def main() -> None:
             for n, s in sizes.items()
         )
         + f". Ingest and {len(VARIANTS) + len(DIAGNOSTICS) + 1} searches per query took "
-        f"{elapsed:.0f} s. One cube per person in a fresh encrypted profile, memories added "
+        f"{elapsed:.0f} s. A fresh encrypted profile per set and split, one cube per person, "
+        "memories added "
         "through `MemosAPI.add` with their type, created_at, valid_from and valid_to; top "
         f"{TOP_K} searched in the person's cube through {path}. **hybrid** = the search "
         "settings of a new profile, unchanged; **BM25 only** = the same with vec_weight 0; "
@@ -287,10 +293,11 @@ def main() -> None:
         "(`min_similarity` -1), what each retriever gives alone (the recency and importance "
         "boosts still apply). "
         "**dev** = persons 1-4 (tune on these), **test** = persons 5-8 (report these). R@k: "
-        "share of a query's gold memories in the top k; NDCG@10 binary; MRR of the first gold.",
+        "share of a query's gold memories in the top k; NDCG@10 binary; MRR of the first gold; "
+        "hits: results returned per query (at most 10; the floor returns fewer).",
         "",
-        "| set | split | variant | queries | R@5 | R@10 | NDCG@10 | MRR |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| set | split | variant | queries | R@5 | R@10 | NDCG@10 | MRR | hits |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     checks = []
     for name in names:
@@ -331,8 +338,8 @@ def main() -> None:
         "off, and the plain `MemosAPI.search` call with the default settings on the real clock "
         "(recency measured from the day the bench ran, not from when the question is asked).",
         "",
-        "| set | split | variant | queries | R@5 | R@10 | NDCG@10 | MRR |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| set | split | variant | queries | R@5 | R@10 | NDCG@10 | MRR | hits |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         for split in shown:

@@ -32,7 +32,7 @@ from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.loader import load_embedder
 from memos_desktop.errors import AmbiguousError
-from memos_desktop.memory import statements
+from memos_desktop.memory import slots, statements
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import MEMORY_STATUSES, NewMemory, SearchFilters
 
@@ -74,18 +74,18 @@ def run_case(api: MemosAPI, n: int, case: dict) -> tuple[str, str]:
         return "missed", detail
     if superseded != want:
         return "wrong", detail
-    # A compound target: its other parts must still be active memories.
+    # A compound target: each part the correction is not about must still be remembered.
     old = case["old"][target]
     text = old if isinstance(old, str) else old["said"]
-    parts = [c for c, _ in statements.clauses(text)]
-    if len(parts) > 1:
-        words = {w.casefold() for it in active for w in it.text.split()}
-        correction = {w.casefold() for w in case["new"].split()}
-        for p in parts:
-            names = [w.strip(".,") for w in p.split()[1:] if w[:1].isupper()]
-            if names and not any(n.casefold() in correction for n in names):
-                if not all(n.casefold() in words for n in names):
-                    return "lost part", detail
+    about = [c for s in statements.read(case["new"]) for c in s.claims]
+    cut = statements.clauses(text)
+    for raw, _ in cut if len(cut) > 1 else ():
+        part = statements.read(raw)
+        if not part or any(slots.conflicts(n, c) for s in part for c in s.claims for n in about):
+            continue
+        want_text = part[0].text.casefold()
+        if not any(want_text in it.text.casefold() for it in active):
+            return "lost part", detail
     return "right", detail
 
 

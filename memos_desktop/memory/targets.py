@@ -70,7 +70,8 @@ def parts(item: MemoryItem) -> list[Part]:
             continue
         clause, _ = statements._normalise(raw)
         if clause:
-            out.append(Part(clause, slots.claims(clause)))
+            claims = slots.claims(clause)
+            out.append(Part(statements.canonical(clause, claims), claims))
     if item.key and not any(p.claims for p in out):
         keyed = slots.parse_key(item.key)
         if keyed is not None and out:

@@ -45,7 +45,9 @@ def evaluate(rows: list[dict]) -> tuple[dict[str, float], list[str]]:
             if types == sorted(r["types"]):
                 typed_ok += 1
             else:
-                errors.append(f"type  {r['text']!r}: {types} != {r['types']}  {[s.text for s in st]}")
+                errors.append(
+                    f"type  {r['text']!r}: {types} != {r['types']}  {[s.text for s in st]}"
+                )
         elif pred:
             fp += 1
             errors.append(f"FP    {r['text']!r}: {[(s.type, s.text) for s in st]}")
@@ -65,7 +67,9 @@ def evaluate(rows: list[dict]) -> tuple[dict[str, float], list[str]]:
         "f1": 2 * p * rec / (p + rec) if p + rec else 0.0,
         "type_acc": typed_ok / typed if typed else 0.0,
         "questions_kept": sum(
-            1 for r in rows if r["text"].rstrip().endswith("?") and not r["memory"] and read(r["text"])
+            1
+            for r in rows
+            if r["text"].rstrip().endswith("?") and not r["memory"] and read(r["text"])
         ),
         "ms": ms,
     }, errors

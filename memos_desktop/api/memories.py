@@ -53,9 +53,7 @@ class MemoriesApi(ApiBase):
         emb = self._embedder_for(c)
         if parsed.messages is not None:
             with self.store.unit_of_work():
-                return ingest.store_conversation(
-                    self.store, self.user.id, c, parsed.messages, emb
-                )
+                return ingest.store_conversation(self.store, self.user.id, c, parsed.messages, emb)
         return ingest.store_items(self.store, c, parsed.items, emb)
 
     @locked

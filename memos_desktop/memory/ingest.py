@@ -134,7 +134,7 @@ def store_read(
     for (user, answer), episode in zip(exchanges, results, strict=True):
         out.append(episode)
         reads = read_message(user, answer)
-        vectors = embedder.embed([r.memory.text for r in reads]) if embed and reads else None
+        vectors = embed([r.memory.text for r in reads]) if embed is not None and reads else None
         for i, r in enumerate(reads):
             vec = vectors[i] if vectors is not None else None
             plan = reconciler.plan(cube, r.memory, vec, r.statement)

@@ -81,9 +81,9 @@ IMPORTANCE: dict[str, float] = {
     "episode": 0.2,
 }
 EPISODE_IMPORTANCE = IMPORTANCE["episode"]
-# Always in the prompt's core profile (layer "user"): who the person is and what must never
-# be forgotten when answering.
-_PROFILE_KEYS = re.compile(r"^self:(?:name|nickname|diet|allergy)\b")
+# Always in the prompt's core profile (layer "user"): who the person is. Everything else is
+# retrieved when relevant, so the stable prefix (and its saved KV state) rarely changes.
+_PROFILE_KEYS = re.compile(r"^self:(?:name|nickname)$")
 
 
 def day(ts: float) -> str:
@@ -102,8 +102,8 @@ def message_source(m: Message) -> Source:
 
 
 def layer_for(kind: str, key: str = "") -> MemoryLayer:
-    """Instructions and the person's name, diet and allergies go to the core profile (in
-    every prompt); other memories are retrieved when relevant."""
+    """Instructions and the person's name go to the core profile (in every prompt); other
+    memories are retrieved when relevant."""
     if kind == "instruction" or _PROFILE_KEYS.match(key):
         return "user"
     return "working" if kind == "episode" else "long_term"
@@ -318,6 +318,3 @@ class FineReader:
                 )
             )
         return items
-
-    def _failed(self, kind: str) -> None:
-        self.failures[kind] = self.failures.get(kind, 0) + 1

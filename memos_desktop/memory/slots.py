@@ -156,8 +156,10 @@ def same_subject(a: str, b: str) -> bool:
     rb, _, nb = b.partition(":")
     a_rel, b_rel = ra in RELATIONS.values(), rb in RELATIONS.values()
     if a_rel and b_rel:
-        if ra != rb and not (ra in GROUPS and rb in GROUPS[ra]) and not (
-            rb in GROUPS and ra in GROUPS[rb]
+        if (
+            ra != rb
+            and not (ra in GROUPS and rb in GROUPS[ra])
+            and not (rb in GROUPS and ra in GROUPS[rb])
         ):
             return False
         return not na or not nb or na == nb
@@ -176,9 +178,8 @@ def conflicts(new: Claim, old: Claim) -> bool:
     if new.attribute != old.attribute:
         return False
     if single(new.attribute):
-        if new.negated and old.value and new.value and new.value != old.value:
-            return False  # "I don't live in Paris" says nothing about "I live in Lyon"
-        return True
+        # "I don't live in Paris" says nothing about "I live in Lyon"
+        return not (new.negated and old.value and new.value and new.value != old.value)
     return bool(new.obj) and new.obj == old.obj
 
 
@@ -302,8 +303,14 @@ _P: list[tuple[str, re.Pattern[str]]] = [
             rf"^(?:(?:now |still |currently )?(?:live|lives|reside|resides)|{_BE} (?:now |still |"
             rf"currently )?(?:living|based|settled)) in (?P<v>.+)",
         ),
-        ("residence", r"^(?:have |has |just |recently )*(?:moved|relocated) (?:back )?to (?P<v>.+)"),
-        ("residence", rf"^{_BE} (?:now )?in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)(?: now)?$"),
+        (
+            "residence",
+            r"^(?:have |has |just |recently )*(?:moved|relocated) (?:back )?to (?P<v>.+)",
+        ),
+        (
+            "residence",
+            rf"^{_BE} (?:now )?in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)(?: now)?$",
+        ),
         ("origin", rf"^{_BE} (?:originally )?from (?P<v>.+)"),
         ("origin", r"^(?:come|comes) from (?P<v>.+)"),
         ("born", r"^(?:was|were) born (?:on|in) (?P<v>.+)"),
@@ -311,54 +318,150 @@ _P: list[tuple[str, re.Pattern[str]]] = [
         ("name", rf"^{_BE} (?:called|named) (?P<v>{_NAME})"),
         ("name", rf"^(?:'s )?name (?:changed to|is now) (?P<v>{_NAME})"),
         ("nickname", rf"^(?:(?:please|just) )?(?:call me|address me as) (?P<v>{_NAME})"),
-        ("relname", rf"^have (?:a|an|one|two|three|\d+) (?P<rel>{_REL_WORDS})s? (?:called|named) (?P<v>{_NAME})"),
+        (
+            "relname",
+            rf"^have (?:a|an|one|two|three|\d+) (?P<rel>{_REL_WORDS})s? (?:called|"
+            rf"named) (?P<v>{_NAME})",
+        ),
         ("relname", rf"^{_BE} (?:my|our) (?P<rel>{_REL_WORDS})\b"),
         ("spouse", rf"^{_BE} married to (?P<v>{_NAME})"),
-        ("marital", rf"^(?:{_BE}|have been|got|are getting) (?:now |happily |recently )?(?P<v>{'|'.join(MARITAL)})\b"),
+        (
+            "marital",
+            rf"^(?:{_BE}|have been|got|are getting) (?:now |happily |"
+            rf"recently )?(?P<v>{'|'.join(MARITAL)})\b",
+        ),
         ("allergy_neg", rf"^{_NOT} allergic to (?P<v>.+)"),
         ("allergy", rf"^{_BE} (?:also |very |severely |mildly )?allergic to (?P<v>.+)"),
-        ("allergy", r"^(?:have|has|'ve got|have got) (?:a |an )?(?:severe |mild )?(?P<v>[\w-]+) allergy"),
+        (
+            "allergy",
+            r"^(?:have|has|'ve got|have got) (?:a |an )?(?:severe |mild )?(?P<v>[\w-]+) allergy",
+        ),
         ("intolerance", rf"^{_BE} (?P<v>[\w-]+) intolerant"),
-        ("diet", rf"^(?:{_BE}|went|became|have become|has become|turned|go|gone|have gone) (?:now |also |a |strictly |fully )*(?P<v>{'|'.join(DIETS)})\b"),
+        (
+            "diet",
+            rf"^(?:{_BE}|went|became|have become|has become|turned|go|gone|have gone) (?:now |"
+            rf"also |a |strictly |fully )*(?P<v>{'|'.join(DIETS)})\b",
+        ),
         ("diet_neg", rf"^{_NOT} (?:a )?(?P<v>{'|'.join(DIETS)})\b"),
-        ("diet_eat", r"^(?:started eating|started to eat|eat|eats) (?P<v>meat|fish|chicken|seafood)(?: again| now)"),
+        (
+            "diet_eat",
+            r"^(?:started eating|started to eat|eat|eats) (?P<v>meat|fish|chicken|"
+            r"seafood)(?: again| now)",
+        ),
         ("food_neg", r"^(?:do not|does not|never|no longer) (?:eat|drink) (?P<v>.+)"),
         ("food", r"^(?:eat|drink) (?P<v>.+?) (?:again|now)$"),
-        ("age", rf"^(?:{_BE} (?:now )?|turned |just turned |will be ){{1,2}}(?P<v>\d+|{'|'.join(NUMBER_WORDS)})(?: years? old)?(?: (?:now|last \w+|this \w+|yesterday|today|on \w+|in \w+))?$"),
+        (
+            "age",
+            rf"^(?:{_BE} (?:now )?|turned |just turned |will be ){{1,2}}(?P<v>\d+|"
+            rf"{'|'.join(NUMBER_WORDS)})(?: years? old)?(?: (?:now|last \w+|this \w+|"
+            rf"yesterday|today|on \w+|in \w+))?$",
+        ),
         ("birthday", rf"^(?:'s )?birthday {_BE} (?:on )?(?P<v>.+)"),
-        ("phone", rf"^(?:'s )?(?:new )?(?:phone number|mobile number|number|phone|mobile) (?:{_BE}|changed to|is now) (?:now )?(?P<v>[\d +()-]{{6,}})"),
-        ("email", rf"^(?:'s )?(?:new )?email(?: address)? (?:{_BE}|changed to) (?:now )?(?P<v>\S+@\S+)"),
+        (
+            "phone",
+            rf"^(?:'s )?(?:new )?(?:phone number|mobile number|number|phone|mobile) (?:{_BE}|"
+            rf"changed to|is now) (?:now )?(?P<v>[\d +()-]{{6,}})",
+        ),
+        (
+            "email",
+            rf"^(?:'s )?(?:new )?email(?: address)? (?:{_BE}|changed to) (?:now )?(?P<v>\S+@\S+)",
+        ),
         ("address", rf"^(?:'s )?(?:new )?address {_BE} (?P<v>.+)"),
         ("selfname", r"^(?:am|'m) (?P<v>(?-i:[A-Z])[\w'-]+)$"),
-        ("occupation_as", r"^(?:now |currently |still )?(?:work|works|am working|is working|'m working) as (?:a |an )?(?P<v>.+)"),
+        (
+            "occupation_as",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working|"
+            r"'m working) as (?:a |an )?(?P<v>.+)",
+        ),
         ("occupation_as", r"^(?:got|have|found|started) a (?:new )?job as (?:a |an )?(?P<v>.+)"),
-        ("occupation_be", rf"^(?:{_BE}|became|become|has become|have become) (?:now |currently |still |also )?(?:an? )(?P<v>[\w -]+)"),
+        (
+            "occupation_be",
+            rf"^(?:{_BE}|became|become|has become|have become) (?:now |currently |still |"
+            rf"also )?(?:an? )(?P<v>[\w -]+)",
+        ),
         ("occupation_be", rf"^{_BE} (?:now )?(?P<v>retired|unemployed|self-employed)\b"),
         ("occupation_be", rf"^(?:'s )?job {_BE} (?P<v>.+)"),
-        ("employer_neg", r"^(?:left|quit|have left|has left|no longer work at|no longer works at) (?:my job at |his job at |her job at |the job at )?(?P<v>(?:the )?[\w&' -]+)"),
-        ("employer", r"^(?:now |currently |still )?(?:work|works|am working|is working|'m working) (?:at|for) (?P<v>.+)"),
-        ("employer", r"^(?:started|joined|start|began) (?:a new job |working |work )?(?:at|with) (?P<v>.+)"),
+        (
+            "employer_neg",
+            r"^(?:left|quit|have left|has left|no longer work at|"
+            r"no longer works at) (?:my job at |his job at |her job at |"
+            r"the job at )?(?P<v>(?:the )?[\w&' -]+)",
+        ),
+        (
+            "employer",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working|'m working) (?:at|"
+            r"for) (?P<v>.+)",
+        ),
+        (
+            "employer",
+            r"^(?:started|joined|start|began) (?:a new job |working |work )?(?:at|with) (?P<v>.+)",
+        ),
         ("employer", r"^(?:started|joined) (?P<v>(?-i:[A-Z])[\w&-]+(?: (?-i:[A-Z])[\w&-]+)?)"),
         ("employer", rf"^{_BE} (?:now )?(?:at|with) (?P<v>(?-i:[A-Z])[\w&-]+)"),
-        ("worklocation", r"^(?:work|works|am working|is working) in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)$"),
-        ("employer", r"^(?:now |currently |still )?(?:work|works|am working|is working) in (?P<v>.+)"),
+        (
+            "worklocation",
+            r"^(?:work|works|am working|"
+            r"is working) in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)$",
+        ),
+        (
+            "employer",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working) in (?P<v>.+)",
+        ),
         ("commute", r"^(?:commute|commutes|go|get|travel) (?:to work )?by (?P<v>[\w-]+)"),
-        ("commute", r"^(?P<v>cycle|bike|walk|drive|run|ride|cycles|bikes|walks|drives) to (?:work|the office)"),
-        ("commute", r"^take (?:the )?(?P<v>metro|bus|train|tram|subway|ferry) (?:to work|everywhere)"),
+        (
+            "commute",
+            r"^(?P<v>cycle|bike|walk|drive|run|ride|cycles|bikes|walks|drives) to (?:work|"
+            r"the office)",
+        ),
+        (
+            "commute",
+            r"^take (?:the )?(?P<v>metro|bus|train|tram|subway|ferry) (?:to work|everywhere)",
+        ),
         ("study", r"^(?:study|studies|am studying|is studying|'m studying) (?P<v>.+)"),
-        ("children", r"^(?:have|has|'ve got) (?P<v>no|one|two|three|four|five|six|\d+) (?:kids|children|sons|daughters|kid|child)\b"),
-        ("pet", rf"^(?:have|has|own|owns|got|adopted) (?:a|an|one|two|three) (?P<v>{'|'.join(sorted(PETS))})s?(?: (?:called|named) (?P<n>{_NAME}))?"),
-        ("car_neg", r"^(?:sold|got rid of|no longer have|do not have) (?:the|my|our) (?P<v>(?:car|(?-i:[A-Z])[\w-]+))"),
+        (
+            "children",
+            r"^(?:have|has|'ve got) (?P<v>no|one|two|three|four|five|six|\d+) (?:kids|children|"
+            r"sons|daughters|kid|child)\b",
+        ),
+        (
+            "pet",
+            rf"^(?:have|has|own|owns|got|adopted) (?:a|an|one|two|"
+            rf"three) (?P<v>{'|'.join(sorted(PETS))})s?(?: (?:called|named) (?P<n>{_NAME}))?",
+        ),
+        (
+            "car_neg",
+            r"^(?:sold|got rid of|no longer have|do not have) (?:the|my|our) (?P<v>(?:car|"
+            r"(?-i:[A-Z])[\w-]+))",
+        ),
         ("car", r"^(?:drive|drives) (?:a|an|the) (?P<v>.+)"),
         ("car", r"^(?:'s )?car (?:is|was) (?:now |actually )?(?:a |an )?(?P<v>.+)"),
         ("language", r"^(?:speak|speaks) (?P<v>.+)"),
-        ("learning_neg", r"^(?:gave up|stopped learning|quit learning|have given up) (?P<v>[\w-]+)"),
+        (
+            "learning_neg",
+            r"^(?:gave up|stopped learning|quit learning|have given up) (?P<v>[\w-]+)",
+        ),
         ("learning", rf"^{_BE} (?:now )?learning (?P<v>[\w-]+)"),
         ("hobby", r"^(?:play|plays) (?:the )?(?P<v>[\w-]+)(?P<when> (?:every|on|at) .+)?"),
-        ("favourite", r"^(?:'s )?favou?rite (?P<n>[\w ]+?) (?:is|are) (?:now |actually |still )?(?P<v>.+)"),
-        ("like_neg", r"^(?:do not|does not|no longer|never|don't) (?:really )?(?:like|love|enjoy) (?P<v>.+)"),
-        ("like_neg", rf"^(?:hate|hates|dislike|dislikes|detest|detests|cannot stand|can't stand|{_BE} not (?:a |really a )?(?:big )?fan of|{_BE} not (?:really )?into) (?P<v>.+)"),
-        ("like", rf"^(?:(?:really |also |actually |absolutely )*(?:like|likes|love|loves|enjoy|enjoys|adore|adores|prefer|prefers)|{_BE} (?:a )?(?:big |huge |great )?fan of|{_BE} (?:really )?into) (?P<v>.+)"),
+        (
+            "favourite",
+            r"^(?:'s )?favou?rite (?P<n>[\w ]+?) (?:is|are) (?:now |actually |still )?(?P<v>.+)",
+        ),
+        (
+            "like_neg",
+            r"^(?:do not|does not|no longer|never|don't) (?:really )?(?:like|love|enjoy) (?P<v>.+)",
+        ),
+        (
+            "like_neg",
+            rf"^(?:hate|hates|dislike|dislikes|detest|detests|cannot stand|can't stand|"
+            rf"{_BE} not (?:a |really a )?(?:big )?fan of|"
+            rf"{_BE} not (?:really )?into) (?P<v>.+)",
+        ),
+        (
+            "like",
+            rf"^(?:(?:really |also |actually |absolutely )*(?:like|likes|love|loves|enjoy|enjoys|"
+            rf"adore|adores|prefer|prefers)|{_BE} (?:a )?(?:big |huge |great )?fan of|"
+            rf"{_BE} (?:really )?into) (?P<v>.+)",
+        ),
         ("car_be", rf"^{_BE} (?:now )?(?P<v>.+)"),  # "my car is blue" (subject car only)
         ("location", rf"^{_BE} (?:in|at|on) (?P<v>.+)"),  # "my office is in Boavista"
         ("description", rf"^{_BE} (?:now )?(?P<v>.+)"),
@@ -378,9 +481,7 @@ _LEADING_TIME = re.compile(
 _ADVERB = re.compile(
     r"\b(?:also|actually|now|still|really|just|recently|currently|finally|officially) ", re.I
 )
-_KIDS = re.compile(
-    r"\b(?P<v>no|one|two|three|four|five|six|seven|\d+) (?:kids|children)\b", re.I
-)
+_KIDS = re.compile(r"\b(?P<v>no|one|two|three|four|five|six|seven|\d+) (?:kids|children)\b", re.I)
 
 
 def claims(clause: str) -> tuple[Claim, ...]:
@@ -447,7 +548,9 @@ def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
     if kind == "relname":
         r = RELATIONS[m.group("rel").casefold()]
         name = m.group("v") if "v" in m.re.groupindex and m.group("v") else subject
-        return [Claim(f"{r}:{name.casefold()}" if subject != "self" else r, "name", name.casefold())]
+        return [
+            Claim(f"{r}:{name.casefold()}" if subject != "self" else r, "name", name.casefold())
+        ]
     if kind == "spouse":
         return [Claim(subject, "marital", "married"), Claim(subject, "spouse", v.casefold())]
     if kind == "marital":
@@ -486,8 +589,15 @@ def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
     if kind == "worklocation":
         return [Claim(subject, "worklocation", clean_value(v))]
     if kind == "commute":
-        mode = {"cycle": "bike", "cycles": "bike", "bikes": "bike", "walks": "walk",
-                "drives": "car", "drive": "car", "ride": "bike"}.get(v.casefold(), v.casefold())
+        mode = {
+            "cycle": "bike",
+            "cycles": "bike",
+            "bikes": "bike",
+            "walks": "walk",
+            "drives": "car",
+            "drive": "car",
+            "ride": "bike",
+        }.get(v.casefold(), v.casefold())
         return [Claim(subject, "commute", mode)]
     if kind == "study":
         return [Claim(subject, "study", clean_value(v, cut=True))]

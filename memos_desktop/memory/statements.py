@@ -141,7 +141,8 @@ def clauses(text: str) -> list[tuple[str, bool]]:
 
 _QUESTION = re.compile(
     r"^(?:what|what is|where|when(?! (?:I|you|we)\b)|who|whom|whose|why|how|which|is|are|am|"
-    r"was|were|(?:do|does|did)(?! not\b)|can|could|would|should|will|shall|may|might|have|has|had|any (?:tips|ideas|"
+    r"was|were|(?:do|does|did)(?! not\b)|can|could|would|should|will|shall|may|might|have|has|"
+    r"had|any (?:tips|ideas|"
     r"suggestions|advice|recommendations)|what about|how about|I wonder|I was wondering|"
     r"tell me what|remind me what|do you know|do you remember)\b",
     re.I,
@@ -178,7 +179,8 @@ _NOT_MEMORY = re.compile(
 )
 _HYPOTHETICAL = re.compile(r"^(?:if|unless|suppose|imagine)\b.*\b(?:would|could|might)\b", re.I)
 _IMPERATIVE = re.compile(
-    r"^(?:please |pls |kindly )?(?:always|never|do not|don't|stop|avoid|keep|use|call|address|reply|"
+    r"^(?:please |pls |kindly )?(?:always|never|do not|don't|stop|avoid|keep|use|call|address|"
+    r"reply|"
     r"respond|answer|talk|speak|be|give|write|tell|make|remind|show|list|send|explain|"
     r"translate|summari[sz]e|suggest|recommend|help|find|check|describe|draft|create|plan|"
     r"compose|rewrite|fix|stay|start|include|add|mention|assume|treat|address|refer|format|"
@@ -290,13 +292,20 @@ def _statement_type(clause: str) -> MemoryType:
         return "preference"
     if _TIME.search(clause) and _EVENT_WORDS.search(clause):
         return "event"
-    if re.search(r"\b(?:am|are|is) (?:flying|going|visiting|seeing|having|meeting|getting|"
-                 r"running|travelling|traveling|starting|moving)\b", clause):
+    if re.search(
+        r"\b(?:am|are|is) (?:flying|going|visiting|seeing|having|meeting|getting|"
+        r"running|travelling|traveling|starting|moving)\b",
+        clause,
+    ):
         return "event"
     if _TIME.search(clause) and re.search(r"\b(?:am|are|is|was|were) \w+ing\b", clause):
         return "event"
-    if re.search(r"\b(?:appointment|interview|exam|wedding|flight|surgery|operation|"
-                 r"concert|presentation)\b", clause, re.I):
+    if re.search(
+        r"\b(?:appointment|interview|exam|wedding|flight|surgery|operation|"
+        r"concert|presentation)\b",
+        clause,
+        re.I,
+    ):
         return "event"
     return "fact"
 
@@ -363,6 +372,8 @@ def render(claim: Claim) -> str:
 
 
 def _a(v: str) -> str:
-    return v if v in ("retired", "unemployed", "self-employed") else (
-        f"an {v}" if v[:1] in "aeiou" else f"a {v}"
+    return (
+        v
+        if v in ("retired", "unemployed", "self-employed")
+        else (f"an {v}" if v[:1] in "aeiou" else f"a {v}")
     )

@@ -194,7 +194,7 @@ def _supersede(
         if not hit_parts or len(ps) < 2:
             continue
         families = {slots.family(o.attribute) for o in hit_claims}
-        kept = []
+        kept: list[str] = []
         for i, p in enumerate(ps):
             if i in hit_parts:
                 kept.extend(
@@ -206,7 +206,9 @@ def _supersede(
                 kept.append(p.text)
         if kept:
             keep[cand.item.id] = tuple(kept)
-    return Decision("supersede", targets=tuple(c.item for c, _, _ in chosen), keep=keep, reason=reason)
+    return Decision(
+        "supersede", targets=tuple(c.item for c, _, _ in chosen), keep=keep, reason=reason
+    )
 
 
 def kept_memory(old: MemoryItem, text: str) -> NewMemory:

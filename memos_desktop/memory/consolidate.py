@@ -53,21 +53,24 @@ class RunReport:
     extraction_failed: int = 0  # conversation windows the model failed to read
     failure_kinds: dict[str, int] = field(default_factory=dict)  # error kind -> windows
     rejected: int = 0  # items the model wrote that the grounding test dropped
+    windows: int = 0  # conversation windows the model was asked to read
 
     def summary(self) -> str:
         """One line for a person (the CLI prints it)."""
-        text = f"{self.done} jobs done, {self.failed} failed"
+        jobs = f"{self.done} job{'s' if self.done != 1 else ''} run, {self.failed} failed"
+        text = jobs
         if self.extraction_failed:
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.failure_kinds.items()))
             text += (
-                f"; the model failed to extract from {self.extraction_failed} conversation "
-                f"window{'s' if self.extraction_failed != 1 else ''} ({kinds}): an instruct "
-                "model extracts better; what the reader took from the messages is kept"
+                f"; extraction FAILED on {self.extraction_failed} of {self.windows} "
+                f"conversation window{'s' if self.windows != 1 else ''} ({kinds}): this model "
+                "cannot extract (an instruct model can); what the reader took from the "
+                "messages when they were said is kept"
             )
         if self.rejected:
             text += f"; {self.rejected} extracted items dropped as not grounded"
         return (
-            f"{text}: {self.added} memories added, {self.updated} updated, "
+            f"{text}. {self.added} memories added, {self.updated} updated, "
             f"{self.superseded} superseded, {self.unchanged} already known."
         )
 
@@ -153,4 +156,5 @@ def run_pending(
         extraction_failed=sum(reader.failures.values()),
         failure_kinds=dict(reader.failures),
         rejected=reader.rejected,
+        windows=reader.windows,
     )

@@ -249,11 +249,13 @@ class FineReader:
         self.user_name = user_name
         self.failures: dict[str, int] = {}  # error kind -> windows the model failed on
         self.rejected = 0  # items dropped by the grounding test or as invalid
+        self.windows = 0  # windows the model was asked to read
 
     def extract(self, messages: Sequence[Message], today: float) -> list[NewMemory]:
         items: list[NewMemory] = []
         budget = max(256, min(1200, self.engine.n_ctx // 2 - 400))
         for w in windows(messages, self.engine.count_tokens, max_tokens=budget):
+            self.windows += 1
             items += self._extract_window(w, today)
         return items
 

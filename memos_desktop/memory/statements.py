@@ -312,6 +312,10 @@ def _statement_type(clause: str) -> MemoryType:
 
 # --- reading ---------------------------------------------------------------------------------
 
+_HAVE_A = re.compile(
+    rf"^(?:I|We) (?:have|have got|got) (?:a|an|one) (?:(?:little|older|younger|new) )?"
+    rf"({'|'.join(sorted(slots.RELATIONS, key=len, reverse=True))})\b"
+)
 _PRONOUN = re.compile(r"^(?:He|She|They|he|she|they)\b")
 _CONTINUES = re.compile(rf"^(?:{_VERB3}|{_VERB1})\b", re.I)
 
@@ -329,7 +333,10 @@ def read(text: str) -> list[Statement]:
         elif _CONTINUES.match(clause) and last_subject:
             clause = f"{last_subject[1]} {clause[0].lower()}{clause[1:]}"
         head = slots.subject_of(clause)
-        if head is not None:
+        have = _HAVE_A.match(clause)
+        if have is not None:  # "I have a daughter. She is 11."
+            last_subject = (slots.RELATIONS[have.group(1).casefold()], f"My {have.group(1)}")
+        elif head is not None:
             last_subject = (head[0], head[1])
         kind = classify(clause, asked)
         if kind is None:

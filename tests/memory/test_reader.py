@@ -113,9 +113,9 @@ def test_an_ambiguous_correction_changes_nothing_and_names_the_candidates(
     assert err.value.exit_code == 10 and texts(gapi, EVERY) == before
     # the person chooses; or names her, and no question is needed
     new, old = gapi.correct("My sister is a teacher now", target=eva.id)
-    assert old is not None and old.id == eva.id
+    assert old is not None and old.id == eva.id and new.supersedes == eva.id
     new, old = gapi.correct("Ana is a doctor now")
-    assert old is not None and old.id == ana.id
+    assert old is not None and old.id == ana.id and new.supersedes == ana.id
     assert texts(gapi) == ["Ana is a doctor now", "My sister is a teacher now"]
 
 

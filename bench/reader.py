@@ -4,7 +4,8 @@ Usage: .venv/bin/python bench/reader.py [--no-write] [--errors dev]
 
 The sets are in bench/data (see its README): the rules were tuned on reader_dev.jsonl only;
 reader_test.jsonl was written before the rules and is reported, never tuned on. An utterance
-counts as "a memory" when the reader makes at least one statement from it; its type is right
+counts as "a memory" when the reader (`memory.reader.read_message`, what a chat turn stores)
+makes at least one memory from it; its type is right
 when the set of the statements' types equals the labelled set (over utterances that are a
 memory in both the label and the prediction).
 """
@@ -20,7 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine, write_section
-from memos_desktop.memory.statements import read
+from memos_desktop.memory.reader import read_message
+from memos_desktop.store.records import Message
+
+
+def read(text: str) -> list:
+    """What the chat turn stores from one user message (rules + the grounding test)."""
+    msg = Message("m", "c", 0, "user", text, 0.0, {})
+    return [r.statement for r in read_message(msg)]
 
 DATA = Path(__file__).resolve().parent / "data"
 TARGETS = {"precision": 0.9, "recall": 0.8}

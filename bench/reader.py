@@ -30,6 +30,7 @@ def read(text: str) -> list:
     msg = Message("m", "c", 0, "user", text, 0.0, {})
     return [r.statement for r in read_message(msg)]
 
+
 DATA = Path(__file__).resolve().parent / "data"
 TARGETS = {"precision": 0.9, "recall": 0.8}
 

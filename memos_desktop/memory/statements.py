@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from memos_desktop.memory import slots
+from memos_desktop.memory import lexicon, slots
 from memos_desktop.memory.slots import Claim
 from memos_desktop.store.records import MemoryType
 
@@ -314,7 +314,7 @@ def _statement_type(clause: str) -> MemoryType:
 
 _HAVE_A = re.compile(
     rf"^(?:I|We) (?:have|have got|got) (?:a|an|one) (?:(?:little|older|younger|new) )?"
-    rf"({'|'.join(sorted(slots.RELATIONS, key=len, reverse=True))})\b"
+    rf"({'|'.join(sorted(lexicon.RELATIONS, key=len, reverse=True))})\b"
 )
 _PRONOUN = re.compile(r"^(?:He|She|They|he|she|they)\b")
 _CONTINUES = re.compile(rf"^(?:{_VERB3}|{_VERB1})\b", re.I)
@@ -335,7 +335,7 @@ def read(text: str) -> list[Statement]:
         head = slots.subject_of(clause)
         have = _HAVE_A.match(clause)
         if have is not None:  # "I have a daughter. She is 11."
-            last_subject = (slots.RELATIONS[have.group(1).casefold()], f"My {have.group(1)}")
+            last_subject = (lexicon.RELATIONS[have.group(1).casefold()], f"My {have.group(1)}")
         elif head is not None:
             last_subject = (head[0], head[1])
         kind = classify(clause, asked)

@@ -17,6 +17,7 @@ Exit codes (documented in README.md, "Exit codes"):
  7    busy (another instance holds the profile)
  8    model/engine error (model missing, offline with no model)
  9    invalid input (bad value, tampered file)
+10    a choice is needed (a correction could mean several memories)
 ====  ===========================================================
 """
 
@@ -127,3 +128,16 @@ class InvalidInputError(MemosError):
 
 class ProfileExistsError(InvalidInputError):
     pass
+
+
+class AmbiguousError(MemosError):
+    """The request could mean more than one thing and nothing was changed; ``candidates``
+    are the (id, text) pairs to choose from."""
+
+    exit_code = 10
+
+    def __init__(
+        self, message: str, hint: str | None = None, candidates: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(message, hint)
+        self.candidates = candidates

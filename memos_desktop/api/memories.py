@@ -41,18 +41,19 @@ class SearchResult:
 
 
 class MemoriesApi(ApiBase):
-    CORRECTION_MIN_COSINE = correction.MIN_COSINE
-
     @locked
     def add(self, items: ingest.AddInput, cube: str | None = None) -> list[AddResult]:
         """Remember text, memory items, or a conversation (``ChatMessage``s or dicts with role,
-        content and optionally ``time``, a Unix timestamp): a conversation is recorded and each
-        exchange stored at once as a raw memory (fast mode), with fine extraction queued."""
+        content and optionally ``time``, a Unix timestamp): a conversation is recorded, each
+        exchange stored at once as a raw episode followed by the memories the rule reader finds
+        in what the person said (results in that order), with fine extraction queued; all in
+        one unit of work."""
         parsed = ingest.parse(items)
         c = self._cube_for(cube)
         emb = self._embedder_for(c)
         if parsed.messages is not None:
-            return ingest.store_conversation(self.store, self.user.id, c, parsed.messages, emb)
+            with self.store.unit_of_work():
+                return ingest.store_conversation(self.store, self.user.id, c, parsed.messages, emb)
         return ingest.store_items(self.store, c, parsed.items, emb)
 
     @locked
@@ -66,9 +67,20 @@ class MemoriesApi(ApiBase):
         return plan, self.reconciler.apply(c, plan, vec, emb.model_id if emb else "")
 
     @locked
-    def correct(self, text: str, cube: str | None = None) -> tuple[MemoryItem, MemoryItem | None]:
-        """A natural-language correction ("I moved to Berlin in May"): stored as a new fact that
-        supersedes the most related active fact, whose history keeps both."""
+    def correct(
+        self,
+        text: str,
+        cube: str | None = None,
+        *,
+        target: str | None = None,
+        replace_nothing: bool = False,
+    ) -> tuple[MemoryItem, MemoryItem | None]:
+        """A natural-language correction ("I moved to Berlin in May"): stored as new memories,
+        and the memory it contradicts (same subject and attribute) is superseded, its history
+        keeping both; the other parts of a compound memory are kept. When several memories
+        could be meant, raises :class:`~memos_desktop.errors.AmbiguousError` with them as
+        ``candidates`` and changes nothing: call again with ``target`` (an id) or
+        ``replace_nothing=True``."""
         correction.check(text)
         c = self._cube_for(cube)
         emb = self._embedder_for(c)
@@ -77,10 +89,11 @@ class MemoriesApi(ApiBase):
             self.store,
             c,
             text,
-            vec,
+            emb.embed if emb is not None else None,
             emb.model_id if emb else "",
             lambda f, k: self._search(text, vec, c, f, k).hits,
-            self.CORRECTION_MIN_COSINE,
+            target=target,
+            replace_nothing=replace_nothing,
         )
 
     @locked

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from memos_desktop.engines.catalog import Kind, ModelEntry, human_size
 from memos_desktop.store.records import (
+    LISTED_TYPES,
     MEMORY_LAYERS,
     MEMORY_STATUSES,
     MEMORY_TYPES,
@@ -26,6 +27,7 @@ from memos_desktop.store.records import (
 )
 
 __all__ = [
+    "LISTED_TYPES",
     "MEMORY_LAYERS",
     "MEMORY_STATUSES",
     "MEMORY_TYPES",

@@ -32,7 +32,7 @@ from memos_desktop.config import (
     resolve_paths,
     setup_logging,
 )
-from memos_desktop.errors import MemosError
+from memos_desktop.errors import AmbiguousError, MemosError
 
 if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
     # so the terminal app paints without waiting for it
@@ -225,8 +225,16 @@ def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
             click.echo(f"[{plan.action}: {short(item.id)}]", err=True)
             continue
         if line.startswith("/correct "):
-            new, old = api.correct(line.split(" ", 1)[1])
-            was = f" (replaces {short(old.id)})" if old else ""
+            said = line.split(" ", 1)[1]
+            try:
+                new, old = api.correct(said)
+            except AmbiguousError as exc:
+                choice = _choose(exc)
+                if choice is None:
+                    click.echo("[nothing changed]", err=True)
+                    continue
+                new, old = api.correct(said, target=choice or None, replace_nothing=choice == "")
+            was = f" (replaces {short(old.id)}: {old.text})" if old else ""
             click.echo(f"[remembered {short(new.id)}{was}]", err=True)
             continue
         if line.startswith("/forget "):
@@ -237,19 +245,50 @@ def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
         conv = turn.conversation_id
 
 
+def _choose(exc: AmbiguousError) -> str | None:
+    """Ask which candidate a correction replaces: its id, "" for none, None to cancel."""
+    click.echo("[which memory does this replace?]", err=True)
+    for n, (_, text) in enumerate(exc.candidates, 1):
+        click.echo(f"  {n}. {text}", err=True)
+    click.echo("  0. none of them (keep them all)", err=True)
+    try:
+        answer = input("number (Enter: cancel)> " if sys.stdin.isatty() else "").strip()
+    except EOFError:
+        return None
+    if answer == "0":
+        return ""
+    if answer.isdigit() and 1 <= int(answer) <= len(exc.candidates):
+        return exc.candidates[int(answer) - 1][0]
+    return None
+
+
 @main.command()
 @click.argument("text")
+@click.option("--target", help="the id of the memory this replaces (when asked to choose)")
+@click.option("--none", "replace_nothing", is_flag=True, help="store it, replace nothing")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def correct(obj: Ctx, text: str, as_json: bool) -> None:
-    """Correct a memory in plain words ("I moved to Berlin in May")."""
-    new, old = obj.api().correct(text)
+def correct(obj: Ctx, text: str, target: str | None, replace_nothing: bool, as_json: bool) -> None:
+    """Correct a memory in plain words ("I moved to Berlin in May").
+
+    It replaces the memory about the same thing (where you live, your job, a relative's
+    job...). When several could be meant, nothing changes: they are listed and the command
+    exits with code 10; run it again with --target ID, or --none."""
+    try:
+        new, old = obj.api().correct(text, target=target, replace_nothing=replace_nothing)
+    except AmbiguousError as exc:
+        if not as_json:
+            raise
+        emit_json(
+            {"ambiguous": True, "candidates": [{"id": i, "text": t} for i, t in exc.candidates]}
+        )
+        sys.exit(exc.exit_code)
     if as_json:
         emit_json({"new": new.to_json(), "superseded": old.to_json() if old else None})
     elif old is not None:
         click.echo(f"Remembered {short(new.id)}; it replaces {short(old.id)}: {old.text}")
     else:
-        click.echo(f"Remembered {short(new.id)} (nothing earlier matched to replace).")
+        click.echo(f"Remembered {short(new.id)} (it replaces no earlier memory).")
 
 
 @main.command()
@@ -262,10 +301,7 @@ def consolidate(obj: Ctx, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(r.__dict__)
     else:
-        click.echo(
-            f"{r.done} jobs done, {r.failed} failed: {r.added} memories added, "
-            f"{r.updated} updated, {r.superseded} superseded, {r.unchanged} already known."
-        )
+        click.echo(r.summary())
 
 
 @main.group()

@@ -8,6 +8,7 @@ from typing import Any, cast
 import click
 
 from memos_desktop.api.types import (
+    LISTED_TYPES,
     MEMORY_LAYERS,
     MEMORY_TYPES,
     MemoryLayer,
@@ -133,8 +134,9 @@ def list_(
     cube: str | None,
     as_json: bool,
 ) -> None:
-    """List memories, newest first."""
-    f = make_filters(types, layers, statuses, tags, since, until)
+    """List memories, newest first. The raw conversation episodes are left out unless asked
+    for (--type episode)."""
+    f = make_filters(types or LISTED_TYPES, layers, statuses, tags, since, until)
     items = obj.api().list(f, limit=limit, offset=offset, cube=cube)
     if as_json:
         emit_json([i.to_json() for i in items])

@@ -27,7 +27,7 @@ from memos_desktop.engines.base import (
     SamplingParams,
 )
 from memos_desktop.memory.consolidate import EXTRACT
-from memos_desktop.memory.reader import exchange_item
+from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, Message, SearchHit
@@ -158,14 +158,11 @@ class ChatService:
             meta["cancelled"] = True
         bot_msg = self.conversations.add_message(conv_id, "assistant", turn.answer, meta=meta)
         self.store.memories.mark_used([u.id for u in turn.used if u.origin != "core"])
-        item = exchange_item(user_msg, bot_msg)
         emb = self.embedder
-        if emb is not None and emb.model_id == self.cube.embed_model:
-            self.store.memories.add_many(
-                self.cube, [item], emb.embed([item.text]), embed_model=emb.model_id
-            )
-        else:
-            self.store.memories.add_many(self.cube, [item], None)
+        if emb is None or emb.model_id != self.cube.embed_model:
+            emb = None
+        # A stopped message sent again reads the same memories: the reconciler keeps one.
+        store_read(self.store, self.cube, [(user_msg, bot_msg)], emb)
         self.jobs.enqueue(
             EXTRACT.name,
             {

@@ -7,6 +7,11 @@ Design rules:
   updates or supersedes through the reconciler, and the raw exchange items stay.
 - the kinds are registered here (``store.jobs`` refuses to queue an unknown kind), and a job's
   effects and its completion commit in one unit of work.
+- the report is honest: a job is "done" when its conversation was read, but every window the
+  model failed on (an error, or output that is not the JSON asked for) is counted with its
+  kind, as are the items the grounding test dropped. A base model that cannot extract gives
+  "3 done, model failed on 3 windows (EngineError x3)", never "0 failed". The memories the
+  rule reader made when the messages were said are not touched.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memos_desktop.engines.base import ChatEngine, Embedder
 from memos_desktop.errors import LeaseLostError
+from memos_desktop.memory import slots
 from memos_desktop.memory.reader import FineReader
 from memos_desktop.memory.reconcile import Reconciler
+from memos_desktop.memory.statements import Statement
 from memos_desktop.store.jobs import register_kind
 from memos_desktop.store.profile import Store
+from memos_desktop.store.records import NewMemory
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +45,40 @@ EXTRACT = register_kind(
 @dataclass(frozen=True)
 class RunReport:
     done: int
-    failed: int
+    failed: int  # jobs that failed (put back for a retry, or dead)
     added: int
     updated: int
     superseded: int
     unchanged: int
+    extraction_failed: int = 0  # conversation windows the model failed to read
+    failure_kinds: dict[str, int] = field(default_factory=dict)  # error kind -> windows
+    rejected: int = 0  # items the model wrote that the grounding test dropped
+    windows: int = 0  # conversation windows the model was asked to read
+
+    def summary(self) -> str:
+        """One line for a person (the CLI prints it)."""
+        jobs = f"{self.done} job{'s' if self.done != 1 else ''} run, {self.failed} failed"
+        text = jobs
+        if self.extraction_failed:
+            kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.failure_kinds.items()))
+            text += (
+                f"; extraction FAILED on {self.extraction_failed} of {self.windows} "
+                f"conversation window{'s' if self.windows != 1 else ''} ({kinds}): this model "
+                "cannot extract (an instruct model can); what the reader took from the "
+                "messages when they were said is kept"
+            )
+        if self.rejected:
+            text += f"; {self.rejected} extracted items dropped as not grounded"
+        return (
+            f"{text}. {self.added} memories added, {self.updated} updated, "
+            f"{self.superseded} superseded, {self.unchanged} already known."
+        )
+
+
+def read_as(item: NewMemory) -> Statement:
+    """The model's memory as the rule reader would read it: its attribute claims let the
+    reconciler supersede an older value of the same attribute."""
+    return Statement(item.text, item.type, slots.claims(item.text))
 
 
 def worker_id() -> str:
@@ -87,8 +124,10 @@ def run_pending(
             actions: list[str] = []
             with store.unit_of_work():
                 for item, vec in zip(items, vecs, strict=True):
-                    plan = reconciler.plan(cube, item, vec)
-                    reconciler.apply(cube, plan, vec, emb.model_id if emb else "")
+                    plan = reconciler.plan(cube, item, vec, read_as(item))
+                    reconciler.apply(
+                        cube, plan, vec, emb.model_id if emb else "", emb.embed if emb else None
+                    )
                     actions.append(plan.action)
                 store.jobs.finish(job, job.lease_token)
             for a in actions:
@@ -108,5 +147,14 @@ def run_pending(
                 )
             failed += 1
     return RunReport(
-        done, failed, counts["add"], counts["update"], counts["supersede"], counts["noop"]
+        done,
+        failed,
+        counts["add"],
+        counts["update"],
+        counts["supersede"],
+        counts["noop"],
+        extraction_failed=sum(reader.failures.values()),
+        failure_kinds=dict(reader.failures),
+        rejected=reader.rejected,
+        windows=reader.windows,
     )

@@ -4,8 +4,10 @@ Design rules:
 - One input is text, memory items, or a conversation (``ChatMessage``s or role/content dicts,
   optionally with ``time``, a Unix timestamp). Everything is checked before anything is
   written.
-- A conversation is recorded, each exchange is stored at once as a raw memory (MemReader fast
-  mode), and its fine extraction is queued (``extract`` job), so nothing said is lost.
+- A conversation is recorded, each exchange is stored at once as a raw episode and the rule
+  reader's memories go through the reconciler (MemReader fast mode: ``store_read``, shared
+  with the chat turn), and its fine extraction is queued (``extract`` job), so nothing said
+  is lost.
 - Unchanged text is never embedded twice: the content hash is looked up first.
 - Only an item's text is embedded; its retrieval context goes to the full-text index only.
 """
@@ -20,10 +22,11 @@ import numpy as np
 
 from memos_desktop.engines.base import ChatMessage, Embedder
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.memory.reader import exchange_item
+from memos_desktop.memory.reader import exchange_item, read_message
+from memos_desktop.memory.reconcile import Reconciler
 from memos_desktop.store.memories import AddResult
 from memos_desktop.store.profile import Store
-from memos_desktop.store.records import Cube, NewMemory, content_hash
+from memos_desktop.store.records import Cube, Message, NewMemory, content_hash
 
 AddInput = Sequence[NewMemory] | Sequence[ChatMessage] | Sequence[dict[str, Any]] | NewMemory | str
 ROLES = ("user", "assistant", "system")
@@ -111,6 +114,35 @@ def store_items(
     )
 
 
+def store_read(
+    store: Store,
+    cube: Cube,
+    exchanges: Sequence[tuple[Message, Message | None]],
+    embedder: Embedder | None,
+) -> list[AddResult]:
+    """Fast mode for recorded exchanges (user message, the answer or None): each one's raw
+    episode, then the memories the rule reader finds in what the person said, each through
+    the reconciler (a duplicate is not stored twice; a new value of the same attribute
+    supersedes the old one). Returns, per exchange, the episode then its memories. Call inside
+    the caller's unit of work."""
+    episodes = [exchange_item(u, a) for u, a in exchanges]
+    results = store_items(store, cube, episodes, embedder)
+    out: list[AddResult] = []
+    reconciler = Reconciler(store)
+    model = embedder.model_id if embedder is not None else ""
+    embed = embedder.embed if embedder is not None else None
+    for (user, answer), episode in zip(exchanges, results, strict=True):
+        out.append(episode)
+        reads = read_message(user, answer)
+        vectors = embed([r.memory.text for r in reads]) if embed is not None and reads else None
+        for i, r in enumerate(reads):
+            vec = vectors[i] if vectors is not None else None
+            plan = reconciler.plan(cube, r.memory, vec, r.statement)
+            item = reconciler.apply(cube, plan, vec, model, embed)
+            out.append(AddResult(item=item, created=plan.action in ("add", "supersede")))
+    return out
+
+
 def store_conversation(
     store: Store,
     user_id: str,
@@ -118,17 +150,18 @@ def store_conversation(
     messages: Sequence[ParsedMessage],
     embedder: Embedder | None,
 ) -> list[AddResult]:
-    """Record an imported conversation, store each exchange as a raw memory, queue extraction."""
+    """Record an imported conversation, store each exchange as a raw episode and what the
+    reader finds in it, queue extraction. Call inside a unit of work (the API does)."""
     conv = store.conversations.create(user_id, cube.id, title="imported")
     recorded = [
         store.conversations.add_message(conv.id, m.role, m.content, at=m.at) for m in messages
     ]
-    items = [
-        exchange_item(m, nxt if nxt is not None and nxt.role == "assistant" else None)
+    exchanges = [
+        (m, nxt if nxt is not None and nxt.role == "assistant" else None)
         for m, nxt in zip(recorded, [*recorded[1:], None], strict=True)
         if m.role == "user"
     ]
-    results = store_items(store, cube, items, embedder) if items else []
+    results = store_read(store, cube, exchanges, embedder) if exchanges else []
     store.jobs.enqueue(
         "extract",
         {"conversation_id": conv.id, "cube_id": cube.id, "message_ids": [m.id for m in recorded]},

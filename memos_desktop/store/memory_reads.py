@@ -90,6 +90,21 @@ class MemoryReads:
         )
         return row_to_item(r) if r else None
 
+    def by_keys(self, cube_id: str, keys: Sequence[str], limit: int = 50) -> list[MemoryItem]:
+        """Active items of a cube whose key is one of ``keys`` (the reader's attribute slots,
+        e.g. ``self:residence``), newest first."""
+        keys = [k for k in dict.fromkeys(keys) if k]
+        if not keys:
+            return []
+        return [
+            row_to_item(r)
+            for r in self.db.query(
+                f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND status = 'active' "
+                f"AND key IN ({','.join('?' * len(keys))}) ORDER BY created_at DESC LIMIT ?",
+                (cube_id, *keys, limit),
+            )
+        ]
+
     def list(
         self,
         filters: SearchFilters = SearchFilters(),

@@ -12,6 +12,19 @@ MEMORY_TYPES = ("fact", "preference", "event", "episode", "summary", "instructio
 MEMORY_LAYERS = ("working", "long_term", "user")
 MEMORY_STATUSES = ("active", "archived", "deleted")
 
+# How search should rank a memory by its type, as data (a multiplier for the lead's fusion):
+# raw episodes are the record of what was said and rank below the memories read from them.
+TYPE_WEIGHT: dict[str, float] = {
+    "fact": 1.0,
+    "preference": 1.0,
+    "instruction": 1.0,
+    "event": 1.0,
+    "summary": 0.9,
+    "episode": 0.6,
+}
+# What a memory list shows by default: everything but the raw episodes (a filter shows them).
+LISTED_TYPES = tuple(t for t in MEMORY_TYPES if t != "episode")
+
 MemoryType = Literal["fact", "preference", "event", "episode", "summary", "instruction"]
 MemoryLayer = Literal["working", "long_term", "user"]
 MemoryStatus = Literal["active", "archived", "deleted"]
@@ -117,6 +130,11 @@ class MemoryItem:
     content_hash: str
     embed_model: str
     context: str = ""
+
+    @property
+    def type_weight(self) -> float:
+        """Search weight of this memory's type (``TYPE_WEIGHT``): episodes below facts."""
+        return TYPE_WEIGHT.get(self.type, 1.0)
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

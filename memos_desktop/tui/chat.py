@@ -20,7 +20,7 @@ from textual.events import Key
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 
-from memos_desktop.errors import MemosError
+from memos_desktop.errors import AmbiguousError, MemosError
 from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.widgets import (
     StatusBar,
@@ -416,13 +416,7 @@ class ChatScreen(MemosScreen):
                 lambda it: app.notify(f"Forgot: {it.text}", title="Forgotten"),
             )
         elif cmd == "/correct" and arg:
-
-            def corrected(r: tuple[Any, Any]) -> None:
-                new, old = r
-                was = f" (replaces: {old.text})" if old else ""
-                app.notify(f"{new.text}{was}", title="Corrected")
-
-            app.run_api(lambda s: s.api.correct(arg), corrected)
+            self.correct(arg)
         elif cmd == "/cube":
             if not arg:
                 app.run_api(
@@ -455,6 +449,44 @@ class ChatScreen(MemosScreen):
                     app.show_error(exc)
         else:
             app.notify(f"Unknown or incomplete command {cmd!r}. {SLASH_HELP}", severity="warning")
+
+    def correct(self, text: str) -> None:
+        """``/correct TEXT``: when several memories could be meant, the person picks one (or
+        none) instead of the app guessing."""
+        app = self.memos
+
+        def corrected(r: tuple[Any, Any]) -> None:
+            new, old = r
+            was = f" (replaces: {old.text})" if old else ""
+            app.notify(f"{new.text}{was}", title="Corrected")
+
+        def ask(exc: Exception) -> None:
+            if not isinstance(exc, AmbiguousError):
+                app.show_error(exc)
+                return
+            from memos_desktop.tui.dialogs import ChoiceScreen
+
+            def picked(choice: str | None) -> None:
+                if choice is None:
+                    app.notify("Nothing changed.", title="Correction")
+                    return
+                app.run_api(
+                    lambda s: s.api.correct(
+                        text, target=choice or None, replace_nothing=choice == ""
+                    ),
+                    corrected,
+                )
+
+            app.push_screen(
+                ChoiceScreen(
+                    f"Which memory does this replace?\n{text}",
+                    exc.candidates,
+                    none="None of them: keep them all and remember this too",
+                ),
+                picked,
+            )
+
+        app.run_api(lambda s: s.api.correct(text), corrected, on_error=ask)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("New chat", "Start a new conversation", self.action_new_chat)

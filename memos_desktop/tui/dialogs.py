@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -79,6 +80,41 @@ class PromptScreen(ModalScreen[str | None]):
     def _answer(self) -> None:
         value = self.query_one(Input).value.strip()
         self.dismiss(value or None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Choose one of a few (id, text) options, or "none of them" (answers ""). Escape
+    cancels (answers None)."""
+
+    NONE = "__none__"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="dialog.cancel"),
+    ]
+
+    def __init__(
+        self, question: str, options: tuple[tuple[str, str], ...], none: str = "None of them"
+    ) -> None:
+        super().__init__()
+        self.question = question
+        self.options = options
+        self.none = none
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.question, classes="dialog-text")
+            yield OptionList(
+                *(Option(text, id=oid) for oid, text in self.options),
+                Option(self.none, id=self.NONE),
+                id="choices",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        oid = event.option.id or ""
+        self.dismiss("" if oid == self.NONE else oid)
 
 
 class HelpScreen(ModalScreen[None]):

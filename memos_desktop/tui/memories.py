@@ -26,7 +26,13 @@ from textual.widgets import (
     TextArea,
 )
 
-from memos_desktop.api.types import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, SearchFilters
+from memos_desktop.api.types import (
+    LISTED_TYPES,
+    MEMORY_LAYERS,
+    MEMORY_STATUSES,
+    MEMORY_TYPES,
+    SearchFilters,
+)
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.dialogs import ConfirmScreen
@@ -111,7 +117,10 @@ class MemoryScreen(MemosScreen):
             with Horizontal(id="memory-filters"):
                 yield Input(placeholder="search (hybrid); empty lists all", id="query")
                 yield Select(
-                    [(t, t) for t in MEMORY_TYPES], prompt="type", id="f-type", allow_blank=True
+                    [(t, t) for t in (*MEMORY_TYPES, ANY)],
+                    prompt="type",
+                    id="f-type",
+                    allow_blank=True,
                 )
                 yield Select(
                     [(x, x) for x in MEMORY_LAYERS], prompt="layer", id="f-layer", allow_blank=True
@@ -143,8 +152,11 @@ class MemoryScreen(MemosScreen):
         tag = self.query_one("#f-tag", Input).value.strip()
         status = self.query_one("#f-status", Select).value
         statuses: tuple[str, ...] = tuple(MEMORY_STATUSES) if status == ANY else (str(status),)
+        # No type chosen: every type but the raw episodes ("any" shows them too).
+        type_select: Select[str] = self.query_one("#f-type", Select)
+        types = LISTED_TYPES if type_select.is_blank() else sel("#f-type")
         return SearchFilters(
-            types=sel("#f-type"),
+            types=types,
             layers=sel("#f-layer"),
             statuses=statuses,
             tags=(tag,) if tag else (),

@@ -270,4 +270,17 @@ def test_chat_in_a_real_terminal(isolated_home: Path, tiny_path: Path, tmp_path:
         timeout=120,
     )
     assert found.returncode == 0, found.stderr
-    assert QUESTION in found.stdout, f"the message was not remembered:\n{found.stdout}"
+    # the fact read from it ("My cat Zorblax ...": the reader capitalises) is found...
+    assert QUESTION.casefold() in found.stdout.casefold(), (
+        f"the message was not remembered:\n{found.stdout}"
+    )
+    # ...and the message itself is kept verbatim as the raw episode
+    episodes = subprocess.run(
+        [*app_command(), "list", "--type", "episode"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert episodes.returncode == 0, episodes.stderr
+    assert f"User: {QUESTION}" in episodes.stdout, episodes.stdout

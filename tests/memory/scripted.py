@@ -12,9 +12,9 @@ from typing import Any
 
 from memos_desktop.engines.llamacpp import LlamaCppEngine
 
-MEMORIES = [
-    {"text": "Ivan keeps bees on the roof", "type": "fact", "key": "hobby", "confidence": 0.9},
-    {"text": "Ivan's sister Lena lives in Porto", "type": "fact", "key": "family"},
+MEMORIES = [  # first person, as the extraction prompt asks
+    {"text": "I keep bees on the roof", "type": "fact", "key": "hobby", "confidence": 0.9},
+    {"text": "My sister Lena lives in Porto", "type": "fact", "key": "family"},
 ]
 TRANSCRIPT = [
     ("user", "I keep bees on the roof, three hives now."),

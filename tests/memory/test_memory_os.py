@@ -199,11 +199,22 @@ def test_add_a_conversation_with_its_times(api: MemosAPI) -> None:
             {"role": "user", "content": "Great, I made a bowl for my sister Lena", "time": may + 9},
         ]
     )
-    assert [r.created for r in results] == [True, True]
+    # per exchange: the raw episode, then what the reader took from it
+    assert [(r.created, r.item.type) for r in results] == [
+        (True, "episode"),
+        (True, "event"),
+        (True, "episode"),
+        (True, "fact"),
+    ]
     first = results[0].item
     assert first.type == "episode" and first.created_at == may
     assert [s.role for s in first.sources] == ["user", "assistant"]
-    assert api.search("pottery class").hits[0].item.id == first.id
+    event = results[1].item
+    assert event.text == "I joined a pottery class last week" and event.created_at == may
+    assert [s.role for s in event.sources] == ["user"]
+    # the memory read from the exchange ranks above the raw episode it came from
+    ids = [h.item.id for h in api.search("pottery class").hits]
+    assert ids.index(event.id) < ids.index(first.id)
     assert api.store.jobs.counts() == {"queued": 1}
     with pytest.raises(InvalidInputError, match="needs a role"):
         api.add([{"role": "narrator", "content": "once upon a time"}])

@@ -3,26 +3,52 @@ only orchestrates. Real encrypted profile and real MiniLM embedder."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.errors import InvalidInputError
-from memos_desktop.memory import correct, ingest
-from memos_desktop.store.records import NewMemory
+from memos_desktop.memory import correct, ingest, targets
+from memos_desktop.store.records import MemoryItem, NewMemory
 
 
-def test_the_target_is_the_best_hit_related_enough(api: MemosAPI) -> None:
-    api.add([NewMemory(text="I live in Paris"), NewMemory(text="I work as a nurse in Paris")])
-    hits = api.search("I live in Paris").hits
-    assert len(hits) == 2 and all(h.distance is not None for h in hits)
-    assert correct.target(hits) is hits[0].item
-    far = dataclasses.replace(hits[0], distance=1.0 - correct.MIN_COSINE + 0.01)
-    assert correct.target([far, hits[1]]) is hits[1].item  # too far in meaning: skipped
-    unmatched = dataclasses.replace(hits[0], distance=None, fts_rank=None)
-    assert correct.target([unmatched]) is None  # found by neither words nor meaning
-    assert correct.target([]) is None
+def test_the_target_is_the_memory_about_the_same_attribute(api: MemosAPI) -> None:
+    paris, nurse = (
+        r.item
+        for r in api.add([NewMemory(text="I live in Paris"), NewMemory(text="I work as a nurse")])
+    )
+    moved = correct.read("I moved to Lyon")
+    # the attribute decides, not closeness in meaning
+    d = targets.decide(moved, [targets.Candidate(nurse, 0.9), targets.Candidate(paris, 0.4)])
+    assert d.action == "supersede" and d.targets == (paris,)
+    # a memory known to be about something else is never a target, however close
+    assert targets.decide(moved, [targets.Candidate(nurse, 0.99)]).action == "none"
+
+
+def test_without_a_known_attribute_meaning_decides_with_a_margin(api: MemosAPI) -> None:
+    key, folder, said = (
+        r.item
+        for r in api.add(
+            [
+                NewMemory(text="The spare key is under the mat"),
+                NewMemory(text="The blue folder is in the attic"),
+                NewMemory(text="User: the spare key is under the mat", type="episode"),
+            ]
+        )
+    )
+    new = correct.read("The spare key is under the flowerpot")
+    assert new[0].claims == ()
+
+    def decide(*pairs: tuple[MemoryItem, float | None]) -> targets.Decision:
+        return targets.decide(new, [targets.Candidate(i, s) for i, s in pairs])
+
+    clear = decide((key, 0.9), (folder, 0.5))
+    assert clear.action == "supersede" and clear.targets == (key,)
+    close = decide((key, 0.8), (folder, 0.75))  # too close to call: ask, with both
+    assert close.action == "ask" and set(close.candidates) == {key, folder}
+    assert decide((key, targets.ASK_COSINE - 0.01)).action == "none"  # not related enough
+    assert decide((key, None)).action == "none"  # not found by meaning at all
+    assert decide().action == "none"
+    assert decide((said, 0.99)).action == "none"  # a raw episode is the record, never a target
 
 
 def test_a_correction_with_nothing_related_replaces_nothing(api: MemosAPI) -> None:
@@ -30,13 +56,15 @@ def test_a_correction_with_nothing_related_replaces_nothing(api: MemosAPI) -> No
     assert old is None
     assert (new.text, new.type, new.source, new.key) == (
         "My favourite colour is green",
-        "fact",
+        "preference",
         "user",
-        "",
+        "self:favourite-colour",
     )
-    assert new.importance == 0.6 and new.embed_model == api.embedder.model_id  # type: ignore[union-attr]
+    assert new.importance == 0.65 and new.embed_model == api.embedder.model_id  # type: ignore[union-attr]
     with pytest.raises(InvalidInputError, match="empty correction"):
         api.correct("   ")
+    with pytest.raises(InvalidInputError, match="question"):
+        api.correct("Where do I live?")
 
 
 def test_a_conversation_is_checked_before_anything_is_written(api: MemosAPI) -> None:

@@ -59,7 +59,8 @@ def test_a_chat_turn_killed_between_its_writes_leaves_none_of_them(
     ok = child("chat", str(tiny_path), str(sha_cache))
     assert ok.returncode == 0, ok.stderr
     with reopen() as s:
-        assert turn_records(s) == (2, 1, 1)
+        assert turn_records(s) == (2, 2, 1)  # the raw episode and the fact read from it
+        assert [m.text for m in s.memories.list(FACTS)] == ["I keep bees on the roof"]
         conv = [
             c for c in s.conversations.list(s.users.list()[0].id) if s.conversations.messages(c.id)
         ]
@@ -103,6 +104,7 @@ def test_a_job_killed_between_its_effects_leaves_none_and_runs_again(
 
 def test_a_consolidation_job_that_lost_its_lease_saves_nothing(api: MemosAPI) -> None:
     api.add([{"role": r, "content": t} for r, t in TRANSCRIPT])
+    read = api.list(FACTS)  # what the rule reader took from the messages at once
     thief = reopen()
     stolen = []
 
@@ -114,13 +116,15 @@ def test_a_consolidation_job_that_lost_its_lease_saves_nothing(api: MemosAPI) ->
         slow = ScriptedExtractor(api.engine, before=stall_then_get_reclaimed)  # type: ignore[arg-type]
         report = run_pending(api.store, slow, api.embedder, lease_s=0.2)  # type: ignore[arg-type]
         assert report.done == 0 and report.failed == 0 and report.added == 0
-        assert api.list(FACTS) == []
+        assert api.list(FACTS) == read
         job = stolen[0]
         assert job is not None and thief.jobs.get(job.id).locked_by == "thief"
         # the worker that holds the lease does the job: its effects and finish commit together
         thief.jobs.fail(job, job.lease_token, "handing it back", retry_in_s=0)
         report = run_pending(api.store, ScriptedExtractor(api.engine), api.embedder)  # type: ignore[arg-type]
-        assert report.done == 1 and report.added == 2
-        assert len(api.list(FACTS)) == 2 and api.store.jobs.counts() == {"done": 1}
+        assert report.done == 1 and report.added + report.unchanged == 2
+        facts = {m.text for m in api.list(FACTS)}
+        assert facts >= {m["text"] for m in MEMORIES} | {m.text for m in read}
+        assert len(facts) == len(read) + report.added and api.store.jobs.counts() == {"done": 1}
     finally:
         thief.close()

@@ -146,3 +146,27 @@ def statuses_all():  # type: ignore[no-untyped-def]
     from memos_desktop.store.records import SearchFilters
 
     return SearchFilters(statuses=tuple(MEMORY_STATUSES))
+
+
+async def test_an_ambiguous_correction_asks_which_memory(profile, make_app: AppFactory):
+    from memos_desktop.tui.dialogs import ChoiceScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        api: MemosAPI = app.session.api  # type: ignore[union-attr]
+        ana = api.add("My sister Ana is a nurse")[0].item
+        eva = api.add("My sister Eva is a lawyer")[0].item
+        await pilot.press(*"/correct My sister is a teacher now", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
+        assert api.get(ana.id).status == api.get(eva.id).status == "active"  # nothing yet
+        choices = app.screen.query_one("#choices")
+        labels = [str(choices.get_option_at_index(i).prompt) for i in range(choices.option_count)]
+        assert sorted(labels[:2]) == ["My sister Ana is a nurse", "My sister Eva is a lawyer"]
+        assert len(labels) == 3 and labels[2].startswith("None of them")
+        choices.highlighted = labels.index("My sister Eva is a lawyer")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: api.get(eva.id).status == "archived")
+        assert api.get(ana.id).status == "active"
+        teacher = api.get(api.get(eva.id).superseded_by)  # type: ignore[arg-type]
+        assert teacher.text == "My sister is a teacher now"

@@ -1,0 +1,84 @@
+"""Word lists of the attribute model (``memory/slots.py``): relations and their usual
+names, jobs, diets, demonyms, number words. English only."""
+
+from __future__ import annotations
+
+# --- lexicons ------------------------------------------------------------------------------
+
+RELATIONS: dict[str, str] = {
+    **dict.fromkeys(("mother", "mom", "mum", "mam", "mommy", "mummy", "mama"), "mother"),
+    **dict.fromkeys(("father", "dad", "daddy", "papa"), "father"),
+    **dict.fromkeys(("grandmother", "grandma", "gran", "granny", "nan", "nana"), "grandmother"),
+    **dict.fromkeys(("grandfather", "grandpa", "granddad", "grandad"), "grandfather"),
+    **dict.fromkeys(("fiance", "fiancé", "fiancee", "fiancée"), "fiance"),
+    **dict.fromkeys(("kid", "child", "kids", "children"), "child"),
+    **dict.fromkeys(("neighbour", "neighbor"), "neighbour"),
+    **dict.fromkeys(("flatmate", "roommate", "housemate"), "flatmate"),
+    **dict.fromkeys(("colleague", "coworker", "co-worker"), "colleague"),
+    **dict.fromkeys(("boss", "manager"), "boss"),
+    **{
+        w: w
+        for w in (
+            "sister brother wife husband partner boyfriend girlfriend son daughter baby aunt "
+            "uncle cousin niece nephew friend landlord landlady teacher doctor therapist dog cat "
+            "puppy kitten rabbit parrot hamster horse pet parents in-laws stepmother stepfather "
+            "stepson stepdaughter twin"
+        ).split()
+    },
+}
+GROUPS = {"parents": ("mother", "father"), "in-laws": ()}
+PETS = frozenset("dog cat puppy kitten rabbit parrot hamster horse pet".split())
+
+JOBS = frozenset(
+    """
+    accountant actor actress architect artist assistant baker barista barber bartender biologist
+    builder butcher carpenter cashier chef chemist cleaner clerk coach consultant cook courier
+    dancer dentist designer developer doctor driver economist editor electrician engineer
+    farmer firefighter fisherman florist gardener hairdresser historian illustrator journalist
+    judge lawyer lecturer librarian mechanic midwife musician nanny nurse officer painter
+    paramedic pharmacist photographer physicist physiotherapist pilot plumber poet policeman
+    policewoman postman professor programmer psychologist receptionist researcher salesman
+    scientist secretary singer soldier student surgeon tailor teacher technician therapist
+    translator tutor vet veterinarian waiter waitress writer analyst manager director
+    administrator banker broker ceo cto founder entrepreneur freelancer intern janitor
+    optician radiologist social worker carer caregiver miner sailor guard detective
+    """.split()
+)
+JOB_SUFFIXES = ("ist", "eer", "ician", "grapher", "ologist")
+NOT_JOBS = frozenset(
+    """
+    fan person lover member owner beginner user believer smoker drinker eater sleeper
+    reader walker sister brother mother father daughter partner other number dinner winner
+    mess bit lot big huge night morning early late only single first fiance
+    """.split()
+)
+DIETS = {
+    "vegan": "vegan",
+    "vegetarian": "vegetarian",
+    "pescatarian": "pescatarian",
+    "pescetarian": "pescatarian",
+    "keto": "keto",
+    "gluten-free": "gluten-free",
+    "gluten free": "gluten-free",
+    "dairy-free": "dairy-free",
+    "halal": "halal",
+    "kosher": "kosher",
+    "flexitarian": "flexitarian",
+}
+MARITAL = frozenset("married single divorced engaged widowed separated".split())
+DEMONYMS = frozenset(
+    """
+    portuguese brazilian spanish french german italian english british scottish irish welsh
+    american canadian mexican chinese japanese korean indian pakistani russian polish dutch
+    belgian swiss austrian swedish norwegian danish finnish greek turkish angolan nigerian
+    kenyan australian argentinian chilean colombian peruvian ukrainian romanian czech
+    hungarian cuban egyptian moroccan vietnamese thai filipino
+    """.split()
+)
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
+SYNONYMS = {"film": "movie", "films": "movie", "movies": "movie", "song": "song", "tv": "tv"}

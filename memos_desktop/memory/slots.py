@@ -1,0 +1,593 @@
+"""The attribute model: which subject and attribute a statement is about ("I live in Porto" ->
+self / residence = porto), so that a correction finds the memory it contradicts.
+
+Design rules:
+- A claim is (subject, attribute, value), read from one normalised clause by patterns. The
+  subject is ``self`` (I, we), a relation with an optional name (``sister:ana``), or a name
+  (``tiago``). The key (``subject:attribute[:object]``) is what the reader stores on a memory.
+- Single-valued attributes (residence, occupation, employer, diet, name, age, ...) conflict
+  whenever the value changes; multi-valued ones (allergies, languages, likes) carry their
+  object in the key and conflict only about the same object ("not allergic to cats").
+- Patterns only: no model. What they do not know yields no claim, and the caller falls back to
+  embedding similarity with a margin (``memory/targets.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from memos_desktop.memory.lexicon import (
+    DEMONYMS,
+    DIETS,
+    GROUPS,
+    JOB_SUFFIXES,
+    JOBS,
+    MARITAL,
+    NOT_JOBS,
+    NUMBER_WORDS,
+    PETS,
+    RELATIONS,
+    SYNONYMS,
+)
+
+# attribute -> single-valued? Multi-valued attributes put their object in the key.
+SINGLE = frozenset(
+    """
+    residence occupation employer diet name nickname age birthday birthplace origin phone email
+    address marital car children spouse description location schedule study worklocation
+    commute
+    """.split()
+)
+# Attributes that change together: a new job replaces the old job's employer too.
+FAMILIES = {"occupation": "job", "employer": "job"}
+
+# --- claims --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    subject: str  # "self", "sister", "sister:ana", "ana"
+    attribute: str
+    value: str = ""
+    obj: str = ""  # multi-valued attributes: the object (allergen, language, liked thing)
+    negated: bool = False
+    weak: bool = False  # a generic pattern ("my flat is ..."): needs similarity to act on
+
+    @property
+    def key(self) -> str:
+        k = f"{self.subject}:{self.attribute}"
+        return f"{k}:{self.obj}" if self.obj else k
+
+    @property
+    def person(self) -> str:
+        """The name in the subject, if any."""
+        if ":" in self.subject:
+            return self.subject.split(":", 1)[1]
+        return "" if self.subject == "self" or self.subject in RELATIONS.values() else self.subject
+
+
+def parse_key(key: str) -> Claim | None:
+    """A claim from a stored key (``sister:ana:occupation``) made by the reader."""
+    parts = key.split(":")
+    if len(parts) < 2:
+        return None
+    if parts[0] in RELATIONS.values() and len(parts) >= 3 and parts[1] not in _ATTRS:
+        subject, rest = f"{parts[0]}:{parts[1]}", parts[2:]
+    else:
+        subject, rest = parts[0], parts[1:]
+    if not rest or not (rest[0] in _ATTRS or rest[0].startswith("favourite-")):
+        return None
+    return Claim(subject, rest[0], obj=":".join(rest[1:]))
+
+
+def same_subject(a: str, b: str) -> bool:
+    """Exactly the same subject, or one names the relation only ("sister" vs "sister:ana"), or
+    one names the person only ("ana" vs "sister:ana")."""
+    if a == b:
+        return True
+    ra, _, na = a.partition(":")
+    rb, _, nb = b.partition(":")
+    a_rel, b_rel = ra in RELATIONS.values(), rb in RELATIONS.values()
+    if a_rel and b_rel:
+        if (
+            ra != rb
+            and not (ra in GROUPS and rb in GROUPS[ra])
+            and not (rb in GROUPS and ra in GROUPS[rb])
+        ):
+            return False
+        return not na or not nb or na == nb
+    if a_rel != b_rel:  # a relation and a bare name
+        rel_name = na if a_rel else nb
+        bare = b if a_rel else a
+        return bare not in ("self",) and rel_name == bare
+    return False
+
+
+def conflicts(new: Claim, old: Claim) -> bool:
+    """Does ``new`` contradict (or restate) ``old``: same subject and attribute, and for a
+    multi-valued attribute the same object?"""
+    if not same_subject(new.subject, old.subject):
+        return False
+    if new.attribute != old.attribute:
+        return False
+    if single(new.attribute):
+        # "I don't live in Paris" says nothing about "I live in Lyon"
+        return not (new.negated and old.value and new.value and new.value != old.value)
+    return bool(new.obj) and new.obj == old.obj
+
+
+def single(attribute: str) -> bool:
+    return attribute in SINGLE or attribute.startswith("favourite-")
+
+
+def family(attribute: str) -> str:
+    return FAMILIES.get(attribute, attribute)
+
+
+# --- patterns ------------------------------------------------------------------------------
+
+_NAME = r"(?-i:[A-Z])[\w'-]+(?: (?-i:[A-Z])[\w'-]+)?"
+_REL_WORDS = "|".join(sorted((re.escape(r) for r in RELATIONS), key=len, reverse=True))
+_SUBJECT = re.compile(
+    rf"^(?:(?P<self>I|We)\b|(?:My|Our) (?:(?:best|older|younger|little|big|eldest|youngest|"
+    rf"oldest|twin|new) )?(?P<rel>{_REL_WORDS})(?P<poss>'s)?(?: (?P<relname>{_NAME}))?\b|"
+    rf"(?P<name>{_NAME})(?=(?:'s)? (?:is|was|works|lives|has|moved|became|turned|got|quit|left|"
+    rf"started|does|speaks|likes|loves|hates|studies|teaches|plays)\b))",
+)
+_OWN = re.compile(
+    r"^(My|Our)\s+(?=(?:new |full |first |real )?(?:name|birthday|email|e-mail|phone|number|"
+    r"mobile|address|job|favou?rite|car|age|diet|allergy|allergies|nickname)\b)",
+    re.I,
+)
+_STOP_NAMES = frozenset(
+    "I It This That There The He She They We You My Our Your His Her Their What Where When "
+    "Who Why How Which Please Also Actually Yesterday Today Tomorrow Last Next Then".split()
+)
+_ART = re.compile(r"^(?:the|a|an|my|our|his|her|their|some)\s+", re.I)
+_TAIL = re.compile(
+    r"\s+(?:now|too|as well|again|anymore|any more|after all|actually|these days|"
+    r"nowadays|at the moment|very much|a lot|so much|really)$",
+    re.I,
+)
+_CUT = re.compile(
+    r"\s+(?:in|on|at|with|when|because|but|than|since|for|from|every|each|and|or|so|"
+    r"who|which|that|last|next|this|yesterday|today|tomorrow|ago)\b.*$",
+    re.I,
+)
+
+
+def clean_value(v: str, *, cut: bool = False) -> str:
+    v = v.strip(" ,.;:!")
+    for _ in range(3):
+        v = _TAIL.sub("", v)
+    if cut:
+        v = _CUT.sub("", v)
+    v = _ART.sub("", v)
+    return v.strip(" ,.;:!").casefold()
+
+
+def obj_key(v: str) -> str:
+    """The object part of a key: a few content words, singular, synonyms folded."""
+    words = [w for w in re.findall(r"[\w-]+", clean_value(v, cut=True)) if w not in _ART_WORDS]
+    words = [SYNONYMS.get(w, w) for w in words[:3]]
+    if words and words[0] == "to" and len(words) > 1:
+        words = words[1:]
+    words = [w for w in words if w not in _ADVERBS] or words
+    last = words[-1] if words else ""
+    if len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "is", "us")):
+        words[-1] = words[-1][:-1]
+    return "-".join(words)
+
+
+_ART_WORDS = frozenset("the a an my our his her their some".split())
+_ADVERBS = frozenset("fluently well little bit of some really very much basic".split())
+
+
+def _num(v: str) -> str:
+    v = v.casefold().strip()
+    return str(NUMBER_WORDS[v]) if v in NUMBER_WORDS else v
+
+
+def is_job(phrase: str) -> bool:
+    words = re.findall(r"[a-z-]+", phrase.casefold())
+    if not words:
+        return False
+    head = words[-1]
+    if head in NOT_JOBS or any(w in NOT_JOBS for w in words[:1]):
+        return False
+    return head in JOBS or " ".join(words[-2:]) in JOBS or head.endswith(JOB_SUFFIXES)
+
+
+def subject_of(clause: str) -> tuple[str, str, str] | None:
+    """(subject, the subject phrase as written, the rest of the clause) or None."""
+    own = _OWN.match(clause)
+    if own is not None:  # "My name is Dana": an attribute of the person
+        return "self", own.group(1), "'s " + clause[own.end() :].strip()
+    m = _SUBJECT.match(clause)
+    if m is None:
+        return None
+    if m.group("self"):
+        return "self", m.group(0), clause[m.end() :].strip()
+    if m.group("rel"):
+        rel = RELATIONS[m.group("rel").casefold()]
+        name = m.group("relname")
+        rest = clause[m.end() :].strip()
+        if m.group("poss"):  # "my sister's name is Ana": the relation, possessive kept
+            return rel, m.group(0)[: -len("'s")] if not name else m.group(0), "'s " + rest
+        if name and name in _STOP_NAMES:
+            return rel, m.group(0)[: -len(name)].strip(), f"{name} {rest}".strip()
+        return (f"{rel}:{name.casefold()}" if name else rel), m.group(0), rest
+    name = m.group("name")
+    if name.split()[0] in _STOP_NAMES:
+        return None
+    return name.casefold(), name, clause[m.end() :].strip()
+
+
+_BE = r"(?:am|is|are|was|'m|'s|'re)"
+_NOT = r"(?:do not|does not|did not|am not|is not|are not|no longer|never|not)"
+_P: list[tuple[str, re.Pattern[str]]] = [
+    (p, re.compile(rx, re.I))
+    for p, rx in [
+        ("former", r"^used to live in (?P<v>.+)"),
+        ("former", r"^(?:lived|grew up) in (?P<v>.+)"),
+        ("residence_neg", rf"^{_NOT} (?:live|lives|living) in (?P<v>.+)"),
+        (
+            "residence",
+            rf"^(?:(?:now |still |currently )?(?:live|lives|reside|resides)|{_BE} (?:now |still |"
+            rf"currently )?(?:living|based|settled)) in (?P<v>.+)",
+        ),
+        (
+            "residence",
+            r"^(?:have |has |just |recently )*(?:moved|relocated) (?:back )?to (?P<v>.+)",
+        ),
+        (
+            "residence",
+            rf"^{_BE} (?:now )?in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)(?: now)?$",
+        ),
+        ("origin", rf"^{_BE} (?:originally )?from (?P<v>.+)"),
+        ("origin", r"^(?:come|comes) from (?P<v>.+)"),
+        ("born", r"^(?:was|were) born (?:on|in) (?P<v>.+)"),
+        ("name", rf"^(?:'s )?name {_BE} (?:now |actually |still )?(?P<v>{_NAME}|[a-z][\w'-]+$)"),
+        ("name", rf"^{_BE} (?:called|named) (?P<v>{_NAME})"),
+        ("name", rf"^(?:'s )?name (?:changed to|is now) (?P<v>{_NAME})"),
+        ("nickname", rf"^(?:(?:please|just) )?(?:call me|address me as) (?P<v>{_NAME})"),
+        (
+            "relname",
+            rf"^have (?:a|an|one|two|three|\d+) (?P<rel>{_REL_WORDS})s? (?:called|"
+            rf"named) (?P<v>{_NAME})",
+        ),
+        ("relname", rf"^{_BE} (?:my|our) (?P<rel>{_REL_WORDS})\b"),
+        ("spouse", rf"^{_BE} married to (?P<v>{_NAME})"),
+        (
+            "marital",
+            rf"^(?:{_BE}|have been|got|are getting) (?:now |happily |"
+            rf"recently )?(?P<v>{'|'.join(MARITAL)})\b",
+        ),
+        ("allergy_neg", rf"^{_NOT} allergic to (?P<v>.+)"),
+        ("allergy", rf"^{_BE} (?:also |very |severely |mildly )?allergic to (?P<v>.+)"),
+        (
+            "allergy",
+            r"^(?:have|has|'ve got|have got) (?:a |an )?(?:severe |mild )?(?P<v>[\w-]+) allergy",
+        ),
+        ("intolerance", rf"^{_BE} (?P<v>[\w-]+) intolerant"),
+        (
+            "diet",
+            rf"^(?:{_BE}|went|became|have become|has become|turned|go|gone|have gone) (?:now |"
+            rf"also |a |strictly |fully )*(?P<v>{'|'.join(DIETS)})\b",
+        ),
+        ("diet_neg", rf"^{_NOT} (?:a )?(?P<v>{'|'.join(DIETS)})\b"),
+        (
+            "diet_eat",
+            r"^(?:started eating|started to eat|eat|eats) (?P<v>meat|fish|chicken|"
+            r"seafood)(?: again| now)",
+        ),
+        ("food_neg", r"^(?:do not|does not|never|no longer) (?:eat|drink) (?P<v>.+)"),
+        ("food", r"^(?:eat|drink) (?P<v>.+?) (?:again|now)$"),
+        (
+            "age",
+            rf"^(?:{_BE} (?:now )?|turned |just turned |will be ){{1,2}}(?P<v>\d+|"
+            rf"{'|'.join(NUMBER_WORDS)})(?: years? old)?(?: (?:now|last \w+|this \w+|"
+            rf"yesterday|today|on \w+|in \w+))?$",
+        ),
+        ("birthday", rf"^(?:'s )?birthday {_BE} (?:on )?(?P<v>.+)"),
+        (
+            "phone",
+            rf"^(?:'s )?(?:new )?(?:phone number|mobile number|number|phone|mobile) (?:{_BE}|"
+            rf"changed to|is now) (?:now )?(?P<v>[\d +()-]{{6,}})",
+        ),
+        (
+            "email",
+            rf"^(?:'s )?(?:new )?email(?: address)? (?:{_BE}|changed to) (?:now )?(?P<v>\S+@\S+)",
+        ),
+        ("address", rf"^(?:'s )?(?:new )?address {_BE} (?P<v>.+)"),
+        ("selfname", r"^(?:am|'m) (?P<v>(?-i:[A-Z])[\w'-]+)$"),
+        (
+            "occupation_as",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working|"
+            r"'m working) as (?:a |an )?(?P<v>.+)",
+        ),
+        ("occupation_as", r"^(?:got|have|found|started) a (?:new )?job as (?:a |an )?(?P<v>.+)"),
+        (
+            "occupation_be",
+            rf"^(?:{_BE}|became|become|has become|have become) (?:now |currently |still |"
+            rf"also )?(?:an? )(?P<v>[\w -]+)",
+        ),
+        ("occupation_be", rf"^{_BE} (?:now )?(?P<v>retired|unemployed|self-employed)\b"),
+        ("occupation_be", rf"^(?:'s )?job {_BE} (?P<v>.+)"),
+        (
+            "employer_neg",
+            r"^(?:left|quit|have left|has left|no longer work at|"
+            r"no longer works at) (?:my job at |his job at |her job at |"
+            r"the job at )?(?P<v>(?:the )?[\w&' -]+)",
+        ),
+        (
+            "employer",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working|'m working) (?:at|"
+            r"for) (?P<v>.+)",
+        ),
+        (
+            "employer",
+            r"^(?:started|joined|start|began) (?:a new job |working |work )?(?:at|with) (?P<v>.+)",
+        ),
+        ("employer", r"^(?:started|joined) (?P<v>(?-i:[A-Z])[\w&-]+(?: (?-i:[A-Z])[\w&-]+)?)"),
+        ("employer", rf"^{_BE} (?:now )?(?:at|with) (?P<v>(?-i:[A-Z])[\w&-]+)"),
+        (
+            "worklocation",
+            r"^(?:work|works|am working|"
+            r"is working) in (?P<v>(?-i:[A-Z])[\w-]+(?: (?-i:[A-Z])[\w-]+)?)$",
+        ),
+        (
+            "employer",
+            r"^(?:now |currently |still )?(?:work|works|am working|is working) in (?P<v>.+)",
+        ),
+        ("commute", r"^(?:commute|commutes|go|get|travel) (?:to work )?by (?P<v>[\w-]+)"),
+        (
+            "commute",
+            r"^(?P<v>cycle|bike|walk|drive|run|ride|cycles|bikes|walks|drives) to (?:work|"
+            r"the office)",
+        ),
+        (
+            "commute",
+            r"^take (?:the )?(?P<v>metro|bus|train|tram|subway|ferry) (?:to work|everywhere)",
+        ),
+        ("study", r"^(?:study|studies|am studying|is studying|'m studying) (?P<v>.+)"),
+        (
+            "children",
+            r"^(?:have|has|'ve got) (?P<v>no|one|two|three|four|five|six|\d+) (?:kids|children|"
+            r"sons|daughters|kid|child)\b",
+        ),
+        (
+            "pet",
+            rf"^(?:have|has|own|owns|got|adopted) (?:a|an|one|two|"
+            rf"three) (?P<v>{'|'.join(sorted(PETS))})s?(?: (?:called|named) (?P<n>{_NAME}))?",
+        ),
+        (
+            "car_neg",
+            r"^(?:sold|got rid of|no longer have|do not have) (?:the|my|our) (?P<v>(?:car|"
+            r"(?-i:[A-Z])[\w-]+))",
+        ),
+        ("car", r"^(?:drive|drives) (?:a|an|the) (?P<v>.+)"),
+        ("car", r"^(?:'s )?car (?:is|was) (?:now |actually )?(?:a |an )?(?P<v>.+)"),
+        ("language", r"^(?:speak|speaks) (?P<v>.+)"),
+        (
+            "learning_neg",
+            r"^(?:gave up|stopped learning|quit learning|have given up) (?P<v>[\w-]+)",
+        ),
+        ("learning", rf"^{_BE} (?:now )?learning (?P<v>[\w-]+)"),
+        ("hobby", r"^(?:play|plays) (?:the )?(?P<v>[\w-]+)(?P<when> (?:every|on|at) .+)?"),
+        (
+            "favourite",
+            r"^(?:'s )?favou?rite (?P<n>[\w ]+?) (?:is|are) (?:now |actually |still )?(?P<v>.+)",
+        ),
+        (
+            "like_neg",
+            r"^(?:do not|does not|no longer|never|don't) (?:really )?(?:like|love|enjoy) (?P<v>.+)",
+        ),
+        (
+            "like_neg",
+            rf"^(?:hate|hates|dislike|dislikes|detest|detests|cannot stand|can't stand|"
+            rf"{_BE} not (?:a |really a )?(?:big )?fan of|"
+            rf"{_BE} not (?:really )?into) (?P<v>.+)",
+        ),
+        (
+            "like",
+            rf"^(?:(?:really |also |actually |absolutely )*(?:like|likes|love|loves|enjoy|enjoys|"
+            rf"adore|adores|prefer|prefers)|{_BE} (?:a )?(?:big |huge |great )?fan of|"
+            rf"{_BE} (?:really )?into) (?P<v>.+)",
+        ),
+        ("car_be", rf"^{_BE} (?:now )?(?P<v>.+)"),  # "my car is blue" (subject car only)
+        ("location", rf"^{_BE} (?:in|at|on) (?P<v>.+)"),  # "my office is in Boavista"
+        ("description", rf"^{_BE} (?:now )?(?P<v>.+)"),
+    ]
+]
+_ATTRS = SINGLE | frozenset(
+    "allergy intolerance food preference favourite language learning hobby pet former".split()
+)
+
+
+_LEADING_TIME = re.compile(
+    r"^(?:(?:last|next|this) \w+|yesterday|today|tonight|tomorrow|recently|lately|now|"
+    r"(?:in|on|since) [A-Z]?\w+(?: \d+)?|\w+ (?:days|weeks|months|years) ago)[\s,]+(?=[A-Z])"
+)
+
+
+_ADVERB = re.compile(
+    r"\b(?:also|actually|now|still|really|just|recently|currently|finally|officially) ", re.I
+)
+_KIDS = re.compile(r"\b(?P<v>no|one|two|three|four|five|six|seven|\d+) (?:kids|children)\b", re.I)
+
+
+def claims(clause: str) -> tuple[Claim, ...]:
+    """The claims of one normalised clause ("I live in Porto" -> self/residence=porto)."""
+    clause = _LEADING_TIME.sub("", clause)
+    head = subject_of(clause)
+    if head is None:
+        return ()
+    subject, _, rest = head
+    rest = _ADVERB.sub("", rest).strip()
+    out: list[Claim] = []
+    for kind, rx in _P:
+        m = rx.match(rest)
+        if m is None:
+            continue
+        claim = _claim(kind, subject, m)
+        if claim is None:
+            continue
+        out.extend(claim)
+        if kind not in ("occupation_as", "employer"):
+            break
+        if kind == "employer":
+            break
+    if not out and subject == "self":
+        kids = _KIDS.search(rest)
+        if kids:
+            out.append(Claim(subject, "children", _num(kids.group("v"))))
+    if len(out) == 1 and out[0].attribute == "occupation" and " at " in rest:
+        at = rest.split(" at ", 1)[1]
+        out.append(Claim(subject, "employer", clean_value(at, cut=True)))
+    return tuple(out)
+
+
+def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
+    v = m.group("v") if "v" in m.re.groupindex else ""
+    rel = subject.split(":", 1)[0]
+    if kind == "former":
+        return [Claim(subject, "former", obj=obj_key(v))]
+    if kind == "residence":
+        return [Claim(subject, "residence", clean_value(v, cut=True))]
+    if kind == "residence_neg":
+        return [Claim(subject, "residence", clean_value(v, cut=True), negated=True)]
+    if kind == "origin":
+        return [Claim(subject, "origin", clean_value(v, cut=True))]
+    if kind == "born":
+        if re.match(r"(?:last|this|yesterday|today|\w+ (?:days|weeks) ago)\b", v, re.I):
+            return None  # a birth just now: an event, not an attribute
+        what = clean_value(v)
+        attr = "birthday" if re.search(r"\d", what) else "birthplace"
+        return [Claim(subject, attr, what)]
+    if kind == "name":
+        return [Claim(subject, "name", v.casefold())]
+    if kind == "selfname":
+        if subject != "self":
+            return None
+        low = v.casefold()
+        if low in DEMONYMS:
+            return [Claim(subject, "origin", low)]
+        if low in JOBS or low in DIETS or low in MARITAL:
+            return None
+        return [Claim(subject, "name", low)]
+    if kind == "nickname":
+        return [Claim(subject, "nickname", v.casefold())]
+    if kind == "relname":
+        r = RELATIONS[m.group("rel").casefold()]
+        name = m.group("v") if "v" in m.re.groupindex and m.group("v") else subject
+        return [
+            Claim(f"{r}:{name.casefold()}" if subject != "self" else r, "name", name.casefold())
+        ]
+    if kind == "spouse":
+        return [Claim(subject, "marital", "married"), Claim(subject, "spouse", v.casefold())]
+    if kind == "marital":
+        return [Claim(subject, "marital", v.casefold())]
+    if kind in ("allergy", "allergy_neg"):
+        return [Claim(subject, "allergy", obj=obj_key(v), negated=kind.endswith("neg"))]
+    if kind == "intolerance":
+        return [Claim(subject, "intolerance", obj=obj_key(v))]
+    if kind == "diet":
+        return [Claim(subject, "diet", DIETS[v.casefold()])]
+    if kind == "diet_neg":
+        return [Claim(subject, "diet", DIETS[v.casefold()], negated=True)]
+    if kind == "diet_eat":
+        return [Claim(subject, "diet", f"eats {v.casefold()}")]
+    if kind in ("food", "food_neg"):
+        return [Claim(subject, "food", obj=obj_key(v), negated=kind == "food_neg")]
+    if kind == "age":
+        return [Claim(subject, "age", _num(v))]
+    if kind in ("birthday", "phone", "email", "address"):
+        return [Claim(subject, kind, clean_value(v))]
+    if kind == "occupation_as":
+        return [Claim(subject, "occupation", clean_value(v, cut=True))]
+    if kind == "occupation_be":
+        val = clean_value(v, cut=True)
+        if val in ("retired", "unemployed", "self-employed") or is_job(val):
+            return [Claim(subject, "occupation", val)]
+        return None
+    if kind == "employer":
+        val = clean_value(v, cut=True)
+        return [Claim(subject, "employer", val)] if val else None
+    if kind == "employer_neg":
+        val = clean_value(v, cut=True)
+        if not val or val.split()[0].endswith("ing") or val in ("job", "my job"):
+            return None  # "I quit smoking"
+        return [Claim(subject, "employer", val, negated=True)]
+    if kind == "worklocation":
+        return [Claim(subject, "worklocation", clean_value(v))]
+    if kind == "commute":
+        mode = {
+            "cycle": "bike",
+            "cycles": "bike",
+            "bikes": "bike",
+            "walks": "walk",
+            "drives": "car",
+            "drive": "car",
+            "ride": "bike",
+        }.get(v.casefold(), v.casefold())
+        return [Claim(subject, "commute", mode)]
+    if kind == "study":
+        return [Claim(subject, "study", clean_value(v, cut=True))]
+    if kind == "children":
+        return [Claim(subject, "children", _num(v))]
+    if kind == "pet":
+        pet = RELATIONS.get(m.group("v").casefold(), m.group("v").casefold())
+        out = [Claim(subject, "pet", obj=pet)]
+        if m.group("n"):
+            out.append(Claim(f"{pet}:{m.group('n').casefold()}", "name", m.group("n").casefold()))
+        return out
+    if kind == "car_neg":
+        return [Claim(subject, "car", clean_value(v), negated=True)]
+    if kind == "car":
+        return [Claim("self" if subject == "self" else subject, "car", clean_value(v, cut=True))]
+    if kind == "language":
+        langs = re.split(r",\s*|\s+and\s+", clean_value(v))
+        return [
+            Claim(subject, "language", obj=obj_key(x.replace("a bit of", "")))
+            for x in langs
+            if x.strip()
+        ]
+    if kind in ("learning", "learning_neg"):
+        return [Claim(subject, "learning", obj=obj_key(v), negated=kind == "learning_neg")]
+    if kind == "hobby":
+        return [Claim(subject, "hobby", (m.group("when") or "").strip(), obj=obj_key(v))]
+    if kind == "favourite":
+        what = SYNONYMS.get(m.group("n").strip().casefold(), m.group("n").strip().casefold())
+        return [Claim(subject, f"favourite-{what.replace(' ', '-')}", clean_value(v))]
+    if kind in ("like", "like_neg"):
+        o = obj_key(v)
+        return [Claim(subject, "preference", obj=o, negated=kind == "like_neg")] if o else None
+    if kind == "car_be":
+        if rel != "car":
+            return None
+        return [Claim("self", "car", clean_value(v))]
+    if kind == "location":
+        if subject == "self" or rel in RELATIONS.values():
+            return None
+        return [Claim(subject, "location", clean_value(v), weak=True)]
+    if kind == "description":
+        if subject == "self":
+            return None
+        if clean_value(v) in DEMONYMS:
+            return [Claim(subject, "origin", clean_value(v))]
+        return [Claim(subject, "description", clean_value(v), weak=True)]
+    return None
+
+
+def with_subject(claim: Claim, subject: str) -> Claim:
+    return replace(claim, subject=subject)
+
+
+# The attributes that make a statement a preference rather than a fact.
+PREFERENCE_ATTRS = frozenset({"diet", "food", "preference"})
+
+
+def is_preference(c: Claim) -> bool:
+    return c.attribute in PREFERENCE_ATTRS or c.attribute.startswith("favourite-")

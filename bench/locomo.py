@@ -32,7 +32,7 @@ from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.loader import load_embedder
-from memos_desktop.memory.search import HybridSearch, SearchParams
+from memos_desktop.memory.search import HybridSearch, SearchParams, retriever_alone
 from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters, Source
 
@@ -180,8 +180,8 @@ def main() -> None:
     base = store.settings.search
     variants: dict[str, tuple[SearchParams, bool]] = {
         "hybrid (default)": (base, True),
-        "BM25 only (FTS5)": (replace(base, vec_weight=0.0), True),
-        "vector only (MiniLM)": (replace(base, fts_weight=0.0), True),
+        "BM25 alone (FTS5)": (retriever_alone(base, "bm25"), True),
+        "dense alone (MiniLM)": (retriever_alone(base, "dense"), True),
         "hybrid, no recency/importance boost": (
             replace(base, recency_weight=0.0, importance_weight=0.0),
             True,
@@ -190,7 +190,30 @@ def main() -> None:
         "hybrid, pruning terms in > 10% of memories": (replace(base, fts_max_df=0.1), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
         "hybrid, context not in BM25": (replace(base, fts_context_weight=0.0), True),
-        "hybrid, no relevance floor": (replace(base, min_similarity=-1.0), True),
+        "hybrid, no relevance floor": (replace(base, relevance_floor=0.0), True),
+        "hybrid, fixed BM25 weight (no lexical evidence)": (
+            replace(base, fts_weight_min=base.fts_weight),
+            True,
+        ),
+        "hybrid, no time or validity": (
+            replace(base, time_weight=0.0, ended_weight=1.0, ended_past_boost=0.0),
+            True,
+        ),
+        "hybrid, no preference channel": (replace(base, preference_slots=0), True),
+        "hybrid, previous fusion (fixed 1.0 / 0.5, no floor)": (
+            replace(
+                base,
+                fts_weight=1.0,
+                fts_weight_min=1.0,
+                vec_weight=0.5,
+                relevance_floor=0.0,
+                time_weight=0.0,
+                ended_weight=1.0,
+                ended_past_boost=0.0,
+                preference_slots=0,
+            ),
+            True,
+        ),
         "hybrid, first fusion (rrf_k 60, equal weights)": (
             replace(base, rrf_k=60.0, vec_weight=1.0, fts_context_weight=0.3),
             True,
@@ -206,11 +229,8 @@ def main() -> None:
         for c in (0.3, 0.6, 1.0)
     }
     floors = {
-        f"hybrid, floor {f} / meaning-only {d}": (
-            replace(base, min_similarity=f, min_similarity_dense_only=d),
-            True,
-        )
-        for f, d in ((-1.0, -1.0), (0.1, 0.3), (0.15, 0.3), (0.2, 0.3), (0.25, 0.3), (0.2, 0.4))
+        f"hybrid, floor {f}": (replace(base, relevance_floor=f), True)
+        for f in (0.0, 0.2, 0.3, 0.4, 0.5)
     }
     if args.ablations == "floors":
         variants = floors
@@ -316,10 +336,21 @@ def main() -> None:
             f"| {o['tokens10']:.0f} | {o['unrelated']:.2f} | {o['unrelated_dense']:.2f} "
             f"| {row['p50_ms']:.1f} / {row['p95_ms']:.1f} |"
         )
+    alone = ("BM25 alone (FTS5)", "dense alone (MiniLM)")
+    if "hybrid (default)" in results and all(a in results for a in alone):
+        checks = []
+        for c in cats:
+            h = results["hybrid (default)"][c]["r10"]
+            best = max(results[a][c]["r10"] for a in alone)
+            checks.append(f"{c} {'yes' if h >= best else '**no**'} ({h:.3f} vs {best:.3f})")
+        lines += [
+            "",
+            "Hybrid R@10 >= the better of BM25 alone and dense alone: " + "; ".join(checks),
+        ]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section("locomo", body)
+        write_section("locomo" + (f"-{args.conversations}" if args.conversations else ""), body)
 
 
 if __name__ == "__main__":

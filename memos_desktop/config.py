@@ -97,19 +97,28 @@ class KeySettings:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    # Fusion tuned on LoCoMo (bench/locomo.py): R@10 0.548 at rrf_k 60 / equal weights,
-    # 0.690 here, with the previous-turn context in BM25.
+    # Weighted RRF. BM25's weight moves between fts_weight_min and fts_weight with the query's
+    # lexical evidence (memory/search.py). Chosen on LoCoMo conversations 1-5 and the dev
+    # halves of bench/data/preferences.json and changes.json; reported on the other halves.
     rrf_k: float = 10.0
-    fts_weight: float = 1.0
-    vec_weight: float = 0.5
+    fts_weight: float = 1.5
+    fts_weight_min: float = 0.1
+    vec_weight: float = 1.0
     recency_weight: float = 0.15
     recency_half_life_days: float = 90.0
     importance_weight: float = 0.15
-    # Relevance floor (cosine similarity to the query; -1 turns it off): every hit with a
-    # vector needs min_similarity, one found by meaning alone (no query word in it)
-    # min_similarity_dense_only. See memory/search.py.
-    min_similarity: float = 0.2
-    min_similarity_dense_only: float = 0.3
+    # Relevance floor: a hit needs this share of the best hit's cosine similarity (0 = off).
+    relevance_floor: float = 0.3
+    # Time in questions: a memory inside the question's window ("last week") is boosted by
+    # 1 + time_weight; an ended state (valid_to passed) is multiplied by ended_weight for a
+    # present-tense question, by 1 + ended_past_boost for a past-tense one.
+    time_weight: float = 1.0
+    ended_weight: float = 0.5
+    ended_past_boost: float = 0.5
+    # Preferences and instructions nearest a request that always get a place in the results.
+    preference_slots: int = 3
+    # Rank by memory type (records.TYPE_WEIGHT: raw episodes below what was read from them).
+    type_weights: bool = True
     # Cosine similarity above which two hits count as the same memory (kept: the better one).
     dedupe_similarity: float = 0.97
     # Candidates fetched from each retriever per requested result.
@@ -205,8 +214,12 @@ def _coerce(path: Path, key: str, want: Any, value: Any) -> Any:
 
 # Numeric settings with a meaningful range: (low, high), both inclusive.
 _RANGES: dict[str, tuple[float, float]] = {
-    "search.min_similarity": (-1.0, 1.0),
-    "search.min_similarity_dense_only": (-1.0, 1.0),
+    "search.relevance_floor": (0.0, 1.0),
+    "search.fts_weight_min": (0.0, 100.0),
+    "search.time_weight": (0.0, 100.0),
+    "search.ended_weight": (0.0, 1.0),
+    "search.ended_past_boost": (0.0, 100.0),
+    "search.preference_slots": (0, 50),
     "search.dedupe_similarity": (-1.0, 1.01),
     "search.vec_weight": (0.0, 100.0),
     "search.fts_weight": (0.0, 100.0),

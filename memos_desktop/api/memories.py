@@ -104,9 +104,12 @@ class MemoriesApi(ApiBase):
         top_k: int = 10,
         cube: str | None = None,
         mode: str = "fast",
+        now: float | None = None,
     ) -> SearchResult:
         """``mode="fast"``: hybrid search. ``mode="fine"``: the chat model also rewrites the
-        question into search queries whose results are fused in (falls back to fast)."""
+        question into search queries whose results are fused in (falls back to fast).
+        ``now``: the moment the question is asked (default: the clock), which "last week" or
+        "in May" in it are resolved against."""
         if not query.strip():
             raise InvalidInputError("empty search", hint="give some words to search for")
         if mode not in ("fast", "fine"):
@@ -119,7 +122,7 @@ class MemoriesApi(ApiBase):
 
         def run(q: str, k: int) -> SearchResult:
             vec = emb.embed([q])[0] if emb is not None else None
-            return self._search(q, vec, c, f, k)
+            return self._search(q, vec, c, f, k, now)
 
         if mode == "fast":
             return run(query, top_k)
@@ -129,7 +132,13 @@ class MemoriesApi(ApiBase):
         )
 
     def _search(
-        self, query: str, vec: Any | None, c: Cube, f: SearchFilters, top_k: int
+        self,
+        query: str,
+        vec: Any | None,
+        c: Cube,
+        f: SearchFilters,
+        top_k: int,
+        now: float | None = None,
     ) -> SearchResult:
         hits = self.hybrid.search(
             query,
@@ -138,6 +147,7 @@ class MemoriesApi(ApiBase):
             f,
             top_k=top_k,
             params=self.store.settings.search,
+            now=now,
         )
         return SearchResult(hits, "hybrid" if vec is not None else "lexical")
 

@@ -4,15 +4,24 @@ multiplied by recency and importance boosts, de-duplicated.
 Design rules:
 - The store finds candidates (store/search.py: FTS5, KNN, filters pushed down); everything that
   decides an order lives here, in one place.
-- Fusion is weighted RRF (``w / (rrf_k + rank)``), then multiplied by a recency boost
-  (exponential half-life) and an importance boost, so relevance stays first and the boosts
-  break near-ties. Every hit carries its score components so front ends can show them.
-- A relevance floor, so unrelated memories do not fill the list just because the store is
-  small or shares a common word: every candidate with a vector must be at least
-  ``min_similarity`` cosine-similar to the query, and one found by meaning alone (no query word
-  in it) at least ``min_similarity_dense_only``. Chosen on LoCoMo conversations 1-5 (MiniLM):
-  0.2 kept 99.6% of the evidence turns in the top 10 and cut half of the hits from someone
-  else's conversation; reported on 6-10 in BENCHMARKS.md.
+- Fusion is weighted RRF (``w / (rrf_k + rank)``) whose BM25 weight follows the query's
+  lexical evidence (issue 14): the best BM25 score over the query's IDF mass, i.e. how much of
+  the query the words actually found. Names and rare words that match -> BM25 counts fully
+  (``fts_weight``); a request that shares only common or no words with what bears on it
+  ("recommend a restaurant" / "I'm vegetarian") -> meaning leads (``fts_weight_min``).
+- Then multiplicative factors: recency and importance boosts (near-ties), the memory type's
+  weight (raw episodes below facts), time in the question (memory/timeq.py: what falls in
+  "last week" / "in May 2025" is boosted) and validity (a present-tense question demotes
+  states that have ended; a past-tense one favours them). Every hit carries its score
+  components so front ends can show them.
+- A preference channel: preferences and instructions bear on requests whatever their words
+  (after MemOS's preference memory), so the ``preference_slots`` nearest of them always get a
+  place in the results (replacing the weakest), when they pass the floor.
+- A relevance floor, relative: a candidate's cosine similarity to the query must reach
+  ``relevance_floor`` times the best candidate's, so what is far weaker than the best match
+  does not fill the list because the store is small. Relative because absolute MiniLM cosines
+  do not separate: "I am vegan" scores 0.23 for "Where do I live?" but 0.06 for "recommend a
+  restaurant", where it matters. A keyword lookup of one or two words keeps every word match.
 - Near-identical hits (same content hash, or cosine similarity >= ``dedupe_similarity``) are
   collapsed: the better-scored one is kept.
 """
@@ -21,14 +30,16 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from memos_desktop.config import SearchSettings
+from memos_desktop.memory import timeq
 from memos_desktop.memory.fusion import dedupe, rrf, tied_ranks
 from memos_desktop.store.memories import MemoryRepo
-from memos_desktop.store.records import SearchFilters, SearchHit
+from memos_desktop.store.records import TYPE_WEIGHT, SearchFilters, SearchHit
 from memos_desktop.store.search import Searcher, query_terms
 
 # Queries of at most this many content words are keyword lookups: a word match always counts.
@@ -38,30 +49,79 @@ KEYWORD_TERMS = 2
 SearchParams = SearchSettings
 
 
+# What the preference channel looks in.
+PREFERENCE_TYPES = ("preference", "instruction")
+DAY = 86400.0
+
+
+def retriever_alone(params: SearchParams, retriever: str) -> SearchParams:
+    """Settings under which the search returns one retriever's own order ("bm25" or "dense"):
+    no fusion, floor, time, type weights, preference channel or boosts. The baselines of every
+    evaluation table."""
+    other = {"bm25": "vec_weight", "dense": "fts_weight"}[retriever]
+    return replace(
+        params,
+        **{other: 0.0},
+        fts_weight_min=0.0,
+        relevance_floor=0.0,
+        time_weight=0.0,
+        ended_weight=1.0,
+        ended_past_boost=0.0,
+        preference_slots=0,
+        recency_weight=0.0,
+        importance_weight=0.0,
+        type_weights=False,
+    )
+
+
+def lexical_evidence(best_bm25: float | None, idf_mass: float) -> float:
+    """0..1: the best BM25 score (FTS5's, negative) over the query's IDF mass."""
+    if best_bm25 is None or idf_mass <= 0:
+        return 0.0
+    return max(0.0, min(1.0, -best_bm25 / idf_mass))
+
+
 def below_floor(
     scores: dict[int, float],
     word_matched: dict[int, int],
     similarity: dict[int, float],
-    params: SearchParams,
+    relevance_floor: float,
     *,
     keyword: bool,
 ) -> list[int]:
-    """Candidates under the relevance floor (cosine similarity to the query): in a keyword
-    lookup a word match always counts; otherwise a word-matched candidate needs
-    ``min_similarity`` and one found by meaning alone ``min_similarity_dense_only``.
-    Candidates without a vector (not embedded yet) are never cut."""
-    out = []
-    for r in scores:
-        matched = r in word_matched
-        sim = similarity.get(r)
-        if (keyword and matched) or sim is None:
-            continue
-        floor = params.min_similarity
-        if not matched:
-            floor = max(floor, params.min_similarity_dense_only)
-        if sim < floor:
-            out.append(r)
-    return out
+    """Candidates whose cosine similarity is under ``relevance_floor`` times the best one's
+    (in a keyword lookup a word match always counts; a candidate without a vector is kept)."""
+    best = max((similarity[r] for r in scores if r in similarity), default=0.0)
+    if best <= 0.0 or relevance_floor <= 0.0:
+        return []
+    floor = relevance_floor * best
+    return [
+        r
+        for r in scores
+        if not (keyword and r in word_matched) and r in similarity and similarity[r] < floor
+    ]
+
+
+def time_factor(
+    tq: timeq.TimeQuery,
+    created: float,
+    valid_from: float | None,
+    valid_to: float | None,
+    now: float,
+    params: SearchParams,
+) -> float:
+    """The time in the question against a memory's time: inside the window -> boosted; an ended
+    state -> demoted for a present-tense question, favoured for a past-tense one."""
+    f = 1.0
+    if tq.window is not None and params.time_weight > 0:
+        a, z = tq.window
+        start = valid_from if valid_from is not None else created
+        end = valid_to if valid_to is not None else now
+        if a <= start < z or (valid_from is not None and start < z and end > a):
+            f *= 1.0 + params.time_weight
+    if valid_to is not None and valid_to <= now:
+        f *= 1.0 + params.ended_past_boost if tq.tense == "past" else params.ended_weight
+    return f
 
 
 class HybridSearch:
@@ -82,6 +142,11 @@ class HybridSearch:
     ) -> list[SearchHit]:
         params = params or SearchParams()
         now = time.time() if now is None else now
+        tq = timeq.parse(query, now)
+        if tq.tense == "past" and filters.statuses == ("active",):
+            # "where did I live before?": a fact a correction replaced is archived, not gone
+            filters = replace(filters, statuses=("active", "archived"))
+        has_vec = vector is not None and bool(dim)
         cand = self.searcher.candidates(
             query,
             vector,
@@ -98,38 +163,67 @@ class HybridSearch:
         vec_rank = tied_ranks(cand.dense)
         bm25 = dict(cand.fts)
         dist = dict(cand.dense)
-        scores = rrf([(params.fts_weight, fts_rank), (params.vec_weight, vec_rank)], params.rrf_k)
-        if vector is not None and dim and params.min_similarity > -1.0:
-            similarity = {r: 1.0 - d for r, d in cand.dense}
-            # A keyword lookup ("Gina", "peanut allergy") finds every memory with the word;
-            # in a question, one shared word is often chance, so its hits need the floor too.
-            keyword = len(query_terms(query)) <= KEYWORD_TERMS
-            lexical_only = [] if keyword else [r for r in fts_rank if r not in similarity]
+        evidence = 1.0
+        if has_vec and cand.fts and params.fts_weight_min < params.fts_weight:
+            mass = self.searcher.idf_mass(query, params.fts_max_df, params.fts_max_docs)
+            evidence = lexical_evidence(cand.fts[0][1], mass)
+        w_fts = params.fts_weight_min + (params.fts_weight - params.fts_weight_min) * evidence
+        scores = rrf([(w_fts, fts_rank), (params.vec_weight, vec_rank)], params.rrf_k)
+
+        similarity = {r: 1.0 - d for r, d in cand.dense}
+        channel: list[int] = []
+        if has_vec:
             q = np.asarray(vector, dtype=np.float32).reshape(-1)
-            for r, v in self.searcher.vectors_of(lexical_only, dim).items():
+            lexical_only = [r for r in fts_rank if r not in similarity]
+            for r, v in self.searcher.vectors_of(lexical_only, dim or 0).items():
                 similarity[r] = float(np.dot(v, q))
                 cand.vectors.setdefault(r, v)
-            for r in below_floor(scores, fts_rank, similarity, params, keyword=keyword):
-                del scores[r]
+            if params.preference_slots > 0 and params.vec_weight > 0:
+                for r, d in self.preference_channel(vector, dim or 0, filters, params):
+                    similarity.setdefault(r, 1.0 - d)
+                    channel.append(r)
+            keyword = len(query_terms(query)) <= KEYWORD_TERMS
+            cut = set(
+                below_floor(
+                    {**dict.fromkeys(channel, 0.0), **scores},
+                    fts_rank,
+                    similarity,
+                    params.relevance_floor,
+                    keyword=keyword,
+                )
+            )
+            scores = {r: v for r, v in scores.items() if r not in cut}
+            channel = [r for r in channel if r not in cut]
+            for r in channel:
+                scores.setdefault(r, 0.0)
 
-        # Boosts need only two numbers per candidate: fetch those, and load whole items (tags,
+        # The factors need a few numbers per candidate: fetch those, and load whole items (tags,
         # sources: JSON) only for the few that can make the cut.
-        half_life = max(params.recency_half_life_days, 1e-6) * 86400.0
+        half_life = max(params.recency_half_life_days, 1e-6) * DAY
         final: list[tuple[float, int, dict[str, float]]] = []
-        for r, created, importance in self.memories.score_fields(list(scores)):
+        for r, created, importance, typ, vfrom, vto in self.memories.score_fields(list(scores)):
             recency = math.pow(0.5, max(0.0, now - created) / half_life)
             imp = (importance - 0.5) * 2.0
             boost = 1.0 + params.recency_weight * recency + params.importance_weight * imp
-            final.append(
-                (
-                    scores[r] * boost,
-                    r,
-                    {"rrf": scores[r], "recency": recency, "importance": imp, "boost": boost},
-                )
-            )
+            tw = TYPE_WEIGHT.get(typ, 1.0) if params.type_weights else 1.0
+            tf = time_factor(tq, created, vfrom, vto, now, params)
+            comp = {
+                "rrf": scores[r],
+                "recency": recency,
+                "importance": imp,
+                "boost": boost,
+                "type_weight": tw,
+                "time": tf,
+                "lexical_evidence": evidence,
+            }
+            if r in similarity:
+                comp["similarity"] = similarity[r]
+            final.append((scores[r] * boost * tw * tf, r, comp))
         final.sort(key=lambda t: (-t[0], t[1]))
-        final = final[: top_k * 3]
-        items = self.memories.get_many([r for _, r, _ in final])
+        keep = final[: top_k * 3]
+        kept = {r for _, r, _ in keep}
+        keep += [t for t in final if t[1] in channel and t[1] not in kept]
+        items = self.memories.get_many([r for _, r, _ in keep])
         hits = [
             SearchHit(
                 item=items[r],
@@ -137,11 +231,42 @@ class HybridSearch:
                 fts_rank=fts_rank.get(r),
                 vec_rank=vec_rank.get(r),
                 bm25=bm25.get(r),
-                distance=dist.get(r),
+                distance=dist.get(r, 1.0 - similarity[r] if r in similarity else None),
                 components=comp,
             )
-            for score, r, comp in final
+            for score, r, comp in keep
             if r in items
         ]
         hits.sort(key=lambda h: (-h.score, h.item.rowid))
-        return dedupe(hits, cand.vectors, params.dedupe_similarity, top_k)
+        out = dedupe(hits, cand.vectors, params.dedupe_similarity, len(hits))
+        return with_channel(out, set(channel), top_k)
+
+    def preference_channel(
+        self, vector: Any, dim: int, filters: SearchFilters, params: SearchParams
+    ) -> list[tuple[int, float]]:
+        """The preferences and instructions nearest the request (rowid, cosine distance),
+        through the same filters as the search."""
+        types = tuple(t for t in PREFERENCE_TYPES if not filters.types or t in filters.types)
+        if not types:
+            return []
+        f = replace(filters, types=types)
+        return self.searcher.candidates(
+            "", vector, dim, f, params.preference_slots, lexical=False
+        ).dense
+
+
+def with_channel(hits: list[SearchHit], channel: set[int], top_k: int) -> list[SearchHit]:
+    """The top ``top_k`` hits, where every channel hit (a preference that bears on the request)
+    has a place: it replaces the weakest non-channel hit if it did not make the cut. Order by
+    score is kept."""
+    top = hits[:top_k]
+    missing = [h for h in hits[top_k:] if h.item.rowid in channel]
+    for h in missing:
+        weakest = next(
+            (i for i in range(len(top) - 1, -1, -1) if top[i].item.rowid not in channel), None
+        )
+        if weakest is None:
+            break
+        top[weakest] = h
+    top.sort(key=lambda h: (-h.score, h.item.rowid))
+    return top

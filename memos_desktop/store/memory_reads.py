@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,13 +58,15 @@ class MemoryReads:
                 out[r[0]] = row_to_item(r)
         return out
 
-    def score_fields(self, rowids: Sequence[int]) -> list[tuple[int, float, float]]:
-        """(rowid, created_at, importance) for ranking, without parsing whole items."""
-        out: list[tuple[int, float, float]] = []
+    def score_fields(self, rowids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """(rowid, created_at, importance, type, valid_from, valid_to) for ranking, without
+        parsing whole items."""
+        out: list[tuple[Any, ...]] = []
         for i in range(0, len(rowids), 500):
             chunk = list(rowids[i : i + 500])
             out += self.db.query(
-                "SELECT rowid, created_at, importance FROM memory_items WHERE rowid IN "
+                "SELECT rowid, created_at, importance, type, valid_from, valid_to "
+                "FROM memory_items WHERE rowid IN "
                 f"({','.join('?' * len(chunk))})",
                 chunk,
             )

@@ -11,6 +11,7 @@ Design rules:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -125,6 +126,22 @@ class Searcher:
             self._df_cache.clear()
         self._df_cache[term] = (df, n_docs)
         return df
+
+    def idf_mass(self, query: str, max_df: float = 1.0, max_docs: int = 2000) -> float:
+        """The summed IDF (FTS5's formula, over the whole profile, as its bm25 counts it) of the
+        query terms that BM25 searches: the score a memory matching every term once would
+        roughly get, so the best hit's score over it says how much of the query the words found.
+        """
+        terms = self._prune_common(query_terms(query), max_df, max_docs)
+        if not terms:
+            return 0.0
+        n_docs = int(self.db.scalar("SELECT coalesce(max(rowid), 0) FROM memory_items"))
+        cap = max(min(int(max_df * n_docs), max_docs), 1)
+        mass = 0.0
+        for t in terms:
+            df = self._df(t, cap, n_docs)
+            mass += max(math.log((n_docs - df + 0.5) / (df + 0.5)), 1e-6)
+        return mass
 
     def fts(
         self,

@@ -22,7 +22,7 @@ def store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
 
 # For tests of which rows the indexes see (random vectors, unrelated to the query): the
 # relevance floor would hide them, and is tested on its own below.
-NO_FLOOR = SearchParams(min_similarity=-1.0)
+NO_FLOOR = SearchParams(relevance_floor=0.0)
 
 
 def hybrid(store: Store) -> HybridSearch:
@@ -240,7 +240,7 @@ def test_context_is_searchable_but_not_the_memory(store: Store) -> None:
     assert ranked[0][1] < 0  # FTS5's bm25 is negative: lower is better
 
 
-def test_relevance_floor_hides_unrelated_meaning_only_hits(store: Store) -> None:
+def test_relevance_floor_hides_what_is_far_weaker_than_the_best_match(store: Store) -> None:
     c = cube(store)
     home = vec(1)
     store.memories.add_many(
@@ -259,8 +259,11 @@ def test_relevance_floor_hides_unrelated_meaning_only_hits(store: Store) -> None
     assert "is vegan" in texts(hybrid(store).search("vegan food", home, DIM, f))
     # The floor is a setting: off, every candidate comes back.
     assert len(hybrid(store).search("where is home", home, DIM, f, params=NO_FLOOR)) == 3
-    high = SearchParams(min_similarity=0.999)
-    assert hybrid(store).search("where is home", home, DIM, f, params=high) == []
+    high = SearchParams(relevance_floor=1.0)
+    # The floor is relative to the best match: at 1.0 only the best one is left.
+    assert texts(hybrid(store).search("where is home", home, DIM, f, params=high)) == [
+        "lives in Porto"
+    ]
 
 
 def test_one_shared_word_is_not_enough_for_a_question(store: Store) -> None:

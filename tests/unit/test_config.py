@@ -40,7 +40,7 @@ def test_valid_file_and_roundtrip() -> None:
         ("[store]\ncache_mib = 'big'\n", "'store.cache_mib' must be int"),
         ("[store]\ndurability = 'sometimes'\n", "'store.durability' must be one of full, normal"),
         ("search = 3\n", "'search' must be a table"),
-        ("[search]\nmin_similarity = 2\n", "'search.min_similarity' must be between -1 and 1"),
+        ("[search]\nrelevance_floor = 2\n", "'search.relevance_floor' must be between 0 and 1"),
         ("profile = [\n", "not valid TOML"),
     ],
 )

@@ -235,7 +235,7 @@ class VectorIndex:
             norm = float(np.linalg.norm(q))
             if q.shape[0] != self.dim or norm == 0:
                 return []
-            sims = self.mat[:n] @ (q / norm)
+            q = q / norm
             mask = self.valid[:n].copy()
             if f.cube_ids:
                 codes = [self._cube_codes[c] for c in f.cube_ids if c in self._cube_codes]
@@ -259,7 +259,8 @@ class VectorIndex:
             idx = np.flatnonzero(mask)
             if idx.size == 0:
                 return []
-            s = sims[idx]
+            # A selective filter (one cube of many, a type) scores only its rows.
+            s = self.mat[idx] @ q if idx.size * 3 < n else (self.mat[:n] @ q)[idx]
             k = min(k, idx.size)
             top = np.argpartition(-s, k - 1)[:k] if k < idx.size else np.arange(idx.size)
             top = top[np.argsort(-s[top], kind="stable")]

@@ -108,6 +108,11 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ablations", default="all")
     ap.add_argument(
+        "--grid",
+        default="",
+        help='variants to compare instead, JSON {"name": {"setting": value}} (tune on 1-5 only)',
+    )
+    ap.add_argument(
         "--context",
         type=int,
         default=2,
@@ -232,7 +237,15 @@ def main() -> None:
         f"hybrid, floor {f}": (replace(base, relevance_floor=f), True)
         for f in (0.0, 0.2, 0.3, 0.4, 0.5)
     }
-    if args.ablations == "floors":
+    if args.grid:
+        grid = json.loads(args.grid)
+        variants = {
+            "hybrid (default)": (base, True),
+            "BM25 alone (FTS5)": (retriever_alone(base, "bm25"), True),
+            "dense alone (MiniLM)": (retriever_alone(base, "dense"), True),
+            **{n: (replace(base, **o), True) for n, o in grid.items()},
+        }
+    elif args.ablations == "floors":
         variants = floors
     elif args.ablations == "explore":
         variants = {**variants, **extra}

@@ -196,6 +196,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     ap.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    ap.add_argument(
+        "--grid",
+        default="",
+        help='extra diagnostic variants, JSON {"name": {"setting": value}} (tune on dev only)',
+    )
     ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     ap.add_argument(
         "--types",
@@ -222,6 +227,8 @@ def main() -> None:
 
     # (set, split, kind, variant) -> per-query scores
     per: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
+    for gname, over in (json.loads(args.grid) if args.grid else {}).items():
+        DIAGNOSTICS[gname] = lambda s, over=over: replace(s, **over)
     sizes: dict[str, dict[str, int]] = {}
     kinds: dict[str, list[str]] = {}
     t0 = time.perf_counter()

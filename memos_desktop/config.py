@@ -102,8 +102,8 @@ class SearchSettings:
     # halves of bench/data/preferences.json and changes.json; reported on the other halves.
     rrf_k: float = 10.0
     fts_weight: float = 1.5
-    fts_weight_min: float = 0.1
-    vec_weight: float = 1.0
+    fts_weight_min: float = 0.75
+    vec_weight: float = 0.75
     recency_weight: float = 0.15
     recency_half_life_days: float = 90.0
     importance_weight: float = 0.15

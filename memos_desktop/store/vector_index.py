@@ -221,6 +221,17 @@ class VectorIndex:
 
     # --- query -----------------------------------------------------------------------------
 
+    def vectors_of(self, rowids: list[int]) -> dict[int, Any]:
+        """The resident vectors of ``rowids`` (those the index holds)."""
+        self.refresh()
+        with self.lock:
+            out: dict[int, Any] = {}
+            for r in rowids:
+                p = self.pos.get(r)
+                if p is not None and self.valid[p]:
+                    out[r] = self.mat[p].copy()
+            return out
+
     def knn(
         self, vector: Any, f: SearchFilters, k: int, allowed: Any | None = None
     ) -> list[tuple[int, float, Any]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from memos_desktop.config import Settings, resolve_paths
@@ -284,3 +285,15 @@ def test_one_shared_word_is_not_enough_for_a_question(store: Store) -> None:
         "the dog park closes early",
         "my dog is called Rex",
     }
+
+
+def test_vectors_of_reads_the_stored_vectors(store: Store) -> None:
+    c = cube(store)
+    added = store.memories.add_many(
+        c, [NewMemory(text=f"note {i}") for i in range(5)], [vec(50 + i) for i in range(5)]
+    )
+    rowids = [r.item.rowid for r in added]
+    got = store.searcher.vectors_of([*rowids, 999_999], DIM)
+    assert set(got) == set(rowids)  # an unknown rowid has none
+    for i, r in enumerate(rowids):
+        assert float(np.dot(got[r], vec(50 + i))) > 0.9999

@@ -354,13 +354,13 @@ def _zero_environ_value(name: str) -> None:
 
 def take_env_secrets() -> None:
     """Move the secret variables out of the environment into the process. Front ends call
-    it first thing (before anything could start a child process); each call starts over
-    from the environment as it is then."""
+    it first thing (before anything could start a child process). A variable set again
+    later (several commands in one process, as in tests) replaces what was taken."""
     for name in SECRET_ENVS:
         value = os.environ.get(name)
-        _taken[name] = value
         if value is None:
             continue
+        _taken[name] = value
         forbid_core_dumps()
         _zero_environ_value(name)
         os.environ.pop(name, None)

@@ -285,7 +285,9 @@ class Guard:
         self._last: int | None = None
         self.db_key = db_key
 
-    def attach(self, db: Database) -> None:
+    def attach(self, db: Database, seq: int | None = None) -> None:
+        """Follow ``db``'s commits; ``seq``: what the mark already says (no write needed)."""
+        self._last = seq
         db.commit_hooks.append(lambda: self.after_commit(db))
         db.damage_hooks.append(lambda detail: write_damage(self.pdir, detail))
 

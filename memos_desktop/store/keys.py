@@ -183,7 +183,8 @@ def unwrap_key(record: dict[str, Any], passphrase: str) -> bytes:
     except InvalidTag:
         raise WrongPassphraseError(
             "wrong passphrase for this profile",
-            hint="try again; nothing was changed. If it is lost, the memories cannot be recovered",
+            hint="try again; nothing was changed. If it is lost, the memories cannot be "
+            "recovered; if it is right, key.json was changed: put it back from a copy",
         ) from None
 
 

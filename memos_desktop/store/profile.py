@@ -336,7 +336,7 @@ def _open_checked(
     else:
         if not rotated:
             (pdir / NEXT_KEYFILE).unlink(missing_ok=True)
-        guard.attach(db)
+        guard.attach(db, health.db_seq)
         if health.damaged is None:
             db.set_checkpoint_on_close(True)
             if migrate_schema:
@@ -357,6 +357,9 @@ def _health(
     damage = guards.read_damage(pdir)
     if damage is not None:
         db.stop_writes(str(damage["detail"]), damage=False)
+    # The mark first, the database second: a mark is written only after its commit, so any
+    # value read here is already visible to the read below (no false alarm from a writer
+    # in another process).
     mark = guards.read_mark(pdir, mark_keys, profile_id)
     try:
         db_seq: int | None = guards.change_seq(db)

@@ -100,7 +100,8 @@ def read_stdin_text(what: str = "the text on standard input") -> str:
 def check_args(args: Sequence[str]) -> None:
     """Every command-line argument is text: undecodable bytes arrive as lone surrogates."""
     for i, a in enumerate(args, 1):
-        require_text(a, f"argument {i} ({a.encode('utf-8', 'replace').decode()[:40]!r})")
+        shown = os.fsencode(a).decode("utf-8", "backslashreplace")[:60]
+        require_text(a, f"argument {i} ({shown})")
     profile = os.environ.get("MEMOS_DESKTOP_PROFILE")
     if profile is not None:
         require_text(profile, "MEMOS_DESKTOP_PROFILE")

@@ -202,7 +202,12 @@ def _check_seal(seal: Any) -> None:
         keys.check_scrypt(seal["kdf"], "seal.kdf.")
     for field, size in (("nonce", 12), ("sealed", 48)):
         v = seal[field]
-        if not isinstance(v, str) or len(v) > 128 or len(_unb64(v)) != size:
+        if (
+            not isinstance(v, str)
+            or len(v) > 128
+            or _b64(raw := _unb64(v)) != v
+            or len(raw) != size
+        ):
             raise ValueError(f"a seal's {field} is not {size} bytes of base64")
 
 

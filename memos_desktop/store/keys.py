@@ -171,7 +171,8 @@ def wrap_key(db_key: bytes, passphrase: str, profile_id: str) -> dict[str, Any]:
 def unwrap_key(record: dict[str, Any], passphrase: str) -> bytes:
     """The DB key from a passphrase record (checked by :func:`validate_keyfile` first, so the
     scrypt parameters are within bounds before any work is done)."""
-    validate_keyfile(record, "the key record")
+    # A record fresh from wrap_key has no key_check yet; everything else is checked.
+    validate_keyfile({"key_check": "0" * 32, **record}, "the key record")
     kdf = record["kdf"]
     salt = _unb64(kdf["salt"])
     nonce = _unb64(record["nonce"])
@@ -276,6 +277,8 @@ def _b64_field(rec: dict[str, Any], key: str, lo: int, hi: int, where: str = "")
         raw = _unb64(v)
     except (ValueError, UnicodeEncodeError):
         raise ValueError(f"{where}{key} is not valid base64") from None
+    if _b64(raw) != v:  # one spelling only (b64decode also takes extra padding)
+        raise ValueError(f"{where}{key} is not canonical base64")
     if not lo <= len(raw) <= hi:
         raise ValueError(f"{where}{key} holds {len(raw)} bytes, expected {lo}..{hi}")
     return raw
@@ -315,7 +318,7 @@ def validate_keyfile(data: Any, what: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValueError("it is not a JSON object")
         version = data.get("version")
-        if version != KEYFILE_VERSION or isinstance(version, bool):
+        if version != KEYFILE_VERSION or type(version) is not int:
             raise KeyFileError(
                 f"{what} has an unknown format (version {version!r})",
                 hint="upgrade memos-desktop, or put back key.json from a copy of the profile "
@@ -326,7 +329,7 @@ def validate_keyfile(data: Any, what: str) -> dict[str, Any]:
             raise ValueError(f"method {method!r} is neither 'keyring' nor 'passphrase'")
         allowed = _FIELDS[str(method)]
         extra = set(data) - allowed
-        missing = allowed - set(data) - {"key_check"}
+        missing = allowed - set(data)  # key_check too: every version wrote one
         if extra:
             raise ValueError(f"unexpected fields for a {method} key: {sorted(extra)}")
         if missing:
@@ -334,8 +337,8 @@ def validate_keyfile(data: Any, what: str) -> dict[str, Any]:
         pid = data["profile_id"]
         if not isinstance(pid, str) or not _HEX32.fullmatch(pid):
             raise ValueError("profile_id must be 32 lowercase hex digits")
-        kc = data.get("key_check")
-        if kc is not None and (not isinstance(kc, str) or not _HEX32.fullmatch(kc)):
+        kc = data["key_check"]
+        if not isinstance(kc, str) or not _HEX32.fullmatch(kc):
             raise ValueError("key_check must be 32 lowercase hex digits")
         if method == "keyring":
             if data["service"] != KEYRING_SERVICE:

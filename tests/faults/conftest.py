@@ -83,16 +83,20 @@ def converted_minilm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_minilm_gguf(resolve_paths({"MEMOS_DESKTOP_HOME": str(home)}))
 
 
+def link_model(p: Paths, converted: Path) -> Paths:
+    """The converted embedding model, linked into ``p``'s cache."""
+    target = p.cache_dir / "models" / converted.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.link(converted, target)
+    side = converted.with_name(converted.name + ".json")
+    shutil.copy2(side, target.with_name(side.name))
+    return p
+
+
 @pytest.fixture
 def paths(isolated_home: Path, converted_minilm: Path) -> Paths:
     """This test's paths, the converted embedding model linked into its cache."""
-    p = resolve_paths()
-    target = p.cache_dir / "models" / converted_minilm.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.link(converted_minilm, target)
-    side = converted_minilm.with_name(converted_minilm.name + ".json")
-    shutil.copy2(side, target.with_name(side.name))
-    return p
+    return link_model(resolve_paths(), converted_minilm)
 
 
 @pytest.fixture

@@ -152,7 +152,7 @@ def doctor(obj: Ctx, as_json: bool) -> None:
         emit_json(report)
     else:
         for check in report["checks"]:
-            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check["status"]]
+            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": " -> "}[check["status"]]
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     if any(c["status"] == "fail" for c in report["checks"]):
         sys.exit(6)

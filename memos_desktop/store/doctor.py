@@ -76,7 +76,7 @@ def run_checks(
     if not db_path.exists() or db_path.stat().st_size == 0:
         what = "missing" if not db_path.exists() else "empty (0 bytes)"
         add("database", "fail", f"{db_path} is {what}; it was left as it is")
-        add("what to do", "fail", restore_hint(paths, profile))
+        add("what to do", "info", restore_hint(paths, profile))
         return done
     with open(db_path, "rb") as fh:
         header = fh.read(16)
@@ -92,13 +92,13 @@ def run_checks(
     except MemosError as exc:
         add("unlock" if isinstance(exc, AuthError) else "database", "fail", str(exc))
         if not isinstance(exc, AuthError):
-            add("what to do", "fail", restore_hint(paths, profile))
+            add("what to do", "info", restore_hint(paths, profile))
         return done
     try:
         add("unlock", "ok", "key accepted")
         _data_checks(store, pdir, add)
         if any(c["status"] == "fail" for c in checks):
-            add("what to do", "fail", restore_hint(paths, profile))
+            add("what to do", "info", restore_hint(paths, profile))
     finally:
         store.close()
     return done

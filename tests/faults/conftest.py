@@ -22,6 +22,14 @@ import pytest
 from memos_desktop.config import Paths, resolve_paths
 
 ROOT = Path(__file__).resolve().parents[2]
+# Started at collection, before any test lowers this process's core-file limit (launcher.py).
+LAUNCHER = subprocess.Popen(
+    [sys.executable, "-m", "tests.faults.launcher"],
+    cwd=ROOT,
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    text=True,
+)
 PROFILE_FILES = ("key.json", "memos.db", "memos.db-wal", "memos.mark", "memos.damaged")
 
 
@@ -159,3 +167,22 @@ def seed(paths: Paths, items: list[str]) -> None:
     with open_profile(paths, "default", Settings()) as s:
         cube = s.cubes.list()[0]
         s.memories.add_many(cube, [NewMemory(text=t) for t in items], None)
+
+
+def launch(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv`` from the launcher (the machine's own core-file limits)."""
+    import json
+
+    assert LAUNCHER.stdin is not None and LAUNCHER.stdout is not None
+    LAUNCHER.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": env}) + "\n")
+    LAUNCHER.stdin.flush()
+    got = json.loads(LAUNCHER.stdout.readline())
+    return int(got["returncode"]), str(got["stderr"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_launcher() -> object:
+    yield None
+    if LAUNCHER.stdin is not None:
+        LAUNCHER.stdin.close()
+    LAUNCHER.wait(timeout=30)

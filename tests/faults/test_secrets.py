@@ -19,7 +19,7 @@ import pytest
 
 from memos_desktop.config import Paths
 from tests.conftest import PASSPHRASE
-from tests.faults.conftest import ROOT, ok
+from tests.faults.conftest import ROOT, launch, ok
 
 
 def real_keyring_env() -> dict[str, str]:
@@ -173,10 +173,8 @@ def test_a_crash_while_unlocked_leaves_no_core_file(paths: Paths, tmp_path: Path
     for mode in ("control", "unlocked"):
         cwd = tmp_path / mode
         cwd.mkdir()
-        p = subprocess.run(
-            [sys.executable, "-c", CRASH, mode], cwd=cwd, env=env, capture_output=True, timeout=120
-        )
-        assert p.returncode == -signal.SIGSEGV, p.stderr
+        code, err = launch([sys.executable, "-c", CRASH, mode], cwd, env)
+        assert code == -signal.SIGSEGV, err
         results[mode] = core_files(cwd)
         for c in results[mode]:
             c.unlink()

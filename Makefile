@@ -126,6 +126,7 @@ bench: install
 	$(BIN)/python bench/locomo.py
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/tui.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -1,15 +1,24 @@
-"""Settings (TOML) and where state lives on disk.
+"""Settings (TOML), where state lives on disk, and the secrets the environment hands in.
 
-Design rule: one environment variable, ``MEMOS_DESKTOP_HOME``, relocates *all* state (config,
-data, state, cache, logs); tests always point it at a temp dir. Nothing here does I/O at import
-time. An invalid settings file raises :class:`ConfigError` naming the file and the key.
+Design rules:
+- One environment variable, ``MEMOS_DESKTOP_HOME``, relocates *all* state (config, data, state,
+  cache, logs); tests always point it at a temp dir. Nothing here does I/O at import time. An
+  invalid settings file raises :class:`ConfigError` naming the file and the key.
+- A secret given in the environment (``MEMOS_DESKTOP_PASSPHRASE``) is read once, at start, and
+  taken out of it (:func:`take_env_secrets`) before any child process can start, so no child
+  inherits it; its bytes in the process's original environment block are zeroed, so
+  ``/proc/<pid>/environ`` no longer shows it. Core dumps are turned off first
+  (:func:`forbid_core_dumps`): a core file would hold the passphrase and decrypted memories.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import logging
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +32,11 @@ from memos_desktop.errors import ConfigError
 APP_NAME = "memos-desktop"
 HOME_ENV = "MEMOS_DESKTOP_HOME"
 PASSPHRASE_ENV = "MEMOS_DESKTOP_PASSPHRASE"
+# A backup's own passphrase (`memos-desktop backup --passphrase`), for scripts.
+BACKUP_PASSPHRASE_ENV = "MEMOS_DESKTOP_BACKUP_PASSPHRASE"
+# The new passphrase of `memos-desktop passphrase`, for scripts.
+NEW_PASSPHRASE_ENV = "MEMOS_DESKTOP_NEW_PASSPHRASE"
+SECRET_ENVS = (PASSPHRASE_ENV, BACKUP_PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)
 CONFIG_FILE = "config.toml"
 
 log = logging.getLogger(__name__)
@@ -295,3 +309,89 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
+
+
+# --- secrets from the environment, and core dumps -------------------------------------------
+
+# The environment is process-wide state already; the secrets taken out of it live here, in
+# the process, for the same lifetime (the one module-level state of the package, on purpose).
+_taken: dict[str, str | None] = {}
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+PR_GET_DUMPABLE = 3
+
+
+def forbid_core_dumps() -> None:
+    """No core file for this process from now on: RLIMIT_CORE 0 (soft and hard) and, on
+    Linux, not dumpable (no core, no ptrace attach by other processes of the user, and its
+    /proc files are no longer readable by them). Called before a key is unlocked and when a
+    passphrase is taken from the environment; never turned back on."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_DUMPABLE) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:  # pragma: no cover - every Linux libc has it
+            log.warning("could not make the process non-dumpable: %s", exc)
+
+
+def dumpable() -> bool | None:
+    """Whether the kernel would write a core of this process (Linux; None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return bool(ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0))
+
+
+def _zero_environ_value(name: str) -> None:
+    """Overwrite the value of ``name`` in the C environment in place (the bytes the kernel
+    shows in /proc/<pid>/environ, for the variables the process started with)."""
+    if os.name != "posix":
+        return
+    raw = os.environb.get(name.encode())
+    if not raw:
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        libc.getenv.argtypes = [ctypes.c_char_p]
+        addr = libc.getenv(name.encode())
+        if addr:
+            ctypes.memset(addr, 0, len(raw))
+    except (OSError, AttributeError) as exc:  # pragma: no cover
+        log.warning("could not zero %s in the environment: %s", name, exc)
+
+
+def take_env_secrets() -> None:
+    """Move the secret variables out of the environment into the process. Front ends call
+    it first thing (before anything could start a child process). A variable set again
+    later (several commands in one process, as in tests) replaces what was taken."""
+    for name in SECRET_ENVS:
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        _taken[name] = value
+        forbid_core_dumps()
+        _zero_environ_value(name)
+        os.environ.pop(name, None)
+
+
+def env_secret(name: str) -> str | None:
+    """The secret variable ``name``: from the environment if it is still there (library use,
+    tests), else the value :func:`take_env_secrets` took out of it."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value or None
+    return _taken.get(name) or None
+
+
+def env_passphrase() -> str | None:
+    return env_secret(PASSPHRASE_ENV)
+
+
+def forget_env_secrets() -> None:
+    """Drop what :func:`take_env_secrets` took (tests run many commands in one process)."""
+    _taken.clear()

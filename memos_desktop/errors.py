@@ -13,10 +13,11 @@ Exit codes (documented in README.md, "Exit codes"):
  3    configuration error (invalid settings file)
  4    not found (profile, cube, memory item, model)
  5    authentication error (wrong passphrase or key, locked keyring)
- 6    storage error (corrupt or unreadable database, disk full)
+ 6    storage error (damaged, missing, emptied or rolled-back database, damaged key file,
+      disk full)
  7    busy (another instance holds the profile)
  8    model/engine error (model missing, offline with no model)
- 9    invalid input (bad value, tampered file)
+ 9    invalid input (bad value, input that is not text, tampered file)
 10    a choice is needed (a correction could mean several memories)
 ====  ===========================================================
 """
@@ -96,6 +97,20 @@ class DiskFullError(StoreError):
     pass
 
 
+class DataLossError(StoreError):
+    """The database is missing, empty, or holds less than this profile is known to have written
+    (its WAL was lost or damaged, an older copy was put back). Refused, never started over."""
+
+
+class WritesStoppedError(CorruptDatabaseError):
+    """A damaged page was found: writes stay stopped until a backup is restored (or the loss
+    is accepted), so nothing more is written into a damaged database."""
+
+
+class KeyFileError(StoreError):
+    """The profile's key file is damaged, changed or out of bounds (it is untrusted input)."""
+
+
 class MigrationError(StoreError):
     pass
 
@@ -122,6 +137,11 @@ class OfflineError(EngineError):
     pass
 
 
+class ModelWriteError(EngineError):
+    """A model file could not be written (disk full, permissions): read-only work goes on
+    without it where it can."""
+
+
 class InvalidInputError(MemosError):
     exit_code = 9
 
@@ -141,3 +161,32 @@ class AmbiguousError(MemosError):
     ) -> None:
         super().__init__(message, hint)
         self.candidates = candidates
+
+
+class NotTextError(InvalidInputError):
+    """Input that is not text: invalid UTF-8 bytes, or lone surrogates from undecodable
+    command-line arguments."""
+
+
+def require_text(value: str, what: str) -> str:
+    """``value`` if it is valid Unicode text (encodable as UTF-8), else NotTextError naming
+    ``what``. Undecodable bytes in arguments arrive as lone surrogates (PEP 383)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotTextError(
+            f"{what} is not valid text (undecodable bytes at position {exc.start})",
+            hint="give UTF-8 text; nothing was changed",
+        ) from None
+    return value
+
+
+def decode_text(data: bytes, what: str) -> str:
+    """``data`` decoded as UTF-8, else NotTextError naming ``what``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotTextError(
+            f"{what} is not valid UTF-8 text (bad byte at offset {exc.start})",
+            hint="give UTF-8 text; nothing was changed",
+        ) from None

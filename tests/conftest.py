@@ -22,6 +22,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("MEMOS_DESKTOP_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("MEMOS_DESKTOP_PROFILE", raising=False)
+    from memos_desktop.config import forget_env_secrets
+
+    forget_env_secrets()  # what an earlier test's CLI run took out of the environment
     import keyring
     import keyring.core
 

@@ -37,12 +37,16 @@ if TYPE_CHECKING:
     )
     from memos_desktop.api.profiles import (
         CreatedProfile,
+        accept_loss,
+        backup,
         change_passphrase,
         create_profile,
         doctor,
         engine_report,
         key_method,
         keyring_choice,
+        list_backups,
+        restore_backup,
         rotate_key,
     )
     from memos_desktop.api.session import (
@@ -92,7 +96,9 @@ if TYPE_CHECKING:
     from memos_desktop.memory.ingest import embed_text
     from memos_desktop.memory.reconcile import Plan
     from memos_desktop.memory.scheduler import UsedMemory
+    from memos_desktop.store.backup import BackupInfo
     from memos_desktop.store.memories import AddResult
+    from memos_desktop.store.recovery import AcceptPlan, RestorePlan
 
 # name -> the module it is loaded from
 _EXPORTS: dict[str, str] = {
@@ -102,12 +108,14 @@ _EXPORTS: dict[str, str] = {
         [
             "ModelInfo",
             "ProgressFactory",
+            "list_backups",
             "list_models",
             "model_entry",
             "model_kind",
             "no_progress",
             "pull_model",
             "remove_model",
+            "restore_backup",
             "tqdm_progress",
             "use_model",
             "verify_model",
@@ -117,12 +125,18 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         [
             "CreatedProfile",
+            "accept_loss",
+            "backup",
+            "accept_loss",
+            "backup",
             "change_passphrase",
             "create_profile",
             "doctor",
             "engine_report",
             "key_method",
             "keyring_choice",
+            "list_backups",
+            "restore_backup",
             "rotate_key",
         ],
         "memos_desktop.api.profiles",
@@ -184,6 +198,9 @@ _EXPORTS: dict[str, str] = {
     "Plan": "memos_desktop.memory.reconcile",
     "UsedMemory": "memos_desktop.memory.scheduler",
     "AddResult": "memos_desktop.store.memories",
+    "BackupInfo": "memos_desktop.store.backup",
+    "AcceptPlan": "memos_desktop.store.recovery",
+    "RestorePlan": "memos_desktop.store.recovery",
 }
 
 __all__ = [
@@ -191,7 +208,9 @@ __all__ = [
     "MEMORY_LAYERS",
     "MEMORY_STATUSES",
     "MEMORY_TYPES",
+    "AcceptPlan",
     "AddResult",
+    "BackupInfo",
     "CancelToken",
     "ChatEngine",
     "ChatMessage",
@@ -217,6 +236,7 @@ __all__ = [
     "PassphraseProvider",
     "Plan",
     "ProgressFactory",
+    "RestorePlan",
     "RunReport",
     "SamplingParams",
     "SearchFilters",
@@ -227,6 +247,8 @@ __all__ = [
     "StartState",
     "UsedMemory",
     "User",
+    "accept_loss",
+    "backup",
     "change_passphrase",
     "create_profile",
     "default_embedder_factory",
@@ -237,6 +259,7 @@ __all__ = [
     "human_size",
     "key_method",
     "keyring_choice",
+    "list_backups",
     "list_models",
     "model_entry",
     "model_kind",
@@ -245,6 +268,7 @@ __all__ = [
     "open_session",
     "pull_model",
     "remove_model",
+    "restore_backup",
     "rotate_key",
     "start_state",
     "tqdm_progress",

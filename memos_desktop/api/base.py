@@ -8,10 +8,14 @@ Design rules:
   thread-safe on its own: the resident vector index, the engine, the current user and cube.
 - A streaming answer takes the lock per token (:meth:`ApiBase.locked_stream`), so a search or
   an edit interleaves with generation instead of waiting for the whole answer.
+- Input that is not text (lone surrogates: undecodable bytes from a command line or a file)
+  is refused at this door, for every method, with NotTextError (exit 9), before it reaches
+  the store (where SQLite's UTF-8 binding would fail with a traceback).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -20,7 +24,7 @@ from typing import Any, TypeVar, cast
 
 from memos_desktop.api.session import EngineFactory
 from memos_desktop.engines.base import ChatEngine, Embedder
-from memos_desktop.errors import InvalidInputError
+from memos_desktop.errors import InvalidInputError, require_text
 from memos_desktop.memory.reconcile import Reconciler
 from memos_desktop.memory.scheduler import Budget
 from memos_desktop.memory.search import HybridSearch
@@ -32,11 +36,30 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def check_texts(value: Any, what: str, depth: int = 0) -> None:
+    """Every string in ``value`` (nested in lists, dicts and dataclasses) is valid text."""
+    if isinstance(value, str):
+        require_text(value, what)
+    elif depth > 4 or value is None or isinstance(value, int | float | bytes):
+        return
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            check_texts(v, what, depth + 1)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_texts(k, what, depth + 1)
+            check_texts(v, what, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            check_texts(getattr(value, f.name), what, depth + 1)
+
+
 def locked(fn: F) -> F:
-    """Run the method holding its API's lock (``self.lock``)."""
+    """Run the method holding its API's lock (``self.lock``), its text arguments checked."""
 
     @functools.wraps(fn)
     def run(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        check_texts((args, kwargs), f"the input to {fn.__name__}")
         with self.lock:
             return fn(self, *args, **kwargs)
 

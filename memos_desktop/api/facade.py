@@ -11,6 +11,7 @@ Design rules:
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
@@ -19,6 +20,7 @@ from memos_desktop.engines.base import CancelToken, SamplingParams
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
+from memos_desktop.store.backup import BackupInfo
 from memos_desktop.store.records import Cube, User
 
 
@@ -111,6 +113,16 @@ class MemosAPI(MemoriesApi, ConversationsApi):
             user_name=self.user.display_name,
             limit=limit,
         )
+
+    @locked
+    def backup(
+        self, folder: Path | None = None, *, passphrase: str | None = None, keep: int | None = None
+    ) -> tuple[BackupInfo, builtins.list[Path]]:
+        """An encrypted backup of this open profile (online; see api.profiles.backup), for a
+        long-lived process (the app, the daemon keeping a rotating set with ``keep``)."""
+        from memos_desktop.store.recovery import backup_store
+
+        return backup_store(self.store, folder, passphrase=passphrase, keep=keep)
 
     @locked
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """Profiles before and around the API: create, the key method, passphrase change, key
-rotation, and doctor (the store's checks plus the engine build report).
+rotation, doctor (the store's checks plus the engine build report), and the ways to keep and
+get back data (issue 15): backup, the list of backups, restore a backup, accept a loss.
 
 Design rules:
 - These act on a profile that is not open (create, passphrase) or open it for one job (rotate,
@@ -10,12 +11,17 @@ Design rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos_desktop.api.session import PassphraseProvider
 from memos_desktop.config import Paths, Settings
+
+if TYPE_CHECKING:
+    from memos_desktop.store.backup import BackupInfo
+    from memos_desktop.store.recovery import AcceptPlan, RestorePlan
 
 
 @dataclass(frozen=True)
@@ -115,3 +121,72 @@ def engine_report() -> dict[str, Any]:
         "built_features": sorted(b.built),
         "checks": [{"name": "llama-cpp-python", "status": "ok", "detail": b.version}, *b.checks],
     }
+
+
+# --- backups (issue 15) ----------------------------------------------------------------------
+
+
+def backup(
+    paths: Paths,
+    settings: Settings,
+    profile: str,
+    passphrase_provider: PassphraseProvider | None,
+    *,
+    folder: Path | None = None,
+    passphrase: str | None = None,
+    keep: int | None = None,
+) -> tuple[BackupInfo, list[Path]]:
+    """An encrypted snapshot of the profile, made online (other processes may go on writing):
+    sealed with the profile key, and with ``passphrase`` too if given. Into ``folder``
+    (default: the profile's backup folder); ``keep``: then only the newest ``keep`` of this
+    profile's backups there are kept. Returns the backup and the files removed."""
+    from memos_desktop.store.profile import open_profile
+    from memos_desktop.store.recovery import backup_store
+
+    store = open_profile(paths, profile, settings, passphrase_provider=passphrase_provider)
+    try:
+        return backup_store(store, folder, passphrase=passphrase, keep=keep)
+    finally:
+        store.close()
+
+
+def list_backups(paths: Paths, profile: str, folder: Path | None = None) -> list[BackupInfo]:
+    """The backups in ``folder`` (default: the profile's backup folder), oldest first. What
+    they say of themselves (date, counts) is verified only when one is restored."""
+    from memos_desktop.store.backup import default_dir
+    from memos_desktop.store.backup import list_backups as found
+
+    return found(folder or default_dir(paths, profile))
+
+
+def restore_backup(
+    paths: Paths,
+    settings: Settings,
+    profile: str,
+    source: str | Path,
+    passphrase_provider: PassphraseProvider | None,
+    backup_passphrase: Callable[[str], str] | None,
+    confirm: Callable[[RestorePlan], bool],
+) -> RestorePlan | None:
+    """Put a backup (a file, or ``"latest"``) back into the profile after ``confirm`` has
+    seen the plan (date, counts, what would be lost); None when it said no. The current files
+    are kept in ``replaced-<time>/`` of the profile folder."""
+    from memos_desktop.store.recovery import restore_backup as restore
+
+    return restore(
+        paths, settings, profile, source, passphrase_provider, backup_passphrase, confirm
+    )
+
+
+def accept_loss(
+    paths: Paths,
+    settings: Settings,
+    profile: str,
+    passphrase_provider: PassphraseProvider | None,
+    confirm: Callable[[AcceptPlan], bool],
+) -> AcceptPlan | None:
+    """Go on with what a refused database holds (an empty one if it is gone), after
+    ``confirm``; damaged pages cannot be accepted (a backup fixes them)."""
+    from memos_desktop.store.recovery import accept_loss as accept
+
+    return accept(paths, settings, profile, passphrase_provider, confirm)

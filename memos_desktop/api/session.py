@@ -14,14 +14,18 @@ Design rules:
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from memos_desktop.config import PASSPHRASE_ENV, Paths, Settings
-from memos_desktop.errors import ModelNotFoundError, PassphraseRequiredError
+from memos_desktop.config import Paths, Settings, env_passphrase
+from memos_desktop.errors import (
+    EngineError,
+    ModelNotFoundError,
+    ModelWriteError,
+    PassphraseRequiredError,
+)
 
 if TYPE_CHECKING:
     from memos_desktop.api.facade import MemosAPI
@@ -52,7 +56,7 @@ def start_state(paths: Paths, profile: str) -> StartState:
         method = str(json.loads(kf.read_text(encoding="utf-8")).get("method", "passphrase"))
     except (OSError, ValueError, AttributeError):
         return StartState("open", "passphrase")
-    if method == "passphrase" and not os.environ.get(PASSPHRASE_ENV):
+    if method == "passphrase" and not env_passphrase():
         return StartState("unlock", method)
     return StartState("open", method)
 
@@ -60,17 +64,17 @@ def start_state(paths: Paths, profile: str) -> StartState:
 def default_embedder_factory(
     paths: Paths,
     settings: Settings,
-    on_missing: Callable[[ModelNotFoundError], object] | None = None,
+    on_missing: Callable[[EngineError], object] | None = None,
 ) -> EmbedderFactory:
-    """The settings' embedding model; None (words-only search) when it is not there, after
-    telling ``on_missing``."""
+    """The settings' embedding model; None (words-only search) when it is not there or cannot
+    be written (a full disk), after telling ``on_missing``."""
 
     def load() -> Embedder | None:
         from memos_desktop.engines.loader import load_embedder
 
         try:
             return load_embedder(paths, settings.models.embedding)
-        except ModelNotFoundError as exc:
+        except (ModelNotFoundError, ModelWriteError) as exc:
             if on_missing is not None:
                 on_missing(exc)
             return None

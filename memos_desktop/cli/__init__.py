@@ -9,13 +9,13 @@ code (see ``errors.py``); no traceback for expected failures. Everything goes th
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from memos_desktop import __version__
+from memos_desktop.cli.backups import COMMANDS as BACKUP_COMMANDS
+from memos_desktop.cli.chat import COMMANDS as CHAT_COMMANDS
 from memos_desktop.cli.common import (
     Ctx,
     MemosGroup,
@@ -27,16 +27,15 @@ from memos_desktop.cli.common import (
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
 from memos_desktop.cli.models import models as models_group
 from memos_desktop.config import (
+    NEW_PASSPHRASE_ENV,
     PASSPHRASE_ENV,
+    env_passphrase,
+    env_secret,
     load_settings,
     resolve_paths,
     setup_logging,
 )
 from memos_desktop.errors import AmbiguousError, MemosError
-
-if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
-    # so the terminal app paints without waiting for it
-    from memos_desktop.api import ChatTurn
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
     method = key_method(wanted or obj.settings.keys.method)
     passphrase = None
     if method == "passphrase":
-        passphrase = os.environ.get(PASSPHRASE_ENV)
+        passphrase = env_passphrase()
         if not passphrase:
             if not sys.stdin.isatty():
                 raise click.UsageError(
@@ -111,7 +110,7 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
         click.echo(f"Created profile '{obj.profile}' in {info['path']} (key: {method}).")
 
 
-for _cmd in MEMORY_COMMANDS:
+for _cmd in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *BACKUP_COMMANDS):
     main.add_command(_cmd)
 
 
@@ -121,11 +120,11 @@ def passphrase(obj: Ctx) -> None:
     """Change the profile's passphrase (the database is not re-encrypted)."""
     from memos_desktop.api import change_passphrase
 
-    old = os.environ.get(PASSPHRASE_ENV) or prompt_passphrase("Current passphrase")
-    new = os.environ.get("MEMOS_DESKTOP_NEW_PASSPHRASE")
+    old = env_passphrase() or prompt_passphrase("Current passphrase")
+    new = env_secret(NEW_PASSPHRASE_ENV)
     if not new:
         if not sys.stdin.isatty():
-            raise click.UsageError("set MEMOS_DESKTOP_NEW_PASSPHRASE or run in a terminal")
+            raise click.UsageError(f"set {NEW_PASSPHRASE_ENV} or run in a terminal")
         new = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
     change_passphrase(obj.paths, obj.profile, old, new)
     click.echo("Passphrase changed.")
@@ -153,113 +152,10 @@ def doctor(obj: Ctx, as_json: bool) -> None:
         emit_json(report)
     else:
         for check in report["checks"]:
-            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check["status"]]
+            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": " -> "}[check["status"]]
             click.echo(f"[{mark}] {check['name']}: {check['detail']}")
     if any(c["status"] == "fail" for c in report["checks"]):
         sys.exit(6)
-
-
-def _stream_turn(turn: ChatTurn, as_json: bool) -> None:
-    for text in turn:
-        if not as_json:
-            click.echo(text, nl=False)
-    if as_json:
-        emit_json(
-            {
-                "answer": turn.answer,
-                "conversation_id": turn.conversation_id,
-                "kv_restored": turn.kv_restored,
-                "used": [u.to_json() for u in turn.used],
-                "stats": None if turn.stats is None else turn.stats.__dict__,
-            }
-        )
-    else:
-        click.echo("")
-        if turn.used:
-            ids = ", ".join(f"{short(u.id)} ({u.score:.3f})" for u in turn.used)
-            click.echo(f"[memories used: {ids}]", err=True)
-
-
-@main.command()
-@click.argument("question")
-@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
-@click.option("--cube")
-@click.option("--json", "as_json", is_flag=True, help="answer, used memories and stats as JSON")
-@click.pass_obj
-def ask(obj: Ctx, question: str, temporary: bool, cube: str | None, as_json: bool) -> None:
-    """One answer with memory, streamed to stdout."""
-    api = obj.api()
-    if cube:
-        api.use_cube(cube)
-    _stream_turn(api.chat(question, temporary=temporary), as_json)
-
-
-@main.command()
-@click.option(
-    "--plain", is_flag=True, hidden=True, help="accepted for older scripts; chat is plain"
-)
-@click.option("--temp", "temporary", is_flag=True, help="temporary: remember nothing")
-@click.pass_obj
-def chat(obj: Ctx, plain: bool, temporary: bool) -> None:
-    """Chat line by line in this terminal (`memos-desktop` alone opens the app).
-
-    Commands: /remember TEXT, /correct TEXT, /forget ID, /new, /quit."""
-    api = obj.api()
-    conv: str | None = None
-    click.echo("memos-desktop chat. /quit to leave, /new for a new conversation.", err=True)
-    while True:
-        try:
-            line = input("> " if sys.stdin.isatty() else "")
-        except EOFError:
-            break
-        line = line.strip()
-        if not line:
-            continue
-        if line in ("/quit", "/exit"):
-            break
-        if line == "/new":
-            conv = None
-            continue
-        if line.startswith("/remember "):
-            plan, item = api.remember(line.split(" ", 1)[1])
-            click.echo(f"[{plan.action}: {short(item.id)}]", err=True)
-            continue
-        if line.startswith("/correct "):
-            said = line.split(" ", 1)[1]
-            try:
-                new, old = api.correct(said)
-            except AmbiguousError as exc:
-                choice = _choose(exc)
-                if choice is None:
-                    click.echo("[nothing changed]", err=True)
-                    continue
-                new, old = api.correct(said, target=choice or None, replace_nothing=choice == "")
-            was = f" (replaces {short(old.id)}: {old.text})" if old else ""
-            click.echo(f"[remembered {short(new.id)}{was}]", err=True)
-            continue
-        if line.startswith("/forget "):
-            click.echo(f"[forgot {short(api.forget(line.split(' ', 1)[1]).id)}]", err=True)
-            continue
-        turn = api.chat(line, conv, temporary=temporary)
-        _stream_turn(turn, as_json=False)
-        conv = turn.conversation_id
-
-
-def _choose(exc: AmbiguousError) -> str | None:
-    """Ask which candidate a correction replaces: its id, "" for none, None to cancel."""
-    click.echo("[which memory does this replace?]", err=True)
-    for n, (_, text) in enumerate(exc.candidates, 1):
-        click.echo(f"  {n}. {text}", err=True)
-    click.echo("  0. none of them (keep them all)", err=True)
-    try:
-        answer = input("number (Enter: cancel)> " if sys.stdin.isatty() else "").strip()
-    except EOFError:
-        return None
-    if answer == "0":
-        return ""
-    if answer.isdigit() and 1 <= int(answer) <= len(exc.candidates):
-        return exc.candidates[int(answer) - 1][0]
-    return None
 
 
 @main.command()

@@ -1,11 +1,17 @@
 """What every ``memos-desktop`` command shares: the context (settings, profile, the API opened
-on first use), passphrase prompting, errors as messages with exit codes, and output helpers."""
+on first use), passphrase prompting, errors as messages with exit codes, input that must be
+text, and output helpers.
+
+Design rule (issue 15): before anything else, the secrets are taken out of the environment
+(``config.take_env_secrets``: no child process can inherit them) and every argument is checked
+to be text (undecodable bytes -> exit 9 with a message, never a traceback)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,15 +30,20 @@ from memos_desktop.config import (
     PASSPHRASE_ENV,
     Paths,
     Settings,
+    take_env_secrets,
 )
-from memos_desktop.errors import InvalidInputError, MemosError, ModelNotFoundError
+from memos_desktop.errors import (
+    EngineError,
+    InvalidInputError,
+    MemosError,
+    NotTextError,
+    decode_text,
+    require_text,
+)
 
 if TYPE_CHECKING:  # the API (numpy, the store, the memory layer) is imported when first used,
     # so the terminal app paints without waiting for it
     from memos_desktop.api import MemosAPI
-
-log = logging.getLogger(__name__)
-
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +83,7 @@ def prompt_passphrase(prompt: str) -> str:
     return str(click.prompt(prompt, hide_input=True))
 
 
-def warn_no_embedder(exc: ModelNotFoundError) -> None:
+def warn_no_embedder(exc: EngineError) -> None:
     click.echo(f"warning: {exc}\n  (searching by words only until it is available)", err=True)
 
 
@@ -81,8 +92,32 @@ def fail(exc: MemosError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def read_stdin_text(what: str = "the text on standard input") -> str:
+    """All of stdin as text (NotTextError, exit 9, when it is not UTF-8)."""
+    return decode_text(sys.stdin.buffer.read(), what)
+
+
+def check_args(args: Sequence[str]) -> None:
+    """Every command-line argument is text: undecodable bytes arrive as lone surrogates."""
+    for i, a in enumerate(args, 1):
+        shown = os.fsencode(a).decode("utf-8", "backslashreplace")[:60]
+        require_text(a, f"argument {i} ({shown})")
+    profile = os.environ.get("MEMOS_DESKTOP_PROFILE")
+    if profile is not None:
+        require_text(profile, "MEMOS_DESKTOP_PROFILE")
+
+
 class MemosGroup(click.Group):
     """Turns MemosError into a clear message and its exit code."""
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+        # First of all: no child process may inherit a secret, and arguments must be text.
+        take_env_secrets()
+        try:
+            check_args(sys.argv[1:] if args is None else list(args))
+        except NotTextError as exc:
+            fail(exc)
+        return super().main(args, *a, **kw)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -23,6 +23,7 @@ from memos_desktop.cli.common import (
     filter_options,
     make_filters,
     print_items,
+    read_stdin_text,
     short,
 )
 
@@ -52,7 +53,7 @@ def add(
 ) -> None:
     """Remember TEXT ("-" reads it from stdin)."""
     if text == "-":
-        text = sys.stdin.read()
+        text = read_stdin_text()
     item = NewMemory(
         text=text,
         type=cast(MemoryType, type_),
@@ -236,8 +237,7 @@ def _status_command(name: str, verb: str, help_text: str) -> click.Command:
     @click.pass_obj
     def cmd(obj: Ctx, item_ids: tuple[str, ...], reason: str, as_json: bool) -> None:
         api = obj.api()
-        fn = api.forget if name == "forget" else api.restore
-        items = [fn(i, reason) for i in item_ids]
+        items = [api.forget(i, reason) for i in item_ids]
         if as_json:
             emit_json([i.to_json() for i in items])
         else:
@@ -250,7 +250,6 @@ def _status_command(name: str, verb: str, help_text: str) -> click.Command:
 forget = _status_command(
     "forget", "Forgot", "Forget memories (soft delete: `restore` brings them back)."
 )
-restore = _status_command("restore", "Restored", "Restore forgotten or archived memories.")
 
 
 @click.command()
@@ -284,4 +283,5 @@ def history(obj: Ctx, item_id: str, as_json: bool) -> None:
         click.echo(f"v{v.version}  {_ts(v.changed_at)}  {v.change:<9} [{v.status}]{why}  {v.text}")
 
 
-COMMANDS = (add, search, list_, show, edit, forget, restore, purge, history)
+# `restore` (memories, or a backup) is in cli/backups.py.
+COMMANDS = (add, search, list_, show, edit, forget, purge, history)

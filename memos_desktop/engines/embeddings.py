@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from memos_desktop.config import Paths
 from memos_desktop.engines import catalog
-from memos_desktop.errors import EngineError, ModelNotFoundError
+from memos_desktop.errors import EngineError, ModelNotFoundError, ModelWriteError
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ def _convert_minilm(src: Path, target: Path, source: str, sha_cache: Path) -> Pa
         log.info("converted all-MiniLM-L6-v2 to %s (min cosine %.6f)", target, float(cos.min()))
         return target
     except OSError as exc:
-        raise EngineError(
+        raise ModelWriteError(
             f"could not write the embedding model to {target.parent}: {exc}",
             hint="check free disk space and permissions of the cache dir",
         ) from exc

@@ -11,6 +11,13 @@ Design rules:
 - ``write()`` nests: an inner write joins the outer transaction as a savepoint, so several
   repository calls make one unit of work (``Store.unit_of_work``) that commits whole or not at all.
 - All SQL of the product lives in ``memos_desktop.store``.
+- A damaged page found by any read stops writes (issue 15): ``write()`` then raises
+  :class:`WritesStoppedError` and the profile records the damage (``damage_hooks``), so
+  nothing more is written into a damaged database until the person acts. After each
+  committed write the ``commit_hooks`` run (the profile's high-water mark).
+- ``checkpoint_on_close=False`` leaves the WAL as it is when the connection closes (SQLite
+  would otherwise fold it into the database and delete it): a profile opened only to be
+  checked or refused keeps its files exactly as they were.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +39,42 @@ from memos_desktop.errors import (
     CorruptDatabaseError,
     DiskFullError,
     StoreError,
+    WritesStoppedError,
     WrongKeyError,
 )
 
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "memos.db"
+# Below this much free space, an I/O error or a failed open is reported as a full disk.
+FULL_DISK_BYTES = 1024 * 1024
+
+
+def free_bytes(path: Path | str) -> int | None:
+    """Free bytes on the file system holding ``path`` (its nearest existing parent)."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
 
 
 def translate(exc: BaseException, path: Path | str = "") -> Exception:
     """Map an apsw exception to our hierarchy (what happened + what to do)."""
     where = f" ({path})" if path else ""
+    if (
+        path
+        and isinstance(exc, apsw.IOError | apsw.CantOpenError | apsw.FullError)
+        and (free := free_bytes(path)) is not None
+        and free < FULL_DISK_BYTES
+    ):
+        return DiskFullError(
+            f"the disk holding {Path(path).parent} is full ({free} bytes free): "
+            f"the memory database cannot be opened or written{where}",
+            hint="free some disk space and retry; nothing already saved was lost",
+        )
     if isinstance(exc, apsw.FullError):
         return DiskFullError(
             f"the disk is full; the last change was not saved{where}",
@@ -79,6 +112,7 @@ class Database:
         busy_timeout_ms: int = 15000,
         key_known_good: bool = False,
         create: bool = False,
+        checkpoint_on_close: bool = True,
     ) -> None:
         self.path = Path(path)
         self.lock = threading.RLock()
@@ -89,6 +123,10 @@ class Database:
         # keys its per-transaction clock reading on it.
         self.transaction_id: int | None = None
         self._transactions = 0
+        # Why writes are stopped (a damaged page was found), or None.
+        self.writes_stopped: str | None = None
+        self.commit_hooks: list[Callable[[], None]] = []
+        self.damage_hooks: list[Callable[[str], None]] = []
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOMUTEX
         if create:
             flags |= apsw.SQLITE_OPEN_CREATE
@@ -103,6 +141,8 @@ class Database:
             self.conn = apsw.Connection(str(self.path), flags=flags)
         except apsw.Error as exc:
             raise translate(exc, self.path) from exc
+        if not checkpoint_on_close:
+            self.set_checkpoint_on_close(False)
         self.conn.setbusytimeout(busy_timeout_ms)
         # sqlite3mc: the cipher must be chosen before the key activates it.
         self.conn.pragma("cipher", "chacha20")
@@ -145,6 +185,28 @@ class Database:
             self.conn.close()
             raise translate(exc, self.path) from exc
 
+    def set_checkpoint_on_close(self, on: bool) -> None:
+        self.conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0 if on else 1)
+
+    def stop_writes(self, reason: str, *, damage: bool = True) -> None:
+        """Refuse every write from now on (``reason`` says why); for damage, tell the hooks
+        once."""
+        if self.writes_stopped is not None:
+            return
+        self.writes_stopped = reason
+        self.set_checkpoint_on_close(False)
+        for hook in self.damage_hooks if damage else ():
+            try:
+                hook(reason)
+            except Exception:  # recording the damage must not hide the error being raised
+                log.exception("could not record the damage of %s", self.path)
+
+    def _fail(self, exc: BaseException) -> Exception:
+        """The error to raise for ``exc``; a damaged page stops writes first."""
+        if isinstance(exc, apsw.CorruptError | apsw.NotADBError):
+            self.stop_writes(f"a damaged page was found ({exc})")
+        return translate(exc, self.path)
+
     # --- queries ---------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Any = None) -> apsw.Cursor:
@@ -152,14 +214,14 @@ class Database:
             try:
                 return self.conn.execute(sql, params)
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
 
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self.lock:
             try:
                 return list(self.conn.execute(sql, params))
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
 
     def query_one(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
         rows = self.query(sql, params)
@@ -173,6 +235,13 @@ class Database:
     def write(self) -> Iterator[apsw.Connection]:
         """A write transaction, taken with BEGIN IMMEDIATE (see module docstring)."""
         with self.lock:
+            if self.writes_stopped is not None:
+                raise WritesStoppedError(
+                    f"writes are stopped on {self.path}: {self.writes_stopped}; "
+                    "nothing was written",
+                    hint="`memos-desktop doctor` explains; `memos-desktop restore --backup "
+                    "latest` brings back the newest backup (reading still works)",
+                )
             if self.conn.in_transaction:
                 # Nested: join the outer transaction with a savepoint.
                 try:
@@ -185,7 +254,7 @@ class Database:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
             self._transactions += 1
             self.transaction_id = self._transactions
             try:
@@ -196,7 +265,7 @@ class Database:
                     with contextlib.suppress(apsw.Error):
                         self.conn.execute("ROLLBACK")
                     if isinstance(exc, apsw.Error):
-                        raise translate(exc, self.path) from exc
+                        raise self._fail(exc) from exc
                     raise
                 try:
                     self.conn.execute("COMMIT")
@@ -204,9 +273,14 @@ class Database:
                     self.rollbacks += 1
                     with contextlib.suppress(apsw.Error):
                         self.conn.execute("ROLLBACK")
-                    raise translate(exc, self.path) from exc
+                    raise self._fail(exc) from exc
             finally:
                 self.transaction_id = None
+            for hook in self.commit_hooks:
+                try:
+                    hook()
+                except Exception:  # the commit stands; a hook failing must not say otherwise
+                    log.exception("after-commit hook failed on %s", self.path)
 
     @property
     def in_transaction(self) -> bool:
@@ -215,14 +289,18 @@ class Database:
     # --- maintenance -----------------------------------------------------------------------
 
     def integrity_check(self) -> list[str]:
-        return [str(r[0]) for r in self.query("PRAGMA integrity_check")]
+        """``["ok"]`` or the problems found; a problem stops writes (see ``stop_writes``)."""
+        result = [str(r[0]) for r in self.query("PRAGMA integrity_check")]
+        if result != ["ok"]:
+            self.stop_writes(f"the integrity check failed: {'; '.join(result[:3])}")
+        return result
 
     def checkpoint(self) -> None:
         with self.lock:
             try:
                 self.conn.pragma("wal_checkpoint", "TRUNCATE")
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
 
     def vacuum(self) -> None:
         with self.lock:
@@ -230,7 +308,7 @@ class Database:
                 self.conn.execute("VACUUM")
                 self.conn.pragma("wal_checkpoint", "TRUNCATE")
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
 
     def rekey(self, new_key: bytes) -> None:
         """Re-encrypt every page with ``new_key``.
@@ -245,7 +323,7 @@ class Database:
                 self.conn.pragma("hexrekey", new_key.hex())
                 self.conn.pragma("journal_mode", "wal")
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise self._fail(exc) from exc
 
     def close(self) -> None:
         with self.lock, contextlib.suppress(apsw.Error):

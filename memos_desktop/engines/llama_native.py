@@ -99,6 +99,11 @@ def is_end_of_generation(vocab: Any, token: int) -> bool:
     return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
 
 
+def is_control(vocab: Any, token: int) -> bool:
+    """A control token (BOS, turn markers, <unusedN>...): it renders as no text."""
+    return bool(llama_cpp.llama_vocab_is_control(vocab, token))
+
+
 # --- the KV cache of a llama_cpp.Llama --------------------------------------------------------
 #
 # llama-cpp-python tracks what is in the KV cache in ``input_ids[:n_tokens]`` and, in

@@ -212,6 +212,13 @@ class LlamaCppEngine(EngineCore):
             ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text else None
         )
 
+    def ends_answer(self, token: int) -> bool:
+        """End of generation, a turn marker, or (a base model) any special token: each would
+        show as nothing or as marker text, and what follows is a turn the model made up."""
+        if token in self._stop_ids or native.is_end_of_generation(self._vocab, token):
+            return True
+        return self._style == "completion" and native.is_special(self._vocab, token)
+
     def _encode(self, text: str, add_bos: bool) -> list[int]:
         return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
 
@@ -316,11 +323,7 @@ class LlamaCppEngine(EngineCore):
                     break
                 if t_first is None:
                     t_first = time.perf_counter()
-                if (
-                    token in self._stop_ids
-                    or native.is_end_of_generation(self._vocab, token)
-                    or (self._style == "completion" and native.is_control(self._vocab, token))
-                ):
+                if self.ends_answer(token):
                     finish = "stop"
                     break
                 n_out += 1

@@ -42,7 +42,8 @@ HEADER = (
 )
 
 # Worked examples: each has notes that do not answer the question beside the one that does
-# (one has none that does: "I don't know"; one has a note replaced by a later one). Their facts
+# (one has none that does: "I don't know"; one has a note replaced by a later one; one is not
+# a question but something the person tells, which is acknowledged). Their facts
 # are about things a person rarely asks about, so that a question the memory cannot answer is
 # less likely to be answered from an example.
 EXAMPLES: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -55,6 +56,11 @@ EXAMPLES: tuple[tuple[tuple[str, ...], str, str], ...] = (
         ("Your favourite fruit is mango.", "You play chess on Fridays."),
         "What is my favourite cheese?",
         DONT_KNOW,
+    ),
+    (
+        ("You are learning to knit.",),
+        "My sister is called Ana.",
+        "Noted: your sister is called Ana.",
     ),
     (
         (
@@ -284,10 +290,17 @@ class RepeatGuard:
         if self.done:
             return ""
         self.text += piece
+        return self._scan(final=False)
+
+    def finish(self) -> str:
+        """The rest, when the stream has ended (its last sentence is complete now)."""
+        return "" if self.done else self._scan(final=True)
+
+    def _scan(self, *, final: bool) -> str:
         said: list[str] = []
         pos = 0
         for m in _SENTENCE.finditer(self.text):
-            if m.end() == len(self.text) and not m.group(0)[-1].isspace():
+            if not final and m.end() == len(self.text) and not m.group(0)[-1].isspace():
                 break  # "... 3." may still be "3.5": not known to be complete yet
             sentence = _norm(m.group(0))
             if len(sentence.split()) >= 2 and sentence in said:
@@ -297,12 +310,8 @@ class RepeatGuard:
             said.append(sentence)
             pos = m.end()
         tail = _norm(self.text[pos:])
-        hold = bool(tail) and any(s.startswith(tail) for s in said)
+        hold = not final and bool(tail) and any(s.startswith(tail) for s in said)
         return self._show(pos if hold else len(self.text))
-
-    def finish(self) -> str:
-        """The rest, when the stream ended by itself."""
-        return "" if self.done else self._show(len(self.text))
 
     def _show(self, upto: int) -> str:
         upto = max(upto, self.shown)

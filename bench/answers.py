@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI, open_api
-from memos_desktop.config import ModelSettings, Settings, resolve_paths
+from memos_desktop.config import EngineSettings, ModelSettings, Settings, resolve_paths
 from memos_desktop.memory import completion
 from memos_desktop.memory.scheduler import PERSONA
 from memos_desktop.store.profile import create_profile
@@ -134,11 +134,17 @@ def run(model: str, data: dict[str, Any], show: str) -> tuple[list[Answer], list
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     paths = resolve_paths()
     chat_model = "gemma3-270m"
-    if model == "tiny":
+    if model.startswith("tiny"):
         from tests.fixtures.tiny_model import write_tiny_model
 
         chat_model = str(write_tiny_model(Path(home) / "tiny-random.gguf", seed=0))
-    settings = Settings(profile="bench", models=ModelSettings(chat=chat_model))
+    # "tiny-completion": the random model given the completion prompt (as a base model would).
+    style = "completion" if model.endswith("-completion") else "auto"
+    settings = Settings(
+        profile="bench",
+        models=ModelSettings(chat=chat_model),
+        engine=EngineSettings(prompt_style=style),
+    )
     from memos_desktop.engines.loader import load_embedder
 
     emb = load_embedder(paths, settings.models.embedding)
@@ -197,7 +203,7 @@ def pct(n: int, d: int) -> str:
 
 
 def row(model: str, split: str, ans: list[Answer]) -> str:
-    known = [a for a in ans if a.q["kind"] != "unknown"]
+    known = [a for a in ans if a.q["kind"] not in ("unknown", "statement")]
     unknown = [a for a in ans if a.q["kind"] == "unknown"]
     secs = sorted(a.seconds for a in ans)
     p95 = secs[min(len(secs) - 1, round(0.95 * (len(secs) - 1)))] if secs else 0.0
@@ -226,7 +232,12 @@ def by_kind(ans: list[Answer]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="gemma,tiny", help="comma-separated: gemma, tiny")
+    ap.add_argument(
+        "--models",
+        default="gemma,tiny,tiny-completion",
+        help="comma-separated: gemma, tiny, tiny-completion",
+    )
+    ap.add_argument("--dump", default="", help="write every answer to this JSON file")
     ap.add_argument("--show", default="", help="print each answer of this split (dev)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -240,6 +251,8 @@ def main() -> None:
     kinds: list[str] = []
     told_rows: list[str] = []
     unclean_examples: list[str] = []
+    long_examples: list[str] = []
+    dump: list[dict[str, Any]] = []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         told, answers = run(model, data, args.show)
         for split in ("dev", "test"):
@@ -247,9 +260,28 @@ def main() -> None:
             rows.append(row(model, split, part))
             kinds.append(f"- {model}, {split}: {by_kind(part)}")
         told_rows.append(row(model, "statements told", told))
+        skipped = sum(a.tokens == 0 and a.stopped for a in answers)
+        if model == "gemma":
+            kinds.append(
+                f'- gemma: {skipped} of {len(answers)} answers were "I don\'t know." without '
+                "generating (a question about the person with no memory in the prompt)"
+            )
         for a in answers + told:
             if unclean(a.text) and len(unclean_examples) < 6:
-                unclean_examples.append(f"  - {model}: {unclean(a.text)}: {a.text[:80]!r}")
+                unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
+            if model == "gemma" and not a.stopped and len(long_examples) < 6:
+                long_examples.append(f"- {a.q['q']!r} -> {a.text[:100]!r} ({a.finish})")
+            dump.append(
+                {
+                    "model": model,
+                    **a.q,
+                    "answer": a.text,
+                    "finish": a.finish,
+                    "seconds": round(a.seconds, 3),
+                    "right": a.right,
+                    "unclean": unclean(a.text),
+                }
+            )
     n_stmt = len(data["statements"])
     n_q = len(data["questions"])
     body = "\n".join(
@@ -262,7 +294,10 @@ def main() -> None:
             f"restart, then {n_q} questions each in a new conversation, through `MemosAPI.chat` "
             "with the app's defaults. **dev** was used to tune the completion prompt; **test** "
             "was not. Time is from the call to the end of the stream (retrieval, prompt, KV "
-            "restore, generation and recording).",
+            "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
+            "template makes it a chat model); *tiny-completion* is the same model given the "
+            "completion prompt: it stops (at the end of a line) and stays clean, yet is never "
+            "right, so stopping and cleanliness are not quality on their own.",
             "",
             head,
             *rows,
@@ -275,10 +310,21 @@ def main() -> None:
             "Right answers by kind of question:",
             "",
             *kinds,
-            *(["", "Unclean answers (first few):", *unclean_examples] if unclean_examples else []),
+            *(
+                ["", "Unclean answers (first few):", "", *unclean_examples]
+                if unclean_examples
+                else []
+            ),
+            *(
+                ["", "Gemma answers that did not stop by themselves:", "", *long_examples]
+                if long_examples
+                else []
+            ),
         ]
     )
     print(body)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dump, indent=1), encoding="utf-8")
     if not args.no_write:
         write_section("answers", body)
 

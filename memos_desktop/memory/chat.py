@@ -11,7 +11,9 @@ Design rules:
   message leaves one memory, not two. A stopped message never sent again keeps its memory.
 - What is shown is what is stored: the stream is the engine's (which holds back a tail that
   could grow into a stop string), minus a held-back tail left at the budget's end; a base
-  model's answer starts at its first word. The engine's stops always include the turn markers.
+  model's answer starts at its first word, ends when it loops, and is said in the assistant's
+  voice ("Your husband is Rui", not "My husband is Rui"). The engine's stops always include
+  the turn markers.
 - Temporary chats write nothing: no conversation, no message, no memory, no job, no KV state.
 - The stable prefix's KV state is looked up under (model sha256, adapter, prefix sha256,
   settings); on a miss it is computed and saved (encrypted, in the profile DB) for next time.
@@ -174,6 +176,7 @@ class ChatService:
             return turn
         own = _Cancel(cancel)  # the repetition guard stops the engine through it too
         guard = completion.RepeatGuard() if plain else None
+        voice = completion.Voice() if plain else None
 
         def stream() -> Iterator[str]:
             started = not plain
@@ -191,6 +194,8 @@ class ChatService:
                     text = guard.feed(text) + (guard.finish() if chunk.stats is not None else "")
                     if guard.done:
                         own.cancel()
+                if voice is not None:
+                    text = voice.feed(text, final=chunk.stats is not None)
                 if text:
                     parts.append(text)
                     yield text

@@ -218,9 +218,15 @@ def second_person(text: str) -> str:
         else:
             text = "You " + _base_verb(m.group(1)) + text[m.end() :]
         return text[0].upper() + text[1:]
+    s, _ = _swap(text)
+    return s[0].upper() + s[1:] if s else s
+
+
+def _swap(text: str, prev: str = "") -> tuple[str, str]:
+    """First person -> second person, word by word; ``prev`` is the word before ``text``.
+    Returns the text and its last word (lower case)."""
     out: list[str] = []
     pos = 0
-    prev = ""
     for w in _WORD.finditer(text):
         out.append(text[pos : w.start()])
         word = w.group(0)
@@ -237,8 +243,48 @@ def second_person(text: str) -> str:
         prev = low
         pos = w.end()
     out.append(text[pos:])
-    s = "".join(out)
-    return s[0].upper() + s[1:] if s else s
+    return "".join(out), prev
+
+
+# An answer in the person's voice ("My husband is called Rui."): a base model often answers
+# as the speaker of the question. Turned around ("Your husband is called Rui."), unless it
+# starts with what the assistant itself would say ("I don't know", "I think", "I'll").
+_OWN_VOICE = re.compile(r"^(?:i|i'm|i've|my|we|we're|we've|our)\b", re.I)
+_ASSISTANT_SAYS = re.compile(
+    r"^i(?:'m)?\s+(?:don't|do not|am not|'m not|not|think|believe|guess|know|remember|"
+    r"should|would|will|can|could|cannot|can't|may|might|must|see|understand|hope|suggest|"
+    r"recommend)\b|^i'(?:ll|d)\b|^i'm (?:not|sorry|afraid|glad|happy)\b",
+    re.I,
+)
+
+
+class Voice:
+    """Turns an answer in the person's voice into the assistant's, as it streams. Whole words
+    only are released (the decision needs the first two)."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.turn: bool | None = None  # decided on the first two words
+        self.prev = ""
+        self.first = True
+
+    def feed(self, piece: str, *, final: bool = False) -> str:
+        self.pending += piece
+        if self.turn is None:
+            words = self.pending.split()
+            if len(words) < 3 and not final:
+                return ""
+            head = " ".join(words[:2])
+            self.turn = bool(_OWN_VOICE.match(head)) and not _ASSISTANT_SAYS.match(head)
+        cut = len(self.pending) if final else max(self.pending.rfind(" "), 0)
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        if self.turn and out:
+            out, self.prev = _swap(out, self.prev)
+            if self.first:
+                out = out[0].upper() + out[1:]
+        if out:
+            self.first = False
+        return out
 
 
 def note_text(text: str) -> str | None:
@@ -269,7 +315,7 @@ def personal_question(text: str) -> bool:
 
 # --- repetition guard -------------------------------------------------------------------------
 
-_SENTENCE = re.compile(r"[^.!?]*[.!?]+(?:\s+|$)")
+_CLAUSE = re.compile(r"[^.!?,;:]*[.!?,;:]+(?:\s+|$)")
 
 
 def _norm(s: str) -> str:
@@ -277,8 +323,10 @@ def _norm(s: str) -> str:
 
 
 class RepeatGuard:
-    """Ends an answer that says a sentence again. The start of a sentence that could be such a
-    repeat is held back until it turns out not to be one, so a repeat is never shown."""
+    """Ends an answer that loops: a sentence said again ("You live in Porto. You live in
+    Porto."), or a clause said twice in a row ("14/1/2014, 14/1/2014"). The start of what
+    could be such a repeat is held back until it turns out not to be one, so a repeat is never
+    shown."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -297,21 +345,37 @@ class RepeatGuard:
         return "" if self.done else self._scan(final=True)
 
     def _scan(self, *, final: bool) -> str:
-        said: list[str] = []
+        sentences: list[str] = []  # complete sentences so far
+        sentence = ""  # the clauses of the sentence being read
+        last = ""  # the clause before
+        start = 0  # where that sentence began
         pos = 0
-        for m in _SENTENCE.finditer(self.text):
+        for m in _CLAUSE.finditer(self.text):
             if not final and m.end() == len(self.text) and not m.group(0)[-1].isspace():
                 break  # "... 3." may still be "3.5": not known to be complete yet
-            sentence = _norm(m.group(0))
-            if len(sentence.split()) >= 2 and sentence in said:
-                self.done = True
-                self.text = self.text[: m.start()].rstrip()
-                return self._show(len(self.text))
-            said.append(sentence)
+            clause = _norm(m.group(0))
+            if not sentence:
+                start = m.start()
+            sentence = f"{sentence} {clause}".strip()
+            ends = clause[-1] in ".!?"
+            if len(clause) >= 3 and clause == last:
+                return self._stop(m.start())
+            if ends and len(sentence.split()) >= 2 and sentence in sentences:
+                return self._stop(start)
+            if ends:
+                sentences.append(sentence)
+                sentence = ""
+            last = clause
             pos = m.end()
         tail = _norm(self.text[pos:])
-        hold = not final and bool(tail) and any(s.startswith(tail) for s in said)
+        could_repeat = any(x.startswith(tail) for x in (*sentences, last) if x)
+        hold = not final and bool(tail) and could_repeat
         return self._show(pos if hold else len(self.text))
+
+    def _stop(self, at: int) -> str:
+        self.done = True
+        self.text = self.text[:at].rstrip()
+        return self._show(len(self.text))
 
     def _show(self, upto: int) -> str:
         upto = max(upto, self.shown)

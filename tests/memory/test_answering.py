@@ -85,8 +85,32 @@ def test_a_repeated_sentence_ends_the_answer_and_is_never_shown() -> None:
     shown = "".join(g.feed(p) for p in [*pieces, " You"])
     assert shown == "You live in Porto. " and g.done
     g = completion.RepeatGuard()
+    shown = "".join(g.feed(p) for p in ["I'd write: 14/1/2014,", " 14/1/2014,", " 14/1/"])
+    assert shown == "I'd write: 14/1/2014, " and g.done  # a clause twice in a row
+    g = completion.RepeatGuard()
+    pieces = ["You live in Porto, Portugal.", " Ana lives in Lisbon, Portugal."]
+    assert "".join(g.feed(p) for p in pieces) + g.finish() == "".join(pieces)
+    g = completion.RepeatGuard()
     pieces = ["Pi is 3.", "14. You live", " in Porto."]
     assert "".join(g.feed(p) for p in pieces) + g.finish() == "Pi is 3.14. You live in Porto."
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (["My", " husband", " is called", " Rui."], "Your husband is called Rui."),
+        (["I", "'m 34", " years old."], "You're 34 years old."),
+        (["I was", " born in Coimbra."], "You were born in Coimbra."),
+        (["We went to Madeira for our anniversary."], "You went to Madeira for your anniversary."),
+        (["I", " don", "'t know."], "I don't know."),
+        (["I think", " you live in Porto."], "I think you live in Porto."),
+        (["I", "'ll call you Mar."], "I'll call you Mar."),
+        (["Rui."], "Rui."),
+    ],
+)
+def test_answers_are_said_in_the_assistants_voice(said: list[str], shown: str) -> None:
+    v = completion.Voice()
+    assert "".join(v.feed(p) for p in said) + v.feed("", final=True) == shown
 
 
 def test_a_base_model_gets_the_completion_prompt_and_keeps_its_kv_prefix(

@@ -296,8 +296,9 @@ def main() -> None:
             "was not. Time is from the call to the end of the stream (retrieval, prompt, KV "
             "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
             "template makes it a chat model); *tiny-completion* is the same model given the "
-            "completion prompt: it stops (at the end of a line) and stays clean, yet is never "
-            "right, so stopping and cleanliness are not quality on their own.",
+            'completion prompt (`[engine] prompt_style = "completion"`). Random text must '
+            "score nothing: it does not stop, holds no right fact and never says it does not "
+            "know.",
             "",
             head,
             *rows,

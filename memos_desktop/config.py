@@ -164,6 +164,10 @@ class EngineSettings:
     type_k: str = "f16"
     type_v: str = "f16"
     flash_attn: bool = False
+    # How prompts are written for the chat model: "completion" (a base model: a short few-shot
+    # prompt it continues, one-line answers), "chat" (an instruct model: its chat template), or
+    # "auto" (the catalog's word, else the model file's metadata).
+    prompt_style: str = "auto"
     # Activation memory (saved KV states) kept per profile, least recently used evicted first.
     activation_cache_mib: int = 512
 
@@ -199,6 +203,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "keys.method": ("auto", "keyring", "passphrase"),
     "engine.type_k": ("f16", "f32", "q8_0", "q4_0"),
     "engine.type_v": ("f16", "f32", "q8_0", "q4_0"),
+    "engine.prompt_style": ("auto", "completion", "chat"),
 }
 
 

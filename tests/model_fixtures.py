@@ -26,7 +26,12 @@ from tests.fixtures.tiny_model import (
 
 # One thread each: CI machines are small and shared, and llama.cpp's threads spin while they wait.
 TINY = LlamaCppSettings(n_ctx=1024, n_threads=1, n_threads_batch=1)
-GEMMA = LlamaCppSettings(n_ctx=2048, n_threads=1, n_threads_batch=1, chat_format="gemma")
+# The packaged Gemma in the chat format (the engine tests of the KV state and adapters), and as
+# the base model it is (prompt_style auto: the completion format; the answering tests).
+GEMMA = LlamaCppSettings(
+    n_ctx=2048, n_threads=1, n_threads_batch=1, chat_format="gemma", prompt_style="chat"
+)
+GEMMA_BASE = LlamaCppSettings(n_ctx=2048, n_threads=1, n_threads_batch=1)
 
 
 @pytest.fixture(scope="session")

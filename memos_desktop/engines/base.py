@@ -37,7 +37,8 @@ class Embedder(Protocol):
 #
 # Rules every ChatEngine follows:
 # - Messages are plain (role, content) pairs; the engine renders them with the model's own chat
-#   template (or a known format when the model has none) and tokenizes them itself.
+#   template (or a known format when the model has none) and tokenizes them itself. A base
+#   model (``prompt_style == "completion"``) gets their texts one after the other, no markers.
 # - The *stable prefix* of a conversation is its block of leading system messages (persona + core
 #   memories). The engine tokenizes that block on its own, so its token ids do not depend on what
 #   follows; this is what lets a saved KV state of the prefix be reused by any later conversation.
@@ -228,6 +229,12 @@ class ChatEngine(Protocol):
     @property
     def settings_key(self) -> str:
         """The engine settings that change a KV state, as a stable string."""
+        ...
+
+    @property
+    def prompt_style(self) -> str:
+        """ "completion" for a base model (prompts are plain text the model continues; it gets
+        few-shot prompts), "chat" for an instruction-tuned one (its own chat template)."""
         ...
 
     def tokenize(self, text: str) -> list[int]:

@@ -53,6 +53,8 @@ class ModelEntry:
     sha256: str | None = None
     # Prompt format when the GGUF has no usable chat template (base models); "" = the GGUF's own.
     chat_format: str = ""
+    # "completion" for a base model, "chat" for an instruct one; "" = from the file's metadata.
+    prompt_style: str = ""
     dim: int = 0  # embedding dimension (embedding models)
     note: str = ""
 
@@ -75,6 +77,7 @@ class ModelEntry:
             "revision": self.revision,
             "sha256": self.sha256,
             "chat_format": self.chat_format or None,
+            "prompt_style": self.prompt_style or None,
             "dim": self.dim or None,
             "note": self.note,
         }
@@ -96,6 +99,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         filename="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         chat_format="gemma",
+        prompt_style="completion",
         note="a small *base* model: fine for plumbing and short answers; pull an instruct model "
         "for real conversations",
     ),
@@ -280,3 +284,7 @@ class ResolvedModel:
     path: Path
     chat_format: str = ""
     entry: ModelEntry | None = None
+
+    @property
+    def prompt_style(self) -> str:
+        return self.entry.prompt_style if self.entry is not None else ""

@@ -36,6 +36,7 @@ class EngineCore:
     _model_id: str
     _sha: str
     _format: PromptFormat
+    _style: str  # "completion" (a base model) or "chat"
     _bos_text: str
     _add_bos: bool
     _n_vocab: int
@@ -79,6 +80,10 @@ class EngineCore:
     @property
     def settings_key(self) -> str:
         return self.settings.state_key()
+
+    @property
+    def prompt_style(self) -> str:
+        return self._style
 
     def _adapter_key(self) -> str:
         # The KV content depends on the adapter *and* its scale.

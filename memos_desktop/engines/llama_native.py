@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,6 +98,21 @@ def token_piece(vocab: Any, token: int) -> bytes:
 
 def is_end_of_generation(vocab: Any, token: int) -> bool:
     return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+
+_SPECIAL_TEXT = re.compile(r"<[^<>\s]{1,40}>")
+
+
+def is_special(vocab: Any, token: int) -> bool:
+    """A control token (BOS, turn markers, <unusedN>: rendered as no text), or a user-defined
+    one spelled like a marker ("<start_of_image>": rendered as that text)."""
+    if llama_cpp.llama_vocab_is_control(vocab, token):
+        return True
+    attr = int(llama_cpp.llama_vocab_get_attr(vocab, token))
+    if not attr & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED:
+        return False
+    text = llama_cpp.llama_vocab_get_text(vocab, token) or b""
+    return bool(_SPECIAL_TEXT.fullmatch(text.decode("utf-8", "replace")))
 
 
 # --- the KV cache of a llama_cpp.Llama --------------------------------------------------------

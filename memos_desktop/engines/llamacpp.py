@@ -2,7 +2,8 @@
 
 Design rules:
 - Prompts are rendered by ``chat_format`` (the GGUF's own chat template, or a known format
-  where it has none) and tokenized in two pieces: the *stable prefix* (the leading system
+  where it has none; plain text for a base model, see ``prompt_style``) and tokenized in two
+  pieces: the *stable prefix* (the leading system
   messages) and the rest. The prefix's token ids therefore never depend on what follows, so a
   saved KV state of the prefix matches every later prompt.
 - Activation memory is ``llama_state_seq_get_data`` bytes plus the token ids, never a pickled
@@ -15,6 +16,8 @@ Design rules:
   llama-cpp-python would reuse it silently wrong.
 - Adapters switch with ``llama_set_adapters_lora`` without reloading the base model; every switch
   clears the KV cache, because a cache computed under one adapter is wrong under another.
+- Special tokens never reach the text: a generated turn marker (or, for a base model, any
+  control token) ends the answer, since the model is starting a turn of its own.
 - Nothing here logs or writes prompt text, answers or state bytes.
 """
 
@@ -45,7 +48,7 @@ from memos_desktop.engines.base import (
     final_chunk,
     holdback,
 )
-from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.chat_format import TURN_MARKERS, PromptFormat, prompt_style
 from memos_desktop.engines.core import EngineCore
 from memos_desktop.engines.files import check_gguf, default_sha_cache, memory_file, model_sha256
 from memos_desktop.engines.gguf_meta import BASE_SHA_KEY, GGUFHeader, check_lora_adapter
@@ -74,6 +77,9 @@ class LlamaCppSettings:
     flash_attn: bool = False
     swa_full: bool = True  # see the module docstring
     chat_format: str | None = None  # None: the GGUF's template, else "gemma"/"chatml" by arch
+    # "auto": a base model gets the plain "completion" format, an instruct model its chat
+    # format (chat_format.prompt_style); "completion" / "chat" force one.
+    prompt_style: str = "auto"
 
     def state_key(self) -> str:
         """The settings a KV state depends on (n_batch and threads do not change its content)."""
@@ -141,8 +147,25 @@ class LlamaCppEngine(EngineCore):
         meta = self._llama.metadata
         self._arch = meta.get("general.architecture", "")
         template = meta.get("tokenizer.chat_template")
-        fmt = s.chat_format or (
-            "template" if template else "gemma" if self._arch.startswith("gemma") else "chatml"
+        try:
+            self._style = prompt_style(
+                s.prompt_style,
+                names=(
+                    meta.get("general.name", ""),
+                    meta.get("general.finetune", ""),
+                    path.stem,
+                    self._model_id,
+                ),
+                has_template=bool(template),
+            )
+        except InvalidInputError:
+            self._llama.close()
+            raise
+        fmt = (
+            "completion"
+            if self._style == "completion"
+            else s.chat_format
+            or ("template" if template else "gemma" if self._arch.startswith("gemma") else "chatml")
         )
         model = self._llama._model
         self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
@@ -162,18 +185,19 @@ class LlamaCppEngine(EngineCore):
         self.chat_format = fmt
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
         self._n_vocab = self._llama.n_vocab()
-        self._stop_ids = {
-            t
-            for t in (self._special_id("<end_of_turn>"), self._special_id("<|im_end|>"))
-            if t is not None
-        }
+        self._stop_ids = {t for t in (self._special_id(m) for m in TURN_MARKERS) if t is not None}
         self._adapters: dict[str, Any] = {}
         self._adapter: str = ""
         self._adapter_scale = 1.0
         self._busy = False
         self._closed = False
         log.info(
-            "loaded %s (%s, chat format %s) in %.2f s", path.name, self._arch, fmt, self.load_s
+            "loaded %s (%s, %s model, format %s) in %.2f s",
+            path.name,
+            self._arch,
+            self._style,
+            fmt,
+            self.load_s,
         )
 
     # --- identity and tokens -------------------------------------------------------------------
@@ -187,6 +211,13 @@ class LlamaCppEngine(EngineCore):
         return (
             ids[0] if len(ids) == 1 and self._llama._model.token_get_text(ids[0]) == text else None
         )
+
+    def ends_answer(self, token: int) -> bool:
+        """End of generation, a turn marker, or (a base model) any special token: each would
+        show as nothing or as marker text, and what follows is a turn the model made up."""
+        if token in self._stop_ids or native.is_end_of_generation(self._vocab, token):
+            return True
+        return self._style == "completion" and native.is_special(self._vocab, token)
 
     def _encode(self, text: str, add_bos: bool) -> list[int]:
         return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
@@ -292,7 +323,7 @@ class LlamaCppEngine(EngineCore):
                     break
                 if t_first is None:
                     t_first = time.perf_counter()
-                if token in self._stop_ids or native.is_end_of_generation(self._vocab, token):
+                if self.ends_answer(token):
                     finish = "stop"
                     break
                 n_out += 1

@@ -126,10 +126,19 @@ def load_embedder(paths: Paths, model_id: str) -> Embedder:
 def load_chat_engine(paths: Paths, settings: Settings) -> ChatEngine:
     model = resolve(paths, settings.models.chat, kind="chat")
     sha_cache = paths.cache_dir / "model-sha256.json"
+    # The person's [engine] prompt_style wins; "auto" takes the catalog's word, else the file's.
+    style = settings.engine.prompt_style
+    if style == "auto" and model.prompt_style:
+        style = model.prompt_style
     if select_engine(model.path) == "mlx":
-        from memos_desktop.engines.mlx import MlxEngine
+        from memos_desktop.engines.mlx import MlxEngine, MlxSettings
 
-        return MlxEngine(model.path, model_id=model.id, sha_cache_file=sha_cache)
+        return MlxEngine(
+            model.path,
+            MlxSettings(prompt_style=style),
+            model_id=model.id,
+            sha_cache_file=sha_cache,
+        )
     from memos_desktop.engines.llamacpp import LlamaCppEngine, LlamaCppSettings
 
     e = settings.engine
@@ -143,6 +152,7 @@ def load_chat_engine(paths: Paths, settings: Settings) -> ChatEngine:
             type_v=e.type_v,
             flash_attn=e.flash_attn,
             chat_format=model.chat_format or None,
+            prompt_style=style,
         ),
         model_id=model.id,
         sha_cache_file=sha_cache,

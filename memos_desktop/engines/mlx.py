@@ -45,7 +45,7 @@ from memos_desktop.engines.base import (
     final_chunk,
     holdback,
 )
-from memos_desktop.engines.chat_format import PromptFormat
+from memos_desktop.engines.chat_format import TURN_MARKERS, PromptFormat, prompt_style
 from memos_desktop.engines.core import EngineCore
 from memos_desktop.engines.files import default_sha_cache, model_sha256
 from memos_desktop.engines.mlx_cache import cache_from_bytes, cache_len, cache_to_bytes
@@ -61,6 +61,7 @@ class MlxSettings:
     n_ctx: int = 4096  # the context window we account with (capped by the model's own)
     prefill_step: int = 512
     chat_format: str | None = None  # None: the tokenizer's template, else "gemma"/"chatml"
+    prompt_style: str = "auto"  # as LlamaCppSettings.prompt_style
 
     def state_key(self) -> str:
         from importlib.metadata import version
@@ -118,8 +119,16 @@ class MlxEngine(EngineCore):
         self._n_ctx = min(s.n_ctx, int(config.get("max_position_embeddings") or s.n_ctx))
         model_type = str(config.get("model_type", ""))
         template = getattr(self._tok, "chat_template", None)
-        fmt = s.chat_format or (
-            "template" if template else "gemma" if model_type.startswith("gemma") else "chatml"
+        self._style = prompt_style(
+            s.prompt_style,
+            names=(path.name, self._model_id, str(config.get("_name_or_path", ""))),
+            has_template=bool(template),
+        )
+        fmt = (
+            "completion"
+            if self._style == "completion"
+            else s.chat_format
+            or ("template" if template else "gemma" if model_type.startswith("gemma") else "chatml")
         )
         self._bos_text = str(getattr(self._tok, "bos_token", None) or "")
         bos_id = getattr(self._tok, "bos_token_id", None)
@@ -136,7 +145,7 @@ class MlxEngine(EngineCore):
         self.chat_format = fmt
         vocab = self._tok.get_vocab()
         self._stop_ids = set(self._tok.eos_token_ids) | {
-            vocab[t] for t in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>") if t in vocab
+            vocab[t] for t in TURN_MARKERS if t in vocab
         }
         self._n_vocab = int(config.get("vocab_size") or len(vocab))
         self._cache: list[Any] | None = None

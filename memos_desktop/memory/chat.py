@@ -5,6 +5,15 @@ Design rules:
   kept and the partial answer is marked as such), and then the exchange is stored at once as a
   raw episodic memory (MemReader fast mode) and a fine-extraction job is queued for the daemon,
   all in one unit of work (a crash leaves all of these records or none).
+- A stopped answer's question goes back in the prompt box. Sent again (the same words, or an
+  edit of them) as the next message of that conversation, it replaces the stopped exchange's
+  memories (forgotten, with the reason) and its extraction job if no worker has it yet, so the
+  message leaves one memory, not two. A stopped message never sent again keeps its memory.
+- What is shown is what is stored: the stream is the engine's (which holds back a tail that
+  could grow into a stop string), minus a held-back tail left at the budget's end; a base
+  model's answer starts at its first word, ends when it loops, and is said in the assistant's
+  voice ("Your husband is Rui", not "My husband is Rui"). The engine's stops always include
+  the turn markers.
 - Temporary chats write nothing: no conversation, no message, no memory, no job, no KV state.
 - The stable prefix's KV state is looked up under (model sha256, adapter, prefix sha256,
   settings); on a miss it is computed and saved (encrypted, in the profile DB) for next time.
@@ -13,9 +22,10 @@ Design rules:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memos_desktop.engines.base import (
@@ -25,7 +35,10 @@ from memos_desktop.engines.base import (
     GenerationStats,
     KVState,
     SamplingParams,
+    holdback,
 )
+from memos_desktop.engines.chat_format import TURN_MARKERS
+from memos_desktop.memory import completion
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
@@ -35,6 +48,31 @@ from memos_desktop.store.records import Cube, Message, SearchHit
 log = logging.getLogger(__name__)
 
 Retriever = Callable[[str, int], Sequence[SearchHit]]
+
+_WORDS = re.compile(r"\w+")
+
+
+class _Cancel(CancelToken):
+    """Set by the caller's token or by this one's own ``cancel()``."""
+
+    def __init__(self, outer: CancelToken | None) -> None:
+        super().__init__()
+        self.outer = outer
+
+    @property
+    def outer_cancelled(self) -> bool:
+        return self.outer is not None and self.outer.cancelled
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or self.outer_cancelled
+
+
+def sent_again(old: str, new: str) -> bool:
+    """Whether ``new`` is ``old`` sent again: the same words, or an edit that keeps at least
+    half of them (word Jaccard >= 0.5)."""
+    a, b = set(_WORDS.findall(old.casefold())), set(_WORDS.findall(new.casefold()))
+    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
 
 
 @dataclass
@@ -75,7 +113,15 @@ class ChatService:
         self.conversations = store.conversations
         self.jobs = store.jobs
         self.activation = store.activations
-        self.scheduler = Scheduler(store, engine.count_tokens, budget or Budget())
+        self.style = engine.prompt_style
+        self.scheduler = Scheduler(store, engine.count_tokens, budget or Budget(), style=self.style)
+
+    def sampling(self, given: SamplingParams | None) -> SamplingParams:
+        """A base model: greedy, a one-line budget, the completion stops. A chat model: the
+        given settings (or the defaults), plus the turn markers as stops."""
+        if self.style == "completion":
+            return completion.sampling(given)
+        return completion.with_stops(given or SamplingParams(), TURN_MARKERS)
 
     def prepare_prefix(self, assembled: Assembled, *, save: bool) -> tuple[bool, int]:
         """Restore the prefix's KV state from activation memory, or compute (and save) it."""
@@ -107,7 +153,10 @@ class ChatService:
                 conv_id = self.conversations.create(self.user_id, self.cube.id, title=query[:60]).id
             else:
                 history = self.conversations.messages(conv_id, last=20)
-        hits = self.retrieve(query, self.scheduler.budget.top_k)
+        top_k = self.scheduler.budget.top_k
+        # A base model's prompt leaves out memories with no fact in them (questions): ask for
+        # more, the scheduler keeps the best few facts.
+        hits = self.retrieve(query, top_k * 2 if self.style == "completion" else top_k)
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
         restored, n_prefix = self.prepare_prefix(assembled, save=not temporary)
         turn = ChatTurn(
@@ -117,27 +166,111 @@ class ChatService:
             prefix_tokens=n_prefix,
         )
 
+        params = self.sampling(sampling)
+        plain = self.style == "completion"
+        if plain and not assembled.used and completion.personal_question(query):
+            # A base model asked about the person with no memory to go on would make it up.
+            turn._stream = self._known_answer(
+                turn, completion.DONT_KNOW, assembled, temporary, conv_id, query, now, history
+            )
+            return turn
+        own = _Cancel(cancel)  # the repetition guard stops the engine through it too
+        guard = completion.RepeatGuard() if plain else None
+        voice = completion.Voice() if plain else None
+
         def stream() -> Iterator[str]:
+            started = not plain
             parts: list[str] = []
-            for chunk in self.engine.chat_stream(assembled.messages, sampling, cancel):
-                if chunk.text:
-                    parts.append(chunk.text)
-                    yield chunk.text
+            for chunk in self.engine.chat_stream(assembled.messages, params, own):
+                text = chunk.text
                 if chunk.stats is not None:
                     turn.stats = chunk.stats
+                    if chunk.stats.finish_reason != "stop":  # cut by the budget or cancelled:
+                        text = text[: len(text) - holdback(text, params.stop)]  # no half stop
+                if not started:
+                    text = text.lstrip()
+                    started = bool(text)
+                if guard is not None:
+                    text = guard.feed(text) + (guard.finish() if chunk.stats is not None else "")
+                    if guard.done:
+                        own.cancel()
+                if voice is not None:
+                    text = voice.feed(text, final=chunk.stats is not None)
+                if text:
+                    parts.append(text)
+                    yield text
+            if (
+                guard is not None
+                and guard.done
+                and turn.stats is not None
+                and not own.outer_cancelled
+            ):
+                turn.stats = replace(turn.stats, finish_reason="stop")  # ended by the guard
             turn.answer = "".join(parts)
             turn.done = True
             if not temporary and conv_id is not None:
-                self._record(conv_id, query, turn, now)
+                self._record(conv_id, query, turn, now, history)
 
         turn._stream = stream()
         return turn
 
-    def _record(self, conv_id: str, query: str, turn: ChatTurn, asked_at: float) -> None:
-        """Both messages, the used-memory marks, the raw episode and its extraction job: one
-        unit of work, so a crash leaves all of them or none."""
+    def _known_answer(
+        self,
+        turn: ChatTurn,
+        text: str,
+        assembled: Assembled,
+        temporary: bool,
+        conv_id: str | None,
+        query: str,
+        now: float,
+        history: Sequence[Message],
+    ) -> Iterator[str]:
+        """An answer given without generating (recorded like any other)."""
+        turn.stats = GenerationStats(
+            prompt_tokens=self.engine.count_message_tokens(assembled.messages),
+            completion_tokens=0,
+            ttft_s=time.time() - now,
+            tokens_per_s=0.0,
+            prefix_tokens_reused=0,
+            finish_reason="stop",
+        )
+        turn.answer = text
+        yield text
+        turn.done = True
+        if not temporary and conv_id is not None:
+            self._record(conv_id, query, turn, now, history)
+
+    def _record(
+        self,
+        conv_id: str,
+        query: str,
+        turn: ChatTurn,
+        asked_at: float,
+        history: Sequence[Message] = (),
+    ) -> None:
+        """Both messages, the used-memory marks, the raw episode and its extraction job (and
+        the retraction of a stopped exchange this one sends again): one unit of work, so a
+        crash leaves all of them or none."""
         with self.store.unit_of_work():
+            self._replace_stopped(query, history)
             self._record_writes(conv_id, query, turn, asked_at)
+
+    def _replace_stopped(self, query: str, history: Sequence[Message]) -> None:
+        """If the conversation's last exchange was stopped and ``query`` sends its question
+        again, forget what that exchange stored and drop its extraction job if still queued."""
+        if len(history) < 2:
+            return
+        user, bot = history[-2], history[-1]
+        if user.role != "user" or bot.role != "assistant" or not bot.meta.get("cancelled"):
+            return
+        if not sent_again(user.content, query):
+            return
+        ids = {user.id, bot.id}
+        for item in self.store.memories.citing(self.cube.id, user.id):
+            cited = [s.message_id for s in item.sources if s.kind == "conversation"]
+            if cited and all(m in ids for m in cited):  # only from the stopped exchange
+                self.store.memories.forget(item.id, reason="the stopped message was sent again")
+        self.jobs.drop_queued(f"extract:{user.id}")
 
     def _record_writes(self, conv_id: str, query: str, turn: ChatTurn, asked_at: float) -> None:
         cancelled = turn.stats is not None and turn.stats.finish_reason == "cancelled"

@@ -9,18 +9,26 @@ The prompt is assembled in three parts, in this order:
    conversation's working set), as many as fit the retrieval budget;
 3. the **recent turns** of the conversation, newest kept first, then the question.
 
-Design rule: every memory that reaches the prompt is reported back (id, score, where it came
-from), so front ends can show which memories an answer used.
+Design rules:
+- Every memory that reaches the prompt is reported back (id, score, where it came from), so
+  front ends can show which memories an answer used; one left out is not reported.
+- A chat model (``style == "chat"``) gets chat messages for its own template. A base model
+  (``style == "completion"``) gets the few-shot prompt of ``completion.py`` in the same three
+  parts: the stable prefix (examples + core memories) as the system message, the rest as one
+  user message, so the prefix's KV state is saved and restored the same way.
+- A stopped (cancelled) exchange is left out of the recent turns: its question was put back in
+  the prompt box and is normally sent again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from memos_desktop.engines.base import ChatMessage
+from memos_desktop.memory import completion
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, MemoryItem, Message, SearchFilters, SearchHit
 
@@ -69,6 +77,8 @@ class Budget:
     retrieved_tokens: int = 500
     history_tokens: int = 600
     top_k: int = 12
+    # A base model reads few notes well: at most this many retrieved ones (the best-scored).
+    completion_notes: int = 4
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,33 @@ def memory_line(item: MemoryItem) -> str:
     return f"- [{_date(item.valid_from or item.created_at)}] {item.text}"
 
 
+# Recent exchanges a base model sees before the question (more and it copies old answers).
+HISTORY_EXCHANGES = 2
+
+
+def _notes(items: Iterable[MemoryItem]) -> list[str]:
+    """The memories as plain facts (completion prompts), each once, in the given order."""
+    out: dict[str, None] = {}
+    for i in items:
+        note = completion.note_text(i.text)
+        if note is not None:
+            out.setdefault(note)
+    return list(out)
+
+
+def finished(history: Sequence[Message]) -> list[Message]:
+    """The messages of a conversation without its stopped exchanges (a cancelled answer and
+    the question before it)."""
+    out: list[Message] = []
+    for m in history:
+        if m.role == "assistant" and m.meta.get("cancelled"):
+            if out and out[-1].role == "user":
+                out.pop()
+            continue
+        out.append(m)
+    return out
+
+
 def _used(item: MemoryItem, score: float, origin: str) -> UsedMemory:
     return UsedMemory(
         item.id, item.text, item.type, score, origin, tuple(s.to_json() for s in item.sources)
@@ -100,11 +137,13 @@ class Scheduler:
         count_tokens: Callable[[str], int],
         budget: Budget = Budget(),
         persona: str = PERSONA,
+        style: str = "chat",
     ) -> None:
         self.store = store
         self.count = count_tokens
         self.budget = budget
         self.persona = persona
+        self.style = style
 
     def core_memories(self, cube: Cube) -> list[MemoryItem]:
         """Pinned memories, then profile-layer items by importance, within the core budget."""
@@ -119,6 +158,8 @@ class Scheduler:
         out: list[MemoryItem] = []
         used = 0
         for item in [*pinned, *profile]:
+            if self.style == "completion" and completion.note_text(item.text) is None:
+                continue
             t = self.count(item.text) + 4
             if used + t > self.budget.core_tokens:
                 continue
@@ -129,6 +170,9 @@ class Scheduler:
 
     def prefix(self, cube: Cube) -> tuple[tuple[ChatMessage, ...], list[MemoryItem]]:
         core = self.core_memories(cube)
+        if self.style == "completion":
+            notes = _notes(core)
+            return (ChatMessage("system", completion.prefix_text(notes)),), core
         text = self.persona
         if core:
             text += "\n\nWhat you know about the user:\n" + "\n".join(memory_line(i) for i in core)
@@ -155,16 +199,27 @@ class Scheduler:
         prefix, core = self.prefix(cube)
         used = [_used(i, 1.0, "core") for i in core]
         core_ids = {i.id for i in core}
+        plain = self.style == "completion"
+        seen_notes = set(_notes(core)) if plain else set()
         chosen: list[tuple[MemoryItem, float, str]] = []
         budget = self.budget.retrieved_tokens
-        for h in hits:
-            if h.item.id in core_ids:
-                continue
-            t = self.count(h.item.text) + 8
-            if t > budget:
-                continue
-            chosen.append((h.item, h.score, "retrieved"))
+
+        def take(item: MemoryItem, score: float, origin: str) -> None:
+            nonlocal budget
+            note = completion.note_text(item.text) if plain else None
+            if plain and (note is None or note in seen_notes):
+                return  # no fact in it (a question), or already in the notes
+            t = self.count(item.text) + 8
+            if t > budget or (plain and len(chosen) >= self.budget.completion_notes):
+                return
+            if note is not None:
+                seen_notes.add(note)
+            chosen.append((item, score, origin))
             budget -= t
+
+        for h in hits:
+            if h.item.id not in core_ids:
+                take(h.item, h.score, "retrieved")
         have = {i.id for i, _, _ in chosen} | core_ids
         for wid in self.working_set(history):
             if wid in have:
@@ -173,16 +228,14 @@ class Scheduler:
                 item = self.store.memories.get(wid)
             except Exception:
                 continue
-            t = self.count(item.text) + 8
-            if item.status != "active" or t > budget:
-                continue
-            chosen.append((item, 0.0, "working"))
-            budget -= t
+            if item.status == "active":
+                take(item, 0.0, "working")
         used += [_used(i, s, o) for i, s, o in chosen]
+        by_time = sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
 
         recent: list[ChatMessage] = []
         hist_budget = self.budget.history_tokens
-        for m in reversed(history):
+        for m in reversed(finished(history)):
             t = self.count(m.content) + 6
             if t > hist_budget:
                 break
@@ -192,14 +245,24 @@ class Scheduler:
         while recent and recent[0].role != "user":
             recent.pop(0)
 
-        question = query
-        if chosen:
-            block = "\n".join(
-                memory_line(i)
-                for i, _, _ in sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
+        if plain:
+            pairs = [
+                (recent[i].content, recent[i + 1].content)
+                for i in range(len(recent) - 1)
+                if recent[i].role == "user" and recent[i + 1].role == "assistant"
+            ][-HISTORY_EXCHANGES:]
+            text = completion.question_text(
+                _notes(i for i, _, _ in by_time), pairs, query, any_notes=bool(core)
             )
-            question = f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n{query}"
-        messages = (*prefix, *recent, ChatMessage("user", question))
+            messages: tuple[ChatMessage, ...] = (*prefix, ChatMessage("user", text))
+        else:
+            question = query
+            if chosen:
+                block = "\n".join(memory_line(i) for i, _, _ in by_time)
+                question = (
+                    f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n{query}"
+                )
+            messages = (*prefix, *recent, ChatMessage("user", question))
         return Assembled(
             prefix=prefix,
             messages=messages,

@@ -273,6 +273,13 @@ class JobRepo:
             self._fenced(w, job, token, "renew")
         return until
 
+    def drop_queued(self, dedupe_key: str) -> int:
+        """Delete the job with this dedupe key if no worker has claimed it yet (a running job
+        is left to finish). Returns how many were deleted (0 or 1)."""
+        with self.db.write() as w:
+            w.execute("DELETE FROM jobs WHERE dedupe_key = ? AND status = 'queued'", (dedupe_key,))
+            return int(w.changes())
+
     def get(self, job_id: int) -> Job:
         r = self.db.query_one(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,))
         if r is None:

@@ -108,6 +108,19 @@ class MemoryReads:
             )
         ]
 
+    def citing(self, cube_id: str, message_id: str) -> builtins.list[MemoryItem]:
+        """The cube's memories (not deleted) that name ``message_id`` among their sources."""
+        cols = ", ".join("m." + c.strip() for c in ITEM_COLUMNS.split(","))
+        return [
+            row_to_item(r)
+            for r in self.db.query(
+                f"SELECT {cols} FROM memory_items m WHERE m.cube_id = ? "
+                "AND m.status != 'deleted' AND EXISTS (SELECT 1 FROM json_each(m.sources) "
+                "WHERE json_extract(value, '$.message_id') = ?)",
+                (cube_id, message_id),
+            )
+        ]
+
     def list(
         self,
         filters: SearchFilters = SearchFilters(),

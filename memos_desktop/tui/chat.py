@@ -3,7 +3,9 @@
 Design rules:
 - Generation runs in a worker thread that posts one message per piece of text; the UI appends
   through a MarkdownStream, which coalesces pieces when they come faster than it can render.
-- Escape cancels: the engine stops at the next token, and the question goes back in the prompt.
+- Escape cancels: the engine stops at the next token, and the question goes back in the prompt
+  (sent again, it replaces the stopped exchange's memories: see memory/chat.py). A new chat
+  (Ctrl+N) starts with an empty prompt.
 - Temporary mode writes nothing (no conversation, message, memory or KV state).
 """
 
@@ -289,10 +291,9 @@ class ChatScreen(MemosScreen):
         self._done()
 
     def _done(self) -> None:
+        # self._gen is not reset here: it only ever grows, so no message of an answer that was
+        # left behind can ever match a later one.
         self.generating = False
-        # Bumped by each send, new chat and opened conversation: messages of an answer that
-        # was left (new chat while it streamed) no longer touch the transcript.
-        self._gen = 0
         self._answer = None
         self._stream = None
         self._cancel = None
@@ -316,7 +317,11 @@ class ChatScreen(MemosScreen):
         await transcript.mount(Static("New conversation. " + SLASH_HELP, classes="chat-hint"))
         self.query_one(UsedMemories).clear_options()
         self.query_one("#kv-line", Static).update("")
-        self.query_one(PromptInput).focus()
+        # A new chat starts with an empty prompt (not a stopped question, not a draft).
+        prompt = self.query_one(PromptInput)
+        prompt.value = ""
+        prompt.remember("")  # leaves the history, resets its position
+        prompt.focus()
 
     def action_toggle_temporary(self) -> None:
         self.set_temporary(not self.temporary)

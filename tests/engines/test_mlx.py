@@ -115,6 +115,7 @@ def chat(*user: str) -> list[ChatMessage]:
 def test_it_is_a_chat_engine(engine: MlxEngine) -> None:
     assert isinstance(engine, ChatEngine)
     assert engine.chat_format == "template"
+    assert engine.prompt_style == "chat"  # it has a chat template
     assert len(engine.model_sha256) == 64 and engine.adapter_id == ""
     assert engine.n_ctx == 512
     msgs = chat("What does Anna like?")

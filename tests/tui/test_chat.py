@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from memos_desktop.api import MemosAPI
+from memos_desktop.api import MemoryItem, MemosAPI, SearchFilters
 from memos_desktop.tui.answer import AssistantMessage
 from memos_desktop.tui.chat import ChatScreen, PromptInput
 from memos_desktop.tui.memories import MemoryDetail
@@ -76,6 +76,71 @@ async def test_escape_cancels_and_puts_the_prompt_back(profile, make_app: AppFac
         screen = chat_screen(app)
         assert screen.query_one(PromptInput).value == "tell me a long story"
         assert screen.query_one(AssistantMessage).has_class("cancelled")
+
+
+async def test_a_stopped_message_sent_again_leaves_one_memory(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        session = app.session
+        assert session is not None
+        with session.lock:
+            await pilot.press(*"my locker code is 4512", "enter")
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        screen = chat_screen(app)
+        assert screen.query_one(PromptInput).value == "my locker code is 4512"
+        await pilot.press("enter")  # sent again, as it was put back
+        await wait_for(pilot, lambda: len(screen.query(AssistantMessage)) == 2)
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        api = session.api
+        conv = screen.conversation_id
+        assert conv is not None
+        msgs = api.messages(conv)
+        assert [m.role for m in msgs] == ["user", "assistant"] * 2  # both exchanges are kept
+        stopped, again = {msgs[0].id, msgs[1].id}, {msgs[2].id, msgs[3].id}
+
+        def cited(it: MemoryItem) -> set[str]:
+            return {s.message_id for s in it.sources if s.message_id}
+
+        # What the message left in memory comes from the second sending only...
+        kept = [it for it in api.list() if "4512" in it.text]
+        assert kept and all(cited(it) <= again for it in kept)
+        # ...and what the stopped one had stored is forgotten, with the reason.
+        gone = api.list(SearchFilters(statuses=("deleted",)))
+        assert gone and all(cited(it) <= stopped for it in gone)
+        assert len(gone) == len(kept)
+        assert api.history(gone[0].id)[-1].reason == "the stopped message was sent again"
+
+
+async def test_ctrl_n_starts_with_an_empty_prompt(profile, make_app: AppFactory):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        session = app.session
+        assert session is not None
+        screen = chat_screen(app)
+        prompt = screen.query_one(PromptInput)
+        # A stopped question is put back in the prompt; a new chat does not keep it.
+        with session.lock:
+            await pilot.press(*"tell me a long story", "enter")
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        assert prompt.value == "tell me a long story"
+        await pilot.press("ctrl+n")
+        assert prompt.value == "" and screen.conversation_id is None
+        # Nor a draft typed but not sent.
+        await pilot.press(*"half a thought")
+        await pilot.press("ctrl+n")
+        assert prompt.value == ""
+        # Nor the question of an answer stopped by the new chat itself.
+        with session.lock:
+            await pilot.press(*"another question", "enter")
+            await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.status.state == "ready")
+        assert prompt.value == "" and list(screen.query(UserMessage)) == []
+        await pilot.press("up")  # the prompt history is still there
+        assert prompt.value == "another question"
 
 
 async def test_a_new_chat_while_an_answer_streams_leaves_it_behind(profile, make_app: AppFactory):

@@ -25,6 +25,12 @@ def test_defaults_without_file() -> None:
     assert load_settings(resolve_paths()) == Settings()
 
 
+def test_prompt_style_setting() -> None:
+    assert Settings().engine.prompt_style == "auto"
+    write('[engine]\nprompt_style = "completion"\n')
+    assert load_settings(resolve_paths()).engine.prompt_style == "completion"
+
+
 def test_valid_file_and_roundtrip() -> None:
     write('profile = "work"\n[search]\nrrf_k = 30\n[keymap]\nquit = "ctrl+x"\n')
     s = load_settings(resolve_paths())
@@ -41,6 +47,10 @@ def test_valid_file_and_roundtrip() -> None:
         ("[store]\ndurability = 'sometimes'\n", "'store.durability' must be one of full, normal"),
         ("search = 3\n", "'search' must be a table"),
         ("[search]\nrelevance_floor = 2\n", "'search.relevance_floor' must be between 0 and 1"),
+        (
+            "[engine]\nprompt_style = 'base'\n",
+            "'engine.prompt_style' must be one of auto, completion, chat",
+        ),
         ("profile = [\n", "not valid TOML"),
     ],
 )

@@ -1,0 +1,334 @@
+"""Answers from memory, end to end: do they stop, stay clean, hold the right fact, and how fast.
+
+Usage: .venv/bin/python bench/answers.py [--models gemma,tiny] [--show dev] [--no-write]
+
+For each model, on a fresh encrypted profile: the statements of bench/data/answers.json are
+told through ``MemosAPI.chat`` (one conversation per list, corrections last), the profile is
+closed and opened again (a restart), then every question is asked in a new conversation. The
+app's own path is used: the chat model comes from the settings through the catalog and the
+loader (``gemma``: the packaged Gemma 3 270M, a base model, so the completion prompt; ``tiny``:
+a random-weight model with a ChatML template, to show the scoring is not fooled by noise),
+default sampling, default threads.
+
+Scored per answer: *stopped* (finish_reason "stop", not the token budget), *unclean* (it echoes
+the prompt: a prompt label such as "Question:", a 5-word run of the fixed prompt text, a list
+of notes; or it leaks special-token text such as "<start_of_turn>"), *right* (answerable
+questions: it contains an accepted answer and does not say it does not know; questions with
+no answer in memory: it says it does not know), *stale* (corrections: the old value only).
+The dev split was used to tune the completion prompt; test was not looked at while tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import git_rev, machine, write_section
+from memos_desktop.api import MemosAPI, open_api
+from memos_desktop.config import EngineSettings, ModelSettings, Settings, resolve_paths
+from memos_desktop.memory import completion
+from memos_desktop.memory.scheduler import PERSONA
+from memos_desktop.store.profile import create_profile
+
+DATA = Path(__file__).resolve().parent / "data" / "answers.json"
+PASSPHRASE = "bench answers"
+
+LEAK = re.compile(
+    r"<\|?/?[a-z_]+\|?>|<unused\d+>|start_of_turn|end_of_turn|im_start|im_end|\[/?INST\]|"
+    r"<bos>|<eos>|<pad>",
+    re.I,
+)
+LABELS = re.compile(
+    r"\b(?:Notes|Question|Answer|User|Assistant|Memories that may be relevant|"
+    r"What you know about the user)\s*:",
+    re.I,
+)
+DONT_KNOW = re.compile(
+    r"\b(?:do not|don't|dont|did not|didn't) (?:know|remember)\b|\bnot sure\b|"
+    r"\bno (?:information|record|idea|notes?)\b|\bhaven't (?:told|said|mentioned)\b|"
+    r"\b(?:didn't|did not|never) (?:tell|say|mention)\b|\bnot in (?:my|the) notes\b|"
+    r"\bi (?:don't|do not) have\b|\bcan(?:no|')t tell\b|\bunknown\b",
+    re.I,
+)
+
+
+def fold(text: str) -> str:
+    t = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in t if not unicodedata.combining(c))
+
+
+def mentions(answer: str, values: list[str]) -> bool:
+    a = fold(answer)
+    return any(re.search(rf"(?<!\w){re.escape(fold(v))}(?!\w)", a) for v in values)
+
+
+def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    w = re.findall(r"\w+", fold(text))
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+# The fixed text of both prompt styles: an answer sharing a 5-word run with it echoes the prompt.
+TEMPLATE = shingles(PERSONA) | shingles(completion.prefix_text([]))
+
+
+def unclean(answer: str) -> str:
+    if LEAK.search(answer):
+        return "leak"
+    if LABELS.search(answer) or shingles(answer) & TEMPLATE:
+        return "echo"
+    if len(re.findall(r"(?m)^\s*- ", answer)) >= 2:
+        return "echo"
+    return ""
+
+
+@dataclass
+class Answer:
+    q: dict[str, Any]
+    text: str
+    finish: str
+    seconds: float
+    tokens: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.finish == "stop"
+
+    @property
+    def dont_know(self) -> bool:
+        return bool(DONT_KNOW.search(self.text))
+
+    @property
+    def right(self) -> bool:
+        if self.q["kind"] == "unknown":
+            return self.dont_know
+        return mentions(self.text, self.q["accept"]) and not self.dont_know
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.q.get("stale")) and not self.right and mentions(self.text, self.q["stale"])
+
+
+def ask(api: MemosAPI, text: str, conv: str | None = None) -> tuple[Any, str, float]:
+    t0 = time.perf_counter()
+    turn = api.chat(text, conv)
+    out = "".join(turn)
+    return turn, out, time.perf_counter() - t0
+
+
+def run(model: str, data: dict[str, Any], show: str) -> tuple[list[Answer], list[Answer]]:
+    home = tempfile.mkdtemp(prefix=f"memos-answers-{model}-")
+    os.environ["MEMOS_DESKTOP_HOME"] = home
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    paths = resolve_paths()
+    chat_model = "gemma3-270m"
+    if model.startswith("tiny"):
+        from tests.fixtures.tiny_model import write_tiny_model
+
+        chat_model = str(write_tiny_model(Path(home) / "tiny-random.gguf", seed=0))
+    # "tiny-completion": the random model given the completion prompt (as a base model would).
+    style = "completion" if model.endswith("-completion") else "auto"
+    settings = Settings(
+        profile="bench",
+        models=ModelSettings(chat=chat_model),
+        engine=EngineSettings(prompt_style=style),
+    )
+    from memos_desktop.engines.loader import load_embedder
+
+    emb = load_embedder(paths, settings.models.embedding)
+    create_profile(
+        paths,
+        "bench",
+        settings,
+        method="passphrase",
+        passphrase=PASSPHRASE,
+        embed_model=emb.model_id,
+        embed_dim=emb.dim,
+    ).close()
+
+    def open_() -> MemosAPI:
+        return open_api(paths, settings, passphrase_provider=lambda _p: PASSPHRASE)
+
+    told: list[Answer] = []
+    api = open_()
+    for conv in data["conversations"]:
+        conv_id = None
+        for sid in conv:
+            st = data["statements"][sid]
+            turn, out, secs = ask(api, st["text"], conv_id)
+            conv_id = turn.conversation_id
+            s = turn.stats
+            told.append(
+                Answer(
+                    {"q": st["text"], "kind": "statement", "split": "-", "accept": []},
+                    out,
+                    s.finish_reason if s else "?",
+                    secs,
+                    s.completion_tokens if s else 0,
+                )
+            )
+    api.close()  # a restart: the questions come from a freshly opened profile
+    api = open_()
+    print(f"{model}: prompt style {api.engine.prompt_style}", file=sys.stderr)
+    answers: list[Answer] = []
+    for q in data["questions"]:
+        turn, out, secs = ask(api, q["q"])
+        s = turn.stats
+        a = Answer(q, out, s.finish_reason if s else "?", secs, s.completion_tokens if s else 0)
+        answers.append(a)
+        if show and q["split"] == show:
+            mark = "ok " if a.right else ("STALE" if a.stale else "BAD")
+            print(
+                f"{mark} [{q['kind']}] {q['q']!r} -> {out!r} ({a.finish}, {secs:.2f}s)",
+                file=sys.stderr,
+            )
+    api.close()
+    return told, answers
+
+
+def pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.0f}% ({n}/{d})" if d else "-"
+
+
+def row(model: str, split: str, ans: list[Answer]) -> str:
+    known = [a for a in ans if a.q["kind"] not in ("unknown", "statement")]
+    unknown = [a for a in ans if a.q["kind"] == "unknown"]
+    secs = sorted(a.seconds for a in ans)
+    p95 = secs[min(len(secs) - 1, round(0.95 * (len(secs) - 1)))] if secs else 0.0
+    return (
+        f"| {model} | {split} | {len(ans)} | {pct(sum(a.stopped for a in ans), len(ans))} | "
+        f"{sum(bool(unclean(a.text)) for a in ans)} | "
+        f"{pct(sum(a.right for a in known), len(known))} | "
+        f"{pct(sum(a.dont_know for a in unknown), len(unknown))} | "
+        f"{statistics.median(secs) if secs else 0:.2f} | {p95:.2f} |"
+    )
+
+
+def by_kind(ans: list[Answer]) -> str:
+    kinds: dict[str, list[Answer]] = defaultdict(list)
+    for a in ans:
+        kinds[a.q["kind"]].append(a)
+    parts = []
+    for k in ("fact", "preference", "event", "instruction", "correction", "unknown"):
+        if kinds.get(k):
+            extra = ""
+            if k == "correction":
+                extra = f", stale {sum(a.stale for a in kinds[k])}"
+            parts.append(f"{k} {pct(sum(a.right for a in kinds[k]), len(kinds[k]))}{extra}")
+    return "; ".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--models",
+        default="gemma,tiny,tiny-completion",
+        help="comma-separated: gemma, tiny, tiny-completion",
+    )
+    ap.add_argument("--dump", default="", help="write every answer to this JSON file")
+    ap.add_argument("--show", default="", help="print each answer of this split (dev)")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    head = (
+        "| model | split | answers | stopped by themselves | echo / special-token leak | "
+        "right fact (answerable) | says it does not know (nothing in memory) | median s | "
+        "p95 s |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    rows: list[str] = []
+    kinds: list[str] = []
+    told_rows: list[str] = []
+    unclean_examples: list[str] = []
+    long_examples: list[str] = []
+    dump: list[dict[str, Any]] = []
+    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+        told, answers = run(model, data, args.show)
+        for split in ("dev", "test"):
+            part = [a for a in answers if a.q["split"] == split]
+            rows.append(row(model, split, part))
+            kinds.append(f"- {model}, {split}: {by_kind(part)}")
+        told_rows.append(row(model, "statements told", told))
+        skipped = sum(a.tokens == 0 and a.stopped for a in answers)
+        if model == "gemma":
+            kinds.append(
+                f'- gemma: {skipped} of {len(answers)} answers were "I don\'t know." without '
+                "generating (a question about the person with no memory in the prompt)"
+            )
+        for a in answers + told:
+            if unclean(a.text) and len(unclean_examples) < 6:
+                unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
+            if model == "gemma" and not a.stopped and len(long_examples) < 6:
+                long_examples.append(f"- {a.q['q']!r} -> {a.text[:100]!r} ({a.finish})")
+            dump.append(
+                {
+                    "model": model,
+                    **a.q,
+                    "answer": a.text,
+                    "finish": a.finish,
+                    "seconds": round(a.seconds, 3),
+                    "right": a.right,
+                    "unclean": unclean(a.text),
+                }
+            )
+    n_stmt = len(data["statements"])
+    n_q = len(data["questions"])
+    body = "\n".join(
+        [
+            "## Answers from memory (bench/answers.py)",
+            "",
+            f"Machine: {machine()}. Commit {git_rev()}. Command: `.venv/bin/python "
+            f"bench/answers.py`. Set: bench/data/answers.json, {n_stmt} statements told in "
+            f"{len(data['conversations'])} conversations (12 corrections told last), then a "
+            f"restart, then {n_q} questions each in a new conversation, through `MemosAPI.chat` "
+            "with the app's defaults. **dev** was used to tune the completion prompt; **test** "
+            "was not. Time is from the call to the end of the stream (retrieval, prompt, KV "
+            "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
+            "template makes it a chat model); *tiny-completion* is the same model given the "
+            'completion prompt (`[engine] prompt_style = "completion"`). Random text must '
+            "score nothing: it does not stop, holds no right fact and never says it does not "
+            "know.",
+            "",
+            head,
+            *rows,
+            "",
+            "The same scores for the answers to the statements themselves (while telling):",
+            "",
+            head,
+            *told_rows,
+            "",
+            "Right answers by kind of question:",
+            "",
+            *kinds,
+            *(
+                ["", "Unclean answers (first few):", "", *unclean_examples]
+                if unclean_examples
+                else []
+            ),
+            *(
+                ["", "Gemma answers that did not stop by themselves:", "", *long_examples]
+                if long_examples
+                else []
+            ),
+        ]
+    )
+    print(body)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dump, indent=1), encoding="utf-8")
+    if not args.no_write:
+        write_section("answers", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""Prompts for base (completion) models: short, few-shot, extractive answers from memory.
+
+A base model does not follow instructions and knows no turns: given a chat transcript it writes
+more transcript (new user turns, the system prompt again, stray turn-marker text). What it does
+well is continue a pattern. So it gets one:
+
+    <one line on what follows>
+    Notes: <facts> / Question: <q> / Answer: <one line>     (worked examples, one says "I
+    Notes: <facts> / Question: <q> / Answer: <one line>      don't know")
+    Notes: <the person's memories> / Question: <theirs> / Answer:
+
+and the answer ends at the end of its line, or at anything that starts a new part of the
+pattern or a turn (:data:`STOPS`).
+
+Design rules:
+- The stable prefix (the line on what follows, the examples, "Notes:" and the core memories)
+  is the leading system message, so its KV state is saved and restored like the chat prefix:
+  nothing in it depends on the question.
+- Memories are written as plain facts about "you", so that copying one is already the right
+  answer: "User: I live in Porto" becomes "You live in Porto."; the person's questions and the
+  assistant's own words are not facts and are left out.
+- Stops are applied as the answer streams, with a holdback, so no part of a stop string is ever
+  shown; see ``ChatService``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from memos_desktop.engines.base import SamplingParams
+from memos_desktop.engines.chat_format import TURN_MARKERS
+
+DONT_KNOW = "I don't know."
+# Answers are one short line; the budget only bounds a model that runs on.
+ANSWER_TOKENS = 64
+
+HEADER = (
+    "Short answers to a person's questions, written from the notes kept about them. An answer "
+    "is one sentence and uses only the notes; a later note replaces an earlier one. When the "
+    f'notes do not say, the answer is "{DONT_KNOW}"'
+)
+
+# Worked examples: each has notes that do not answer the question beside the one that does
+# (one has none that does: "I don't know"; one has a note replaced by a later one; one is not
+# a question but something the person tells, which is acknowledged). Their facts
+# are about things a person rarely asks about, so that a question the memory cannot answer is
+# less likely to be answered from an example.
+EXAMPLES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (
+        ("You work as a baker.", "Your parrot is called Kiwi.", "Your uncle is called Bruno."),
+        "What is my parrot called?",
+        "Your parrot is called Kiwi.",
+    ),
+    (
+        ("Your favourite fruit is mango.", "You play chess on Fridays."),
+        "What is my favourite cheese?",
+        DONT_KNOW,
+    ),
+    (
+        ("You are learning to knit.",),
+        "My sister is called Ana.",
+        "Noted: your sister is called Ana.",
+    ),
+    (
+        (
+            "Your bike is a red Peugeot.",
+            "Your brother lives in Oslo.",
+            "You sold the Peugeot and now ride a blue Trek.",
+        ),
+        "What bike do I have?",
+        "You ride a blue Trek.",
+    ),
+    (
+        ("You are learning to knit.", "Your cousin Lea is a pilot."),
+        "What does Lea do?",
+        "Lea is a pilot.",
+    ),
+)
+
+NOTES, QUESTION, ANSWER = "Notes:", "Question:", "Answer:"
+# Text that ends an answer: the end of its line, a new part of the pattern, a turn marker.
+STOPS: tuple[str, ...] = ("\n", QUESTION, NOTES, ANSWER, *TURN_MARKERS)
+
+
+def block(notes: Sequence[str]) -> str:
+    return "".join(f"- {n}\n" for n in notes)
+
+
+def prefix_text(core_notes: Sequence[str]) -> str:
+    """The stable part: header, examples, then the notes that are always there."""
+    parts = [HEADER, ""]
+    for notes, question, answer in EXAMPLES:
+        parts.append(f"{NOTES}\n{block(notes)}{QUESTION} {question}\n{ANSWER} {answer}\n")
+    core = "\n" + block(core_notes).rstrip("\n") if core_notes else ""
+    return "\n".join(parts) + f"\n{NOTES}" + core
+
+
+def question_text(
+    notes: Sequence[str], history: Sequence[tuple[str, str]], query: str, *, any_notes: bool
+) -> str:
+    """The part after the prefix: this question's notes, the last exchanges, the question.
+    ``any_notes``: whether the prefix already holds notes (else an empty list is said so)."""
+    lines = [f"- {n}" for n in notes]
+    for q, a in history:
+        lines += [f"{QUESTION} {one_line(q)}", f"{ANSWER} {one_line(a)}"]
+    lines += [f"{QUESTION} {one_line(query)}", ANSWER]
+    return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def sampling(given: SamplingParams | None) -> SamplingParams:
+    """Greedy, short, with the stops; a caller's own settings are kept but always get the
+    stops (no turn marker or new question is ever part of an answer)."""
+    if given is None:
+        return SamplingParams(
+            temperature=0.0,
+            top_p=1.0,
+            top_k=1,
+            min_p=0.0,
+            # No repetition penalty: it would penalise the very words of the notes an answer
+            # copies. Repetition is bounded by the one-line stop, the budget and the guard in
+            # ChatService (a sentence said twice ends the answer).
+            repeat_penalty=1.0,
+            max_tokens=ANSWER_TOKENS,
+            seed=0,
+            stop=STOPS,
+        )
+    return with_stops(given, STOPS)
+
+
+def with_stops(s: SamplingParams, stops: Sequence[str]) -> SamplingParams:
+    from dataclasses import replace
+
+    return replace(s, stop=tuple(dict.fromkeys((*s.stop, *stops))))
+
+
+# --- memories as plain facts ----------------------------------------------------------------
+
+_SPEAKER = re.compile(r"^\s*(?:user|me|the user said)\s*:\s*", re.I)
+_OTHER_SPEAKER = re.compile(r"^\s*(?:assistant|memos|model|ai|bot)\s*:", re.I)
+_QUESTION_START = re.compile(
+    r"^(?:what|where|when|who|whom|whose|why|how|which|do|does|did|is|are|am|was|were|can|"
+    r"could|would|will|should|shall|have|has|had|may|might)\b",
+    re.I,
+)
+# First person -> second person, whole words; the keys are lower case.
+_SWAP = {
+    "i'm": "you're",
+    "i've": "you've",
+    "i'll": "you'll",
+    "i'd": "you'd",
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "we": "you",
+    "we're": "you're",
+    "we've": "you've",
+    "we'll": "you'll",
+    "us": "you",
+    "our": "your",
+    "ours": "yours",
+    "ourselves": "yourselves",
+}
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_VERB_AFTER = {"am": "are", "was": "were"}
+_THIRD = re.compile(r"^(?:the user|user)(?:'s\b|\s+(\w+))", re.I)
+_IRREGULAR = {"is": "are", "has": "have", "was": "were", "does": "do", "goes": "go"}
+_REMEMBER = re.compile(r"^(?:please\s+)?(?:remember|note|don't forget)(?:\s+that)?\s+", re.I)
+# A request to the assistant: its "me" is the person, so it is quoted, not turned around.
+_REQUEST = re.compile(
+    r"^(?:please\b|always\b|never\b|don't\b|do not\b|(?:call|keep|remember|remind|write|use|"
+    r"stop|answer|reply|tell|speak|give|avoid|be|make|help|note|address|show|ask)\b)",
+    re.I,
+)
+
+
+def is_question(text: str) -> bool:
+    t = text.strip()
+    return t.endswith("?") and bool(_QUESTION_START.match(t))
+
+
+def _base_verb(word: str) -> str:
+    """ "lives" -> "live" (enough for the verb after "the user")."""
+    w = word.lower()
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if re.search(r"(?:ss|sh|ch|x|z|o)es$", w):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def second_person(text: str) -> str:
+    """ "I live in Porto" -> "You live in Porto"; "The user lives in Porto" and "lives in Porto"
+    -> "You live in Porto"; a request to the assistant ("Call me Mar") is quoted as the
+    person's ("You asked: call me Mar."); other text is kept as it is."""
+    told = _REMEMBER.match(text)
+    if told:  # "Remember that my pharmacy is X": a fact, told as a request
+        text = text[told.end() :]
+    elif _REQUEST.match(text):
+        return "You asked: " + text[0].lower() + text[1:]
+    first = text.split(maxsplit=1)[0] if text.split() else ""
+    if first.islower() and (first in _IRREGULAR or re.fullmatch(r"[a-z]+[^su]s", first)):
+        return "You " + _base_verb(first) + text[len(first) :]
+    m = _THIRD.match(text)
+    if m:
+        if m.group(1) is None:  # "The user's ..."
+            text = "Your" + text[m.end() :]
+        else:
+            text = "You " + _base_verb(m.group(1)) + text[m.end() :]
+        return text[0].upper() + text[1:]
+    s, _ = _swap(text)
+    return s[0].upper() + s[1:] if s else s
+
+
+def _swap(text: str, prev: str = "") -> tuple[str, str]:
+    """First person -> second person, word by word; ``prev`` is the word before ``text``.
+    Returns the text and its last word (lower case)."""
+    out: list[str] = []
+    pos = 0
+    for w in _WORD.finditer(text):
+        out.append(text[pos : w.start()])
+        word = w.group(0)
+        low = word.lower()
+        if low in _SWAP and word != "US":
+            rep = _SWAP[low]
+        elif prev == "i" and low in _VERB_AFTER:
+            rep = _VERB_AFTER[low]
+        else:
+            rep = word
+        if word[0].isupper() and rep is not word:
+            rep = rep[0].upper() + rep[1:]
+        out.append(rep)
+        prev = low
+        pos = w.end()
+    out.append(text[pos:])
+    return "".join(out), prev
+
+
+# An answer in the person's voice ("My husband is called Rui."): a base model often answers
+# as the speaker of the question. Turned around ("Your husband is called Rui."), unless it
+# starts with what the assistant itself would say ("I don't know", "I think", "I'll").
+_OWN_VOICE = re.compile(r"^(?:i|i'm|i've|my|we|we're|we've|our)\b", re.I)
+_ASSISTANT_SAYS = re.compile(
+    r"^i(?:'m)?\s+(?:don't|do not|am not|'m not|not|think|believe|guess|know|remember|"
+    r"should|would|will|can|could|cannot|can't|may|might|must|see|understand|hope|suggest|"
+    r"recommend)\b|^i'(?:ll|d)\b|^i'm (?:not|sorry|afraid|glad|happy)\b",
+    re.I,
+)
+
+
+class Voice:
+    """Turns an answer in the person's voice into the assistant's, as it streams. Whole words
+    only are released (the decision needs the first two)."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.turn: bool | None = None  # decided on the first two words
+        self.prev = ""
+        self.first = True
+
+    def feed(self, piece: str, *, final: bool = False) -> str:
+        self.pending += piece
+        if self.turn is None:
+            words = self.pending.split()
+            if len(words) < 3 and not final:
+                return ""
+            head = " ".join(words[:2])
+            self.turn = bool(_OWN_VOICE.match(head)) and not _ASSISTANT_SAYS.match(head)
+        cut = len(self.pending) if final else max(self.pending.rfind(" "), 0)
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        if self.turn and out:
+            out, self.prev = _swap(out, self.prev)
+            if self.first:
+                out = out[0].upper() + out[1:]
+        if out:
+            self.first = False
+        return out
+
+
+def note_text(text: str) -> str | None:
+    """A memory as a plain fact for the notes, or None when it holds none (a question, the
+    assistant's own words)."""
+    keep: list[str] = []
+    for line in text.replace("\u2019", "'").splitlines():
+        if not line.strip() or _OTHER_SPEAKER.match(line):
+            continue
+        line = _SPEAKER.sub("", line).strip()
+        if line and not is_question(line):
+            keep.append(line)
+    if not keep:
+        return None
+    note = second_person(one_line(" ".join(keep)))
+    if note[-1] not in ".!?":
+        note += "."
+    return note
+
+
+_PERSONAL = re.compile(r"\b(?:i|me|my|mine|myself|we|us|our|ours)\b", re.I)
+
+
+def personal_question(text: str) -> bool:
+    """A question about the person ("Where do I live?"): with no note, its answer is not known."""
+    return is_question(text) and bool(_PERSONAL.search(text))
+
+
+# --- repetition guard -------------------------------------------------------------------------
+
+_CLAUSE = re.compile(r"[^.!?,;:]*[.!?,;:]+(?:\s+|$)")
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.casefold().split())
+
+
+class RepeatGuard:
+    """Ends an answer that loops: a sentence said again ("You live in Porto. You live in
+    Porto."), or a clause said twice in a row ("14/1/2014, 14/1/2014"). The start of what
+    could be such a repeat is held back until it turns out not to be one, so a repeat is never
+    shown."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.shown = 0
+        self.done = False
+
+    def feed(self, piece: str) -> str:
+        """Text that may be shown now (``done`` is set when the answer should end here)."""
+        if self.done:
+            return ""
+        self.text += piece
+        return self._scan(final=False)
+
+    def finish(self) -> str:
+        """The rest, when the stream has ended (its last sentence is complete now)."""
+        return "" if self.done else self._scan(final=True)
+
+    def _scan(self, *, final: bool) -> str:
+        sentences: list[str] = []  # complete sentences so far
+        sentence = ""  # the clauses of the sentence being read
+        last = ""  # the clause before
+        start = 0  # where that sentence began
+        pos = 0
+        for m in _CLAUSE.finditer(self.text):
+            if not final and m.end() == len(self.text) and not m.group(0)[-1].isspace():
+                break  # "... 3." may still be "3.5": not known to be complete yet
+            clause = _norm(m.group(0))
+            if not sentence:
+                start = m.start()
+            sentence = f"{sentence} {clause}".strip()
+            ends = clause[-1] in ".!?"
+            if len(clause) >= 3 and clause == last:
+                return self._stop(m.start())
+            if ends and len(sentence.split()) >= 2 and sentence in sentences:
+                return self._stop(start)
+            if ends:
+                sentences.append(sentence)
+                sentence = ""
+            last = clause
+            pos = m.end()
+        tail = _norm(self.text[pos:])
+        could_repeat = any(x.startswith(tail) for x in (*sentences, last) if x)
+        hold = not final and bool(tail) and could_repeat
+        return self._show(pos if hold else len(self.text))
+
+    def _stop(self, at: int) -> str:
+        self.done = True
+        self.text = self.text[:at].rstrip()
+        return self._show(len(self.text))
+
+    def _show(self, upto: int) -> str:
+        upto = max(upto, self.shown)
+        out = self.text[self.shown : upto]
+        self.shown = upto
+        return out

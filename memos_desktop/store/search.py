@@ -140,7 +140,8 @@ class Searcher:
         mass = 0.0
         for t in terms:
             df = self._df(t, cap, n_docs)
-            mass += max(math.log((n_docs - df + 0.5) / (df + 0.5)), 1e-6)
+            # (a cached count may run ahead of max(rowid) while another process writes)
+            mass += max(math.log((max(n_docs - df, 0) + 0.5) / (df + 0.5)), 1e-6)
         return mass
 
     def fts(

@@ -54,6 +54,7 @@ class RunReport:
     failure_kinds: dict[str, int] = field(default_factory=dict)  # error kind -> windows
     rejected: int = 0  # items the model wrote that the grounding test dropped
     windows: int = 0  # conversation windows the model was asked to read
+    skipped_base_model: int = 0  # jobs not sent to the model: a base model cannot extract
 
     def summary(self) -> str:
         """One line for a person (the CLI prints it)."""
@@ -66,6 +67,13 @@ class RunReport:
                 f"conversation window{'s' if self.windows != 1 else ''} ({kinds}): this model "
                 "cannot extract (an instruct model can); what the reader took from the "
                 "messages when they were said is kept"
+            )
+        if self.skipped_base_model:
+            text += (
+                f"; model extraction skipped for {self.skipped_base_model} of them: the chat "
+                "model is a base (completion) model, which cannot follow extraction "
+                "instructions; what the reader took from the messages when they were said is "
+                "kept (an instruct model adds to it)"
             )
         if self.rejected:
             text += f"; {self.rejected} extracted items dropped as not grounded"
@@ -99,6 +107,8 @@ def run_pending(
     exactly when its memories are saved. A worker that lost its lease (it was too slow and
     another worker claimed the job) commits nothing of it."""
     reader = FineReader(engine, user_name)
+    base_model = getattr(engine, "prompt_style", "chat") == "completion"
+    skipped = 0
     reconciler = Reconciler(store)
     counts = {"add": 0, "update": 0, "supersede": 0, "noop": 0}
     done = failed = 0
@@ -119,7 +129,11 @@ def run_pending(
             emb = (
                 embedder if embedder is not None and embedder.model_id == cube.embed_model else None
             )
-            items = reader.extract(msgs, today=msgs[-1].created_at) if msgs else []
+            if base_model:
+                skipped += 1
+                items = []
+            else:
+                items = reader.extract(msgs, today=msgs[-1].created_at) if msgs else []
             vecs = [emb.embed([item.text])[0] if emb is not None else None for item in items]
             actions: list[str] = []
             with store.unit_of_work():
@@ -157,4 +171,5 @@ def run_pending(
         failure_kinds=dict(reader.failures),
         rejected=reader.rejected,
         windows=reader.windows,
+        skipped_base_model=skipped,
     )

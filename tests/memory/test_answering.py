@@ -200,12 +200,16 @@ def _active(api: MemosAPI, word: str) -> list[str]:
     return [it.text for it in api.list() if word in it.text]
 
 
+# What one told statement leaves: the fact the reader made of it, and the raw episode.
+PASSPORT = ["My passport expires in March 2027", "User: My passport expires in March 2027."]
+
+
 def test_a_stopped_message_sent_again_leaves_one_memory_and_one_job(api: MemosAPI) -> None:
     conv = _stopped(api, "My passport expires in March 2027.")
-    assert _active(api, "passport") == ["User: My passport expires in March 2027."]
+    assert sorted(_active(api, "passport")) == PASSPORT
     jobs = api.store.jobs.counts().get("queued")
     "".join(api.chat("My passport expires in March 2027.", conv, sampling=GREEDY))
-    assert _active(api, "passport") == ["User: My passport expires in March 2027."]
+    assert sorted(_active(api, "passport")) == PASSPORT  # once, not twice
     assert api.store.jobs.counts().get("queued") == jobs  # the stopped one's job was dropped
     msgs = api.messages(conv)
     kept = api.list()[0]
@@ -215,12 +219,21 @@ def test_a_stopped_message_sent_again_leaves_one_memory_and_one_job(api: MemosAP
 def test_an_edited_resend_replaces_and_a_new_message_keeps(api: MemosAPI) -> None:
     conv = _stopped(api, "My passport expires in March 2027")
     "".join(api.chat("my passport expires in march 2028!", conv, sampling=GREEDY))
-    assert _active(api, "passport") == ["User: my passport expires in march 2028!"]
+    assert sorted(_active(api, "passport")) == [
+        "My passport expires in march 2028",
+        "User: my passport expires in march 2028!",
+    ]
     conv2 = _stopped(api, "My locker code is 4512.")
     "".join(api.chat("What is the weather like today?", conv2, sampling=GREEDY))
-    assert _active(api, "4512") == ["User: My locker code is 4512."]  # not sent again: kept
+    assert sorted(_active(api, "4512")) == [  # not sent again: kept
+        "My locker code is 4512",
+        "User: My locker code is 4512.",
+    ]
     deleted = api.list(SearchFilters(statuses=("deleted",)))
-    assert [d.text for d in deleted] == ["User: My passport expires in March 2027"]
+    assert sorted(d.text for d in deleted) == [
+        "My passport expires in March 2027",
+        "User: My passport expires in March 2027",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from memos_desktop.engines.base import SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
@@ -116,25 +117,14 @@ def sampling(given: SamplingParams | None) -> SamplingParams:
     """Greedy, short, with the stops; a caller's own settings are kept but always get the
     stops (no turn marker or new question is ever part of an answer)."""
     if given is None:
-        return SamplingParams(
-            temperature=0.0,
-            top_p=1.0,
-            top_k=1,
-            min_p=0.0,
-            # No repetition penalty: it would penalise the very words of the notes an answer
-            # copies. Repetition is bounded by the one-line stop, the budget and the guard in
-            # ChatService (a sentence said twice ends the answer).
-            repeat_penalty=1.0,
-            max_tokens=ANSWER_TOKENS,
-            seed=0,
-            stop=STOPS,
-        )
+        # Greedy, with no repetition penalty: it would penalise the very words of the notes an
+        # answer copies. Repetition is bounded by the one-line stop, the budget and the guard
+        # in ChatService (a sentence said twice ends the answer).
+        return SamplingParams.greedy(max_tokens=ANSWER_TOKENS, stop=STOPS)
     return with_stops(given, STOPS)
 
 
 def with_stops(s: SamplingParams, stops: Sequence[str]) -> SamplingParams:
-    from dataclasses import replace
-
     return replace(s, stop=tuple(dict.fromkeys((*s.stop, *stops))))
 
 

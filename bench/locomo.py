@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._ablations import PARTS_OFF
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
@@ -195,30 +196,7 @@ def main() -> None:
         "hybrid, pruning terms in > 10% of memories": (replace(base, fts_max_df=0.1), True),
         "hybrid, no de-duplication": (replace(base, dedupe_similarity=1.01), True),
         "hybrid, context not in BM25": (replace(base, fts_context_weight=0.0), True),
-        "hybrid, no relevance floor": (replace(base, relevance_floor=0.0), True),
-        "hybrid, fixed BM25 weight (no lexical evidence)": (
-            replace(base, fts_weight_min=base.fts_weight),
-            True,
-        ),
-        "hybrid, no time or validity": (
-            replace(base, time_weight=0.0, ended_weight=1.0, ended_past_boost=0.0),
-            True,
-        ),
-        "hybrid, no preference channel": (replace(base, preference_slots=0), True),
-        "hybrid, previous fusion (fixed 1.0 / 0.5, no floor)": (
-            replace(
-                base,
-                fts_weight=1.0,
-                fts_weight_min=1.0,
-                vec_weight=0.5,
-                relevance_floor=0.0,
-                time_weight=0.0,
-                ended_weight=1.0,
-                ended_past_boost=0.0,
-                preference_slots=0,
-            ),
-            True,
-        ),
+        **{name: (f(base), True) for name, f in PARTS_OFF.items()},
         "hybrid, first fusion (rrf_k 60, equal weights)": (
             replace(base, rrf_k=60.0, vec_weight=1.0, fts_context_weight=0.3),
             True,

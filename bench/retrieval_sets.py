@@ -16,10 +16,9 @@ query is searched in that person's cube, top 10. Variants, on the same ingested 
 - hybrid: `store.settings.search` exactly as a new profile has it (the defaults a user gets);
 - BM25 alone / dense alone: `memory.search.retriever_alone` (one retriever's own order: no
   fusion, floor, time, type weights, preference channel or boosts).
-Every query has an `asked_at` (the moment it is asked; the set's memories all precede it). When
-`MemosAPI.search` takes a ``now`` the query goes through it; until then it goes through the
-`HybridSearch` the API calls (`api.hybrid`), with the same filters and settings the API passes
-and ``now=asked_at``. A diagnostic row also runs plain `MemosAPI.search` on the real clock.
+Every query has an `asked_at` (the moment it is asked; the set's memories all precede it) and
+goes through `MemosAPI.search(..., now=asked_at)`. A diagnostic row also runs plain
+`MemosAPI.search` on the real clock.
 
 Dev (persons 1-4) is for tuning; test (persons 5-8) is for reporting. Scores: recall@5/@10
 (share of the gold memories found), NDCG@10 (binary gain), MRR (first gold hit).
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import inspect
 import json
 import math
 import os
@@ -45,51 +43,28 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._ablations import PARTS_OFF
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import SearchSettings, Settings, resolve_paths
 from memos_desktop.engines.loader import load_embedder
 from memos_desktop.memory.search import retriever_alone
 from memos_desktop.store.profile import Store, create_profile
-from memos_desktop.store.records import Cube, NewMemory, SearchFilters, SearchHit, Source
+from memos_desktop.store.records import Cube, NewMemory, SearchHit, Source
 
 DATA = Path(__file__).resolve().parent / "data"
 SETS = ("preferences", "changes")
 TOP_K = 10
 # The three variants every table shows, and diagnostics (not targets) that say where a loss is.
-# "BM25 only" and "dense only" keep the relevance floor (it drops hits whose cosine similarity
-# to the query is low, word match or not); the "plain" twins turn it off: BM25's or MiniLM's
-# own order (the default recency and importance boosts still reorder near-ties), the
-# baselines either retriever gives alone.
+# "BM25 alone" and "dense alone" are one retriever's own order (memory.search.retriever_alone).
 VARIANTS: dict[str, Callable[[SearchSettings], SearchSettings]] = {
     "BM25 alone": lambda s: retriever_alone(s, "bm25"),
     "dense alone": lambda s: retriever_alone(s, "dense"),
     "hybrid (default)": lambda s: s,
 }
 BASELINES = tuple(v for v in VARIANTS if v != "hybrid (default)")
-DIAGNOSTICS: dict[str, Callable[[SearchSettings], SearchSettings]] = {
-    "hybrid, no relevance floor": lambda s: replace(s, relevance_floor=0.0),
-    "hybrid, fixed BM25 weight (no lexical evidence)": lambda s: replace(
-        s, fts_weight_min=s.fts_weight
-    ),
-    "hybrid, no time or validity": lambda s: replace(
-        s, time_weight=0.0, ended_weight=1.0, ended_past_boost=0.0
-    ),
-    "hybrid, no preference channel": lambda s: replace(s, preference_slots=0),
-    "hybrid, previous fusion (fixed 1.0 / 0.5, no floor, time, channel)": lambda s: replace(
-        s,
-        fts_weight=1.0,
-        fts_weight_min=1.0,
-        vec_weight=0.5,
-        relevance_floor=0.0,
-        time_weight=0.0,
-        ended_weight=1.0,
-        ended_past_boost=0.0,
-        preference_slots=0,
-    ),
-}
+DIAGNOSTICS: dict[str, Callable[[SearchSettings], SearchSettings]] = dict(PARTS_OFF)
 REAL_CLOCK = "hybrid (default), MemosAPI.search, real clock"
-API_TAKES_NOW = "now" in inspect.signature(MemosAPI.search).parameters
 
 
 def ts(s: str | None) -> float | None:
@@ -133,32 +108,12 @@ class Runner:
     def __init__(self, api: MemosAPI, store: Store) -> None:
         self.api = api
         self.store = store
-        self.vectors: dict[str, Any] = {}
-
-    def vector(self, text: str) -> Any:
-        if text not in self.vectors:
-            assert self.api.embedder is not None
-            self.vectors[text] = self.api.embedder.embed([text])[0]
-        return self.vectors[text]
 
     def search(
         self, cube: Cube, text: str, asked_at: float | None, params: SearchSettings
     ) -> list[SearchHit]:
         with search_settings(self.store, params):
-            if asked_at is None or API_TAKES_NOW:
-                kw: dict[str, Any] = {"now": asked_at} if asked_at is not None else {}
-                return self.api.search(text, top_k=TOP_K, cube=cube.id, **kw).hits
-            # What MemosAPI.search does (memories.py: cube filter, the query's vector, the
-            # profile's settings), with the clock set to when the question is asked.
-            return self.api.hybrid.search(
-                text,
-                self.vector(text),
-                cube.embed_dim,
-                SearchFilters(cube_ids=(cube.id,)),
-                top_k=TOP_K,
-                params=self.store.settings.search,
-                now=asked_at,
-            )
+            return self.api.search(text, top_k=TOP_K, cube=cube.id, now=asked_at).hits
 
 
 def ingest(
@@ -278,13 +233,7 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
 
     shown = (*splits, "all") if len(splits) > 1 else splits
-    path = (
-        "`MemosAPI.search(..., now=asked_at)`"
-        if API_TAKES_NOW
-        else "`api.hybrid.search` (the `HybridSearch` inside `MemosAPI.search`, same filters "
-        "and settings) with `now=asked_at`, because `MemosAPI.search` has no way to pass the "
-        "time a question is asked"
-    )
+    path = "`MemosAPI.search(..., now=asked_at)`"
     cmd = "`.venv/bin/python bench/retrieval_sets.py" + (
         f" --sets {','.join(names)}" if names != list(SETS) else ""
     )

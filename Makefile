@@ -124,6 +124,11 @@ bench: install
 	$(BIN)/python bench/engines.py --builds
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/locomo.py
+	$(BIN)/python bench/locomo.py --conversations 6-10
+	$(BIN)/python bench/retrieval_sets.py
+	$(BIN)/python bench/reader.py
+	$(BIN)/python bench/corrections.py
+	$(BIN)/python bench/answers.py
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/faults.py

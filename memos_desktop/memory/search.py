@@ -58,10 +58,12 @@ def retriever_alone(params: SearchParams, retriever: str) -> SearchParams:
     """Settings under which the search returns one retriever's own order ("bm25" or "dense"):
     no fusion, floor, time, type weights, preference channel or boosts. The baselines of every
     evaluation table."""
-    other = {"bm25": "vec_weight", "dense": "fts_weight"}[retriever]
+    if retriever not in ("bm25", "dense"):
+        raise ValueError(f"unknown retriever {retriever!r}")
     return replace(
         params,
-        **{other: 0.0},
+        fts_weight=0.0 if retriever == "dense" else params.fts_weight,
+        vec_weight=0.0 if retriever == "bm25" else params.vec_weight,
         fts_weight_min=0.0,
         relevance_floor=0.0,
         time_weight=0.0,

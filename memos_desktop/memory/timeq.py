@@ -124,15 +124,15 @@ def _window(q: str, now: float) -> tuple[float, float] | None:
         return now - n * _UNIT[m.group(3)] * DAY - DAY, now + DAY
     m = re.search(r"\b(last|this|past)\s+(week|weekend|month|year)\b", q)
     if m:
-        which, unit = m.groups()
-        if unit == "week":
+        which, period = m.groups()
+        if period == "week":
             return (now - 14 * DAY, now + DAY) if which == "last" else (now - 8 * DAY, now + DAY)
-        if unit == "weekend":
+        if period == "weekend":
             sat = today - dt.timedelta(days=(today.weekday() - 5) % 7)
             if which == "last" and sat == today:
                 sat -= dt.timedelta(days=7)
             return _ts(sat) - 0.5 * DAY, _ts(sat) + 2.5 * DAY
-        if unit == "month":
+        if period == "month":
             if which == "last":
                 return _month_window(today.year, today.month - 1)
             return _ts(_month_start(today.year, today.month)) - 3 * DAY, now + DAY

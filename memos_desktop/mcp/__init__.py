@@ -1,0 +1,1 @@
+"""MCP server front end (issue 13)."""

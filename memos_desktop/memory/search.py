@@ -181,7 +181,7 @@ class HybridSearch:
                 similarity[r] = float(np.dot(v, q))
                 cand.vectors.setdefault(r, v)
             if params.preference_slots > 0 and params.vec_weight > 0:
-                for r, d in self.preference_channel(vector, dim or 0, filters, params):
+                for r, d in self.preference_channel(vector, dim or 0, filters, params, cand.dense):
                     similarity.setdefault(r, 1.0 - d)
                     channel.append(r)
             keyword = len(query_terms(query)) <= KEYWORD_TERMS
@@ -244,17 +244,34 @@ class HybridSearch:
         return with_channel(out, set(channel), top_k)
 
     def preference_channel(
-        self, vector: Any, dim: int, filters: SearchFilters, params: SearchParams
+        self,
+        vector: Any,
+        dim: int,
+        filters: SearchFilters,
+        params: SearchParams,
+        dense: list[tuple[int, float]] | None = None,
     ) -> list[tuple[int, float]]:
         """The preferences and instructions nearest the request (rowid, cosine distance),
-        through the same filters as the search."""
+        through the same filters as the search.
+
+        ``dense`` is the main KNN's exact, filtered, nearest-first list. Every preference in it
+        is nearer than any memory outside it, so when it holds ``preference_slots`` of them
+        those are the answer and no second scan runs (on the one-shot sqlite-vec path that
+        scan costs as much as the first). Only a list with too few of them needs the scan."""
         types = tuple(t for t in PREFERENCE_TYPES if not filters.types or t in filters.types)
         if not types:
             return []
+        slots = params.preference_slots
+        if dense:
+            kinds = {
+                int(r): str(t)
+                for r, _, _, t, _, _ in self.memories.score_fields([r for r, _ in dense])
+            }
+            found = [(r, d) for r, d in dense if kinds.get(r) in types]
+            if len(found) >= slots:
+                return found[:slots]
         f = replace(filters, types=types)
-        return self.searcher.candidates(
-            "", vector, dim, f, params.preference_slots, lexical=False
-        ).dense
+        return self.searcher.candidates("", vector, dim, f, slots, lexical=False).dense
 
 
 def with_channel(hits: list[SearchHit], channel: set[int], top_k: int) -> list[SearchHit]:

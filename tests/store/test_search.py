@@ -297,3 +297,43 @@ def test_vectors_of_reads_the_stored_vectors(store: Store) -> None:
     assert set(got) == set(rowids)  # an unknown rowid has none
     for i, r in enumerate(rowids):
         assert float(np.dot(got[r], vec(50 + i))) > 0.9999
+
+
+def test_the_preference_channel_reuses_the_main_scan_and_finds_the_same(store: Store) -> None:
+    """The nearest preferences come from the main KNN's list when it holds enough of them (no
+    second scan), and from a second, type-filtered scan when it does not; both give what the
+    scan alone gives."""
+    c = cube(store)
+    topic = vec("topic")
+    items, vecs = [], []
+    for i in range(60):  # a crowd near the query, one in five a preference
+        kind = "preference" if i % 5 == 0 else "fact"
+        items.append(NewMemory(text=f"near {kind} {i}", type=kind))
+        vecs.append(near(topic, 0.6, i))
+    for i in range(3):  # preferences far from the query: not in the main list
+        items.append(NewMemory(text=f"far preference {i}", type="preference"))
+        vecs.append(vec(1000 + i))
+    store.memories.add_many(c, items, np.stack(vecs))
+    h = hybrid(store)
+    f = SearchFilters(cube_ids=(c.id,))
+    params = SearchParams(preference_slots=3)
+    scans: list[SearchFilters] = []
+    real = store.searcher.candidates
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        scans.append(a[3])
+        return real(*a, **kw)
+
+    store.searcher.candidates = counting  # type: ignore[method-assign]
+    q = near(topic, 0.3, 99)
+    alone = h.preference_channel(q, DIM, f, params)
+    assert len(scans) == 1 and scans[0].types == ("preference", "instruction")
+    main = real("", q, DIM, f, 40, lexical=False).dense
+    scans.clear()
+    assert h.preference_channel(q, DIM, f, params, main) == alone
+    assert scans == []  # the main list had three preferences: no second scan
+    assert all(store.memories.get_many([r])[r].type == "preference" for r, _ in alone)
+
+    only_facts = [(r, d) for r, d in main if store.memories.get_many([r])[r].type == "fact"]
+    assert h.preference_channel(q, DIM, f, params, only_facts[:10]) == alone
+    assert len(scans) == 1  # too few preferences in the list: the type-filtered scan ran

@@ -87,6 +87,8 @@ class ChatTurn:
     answer: str = ""
     stats: GenerationStats | None = None
     done: bool = False
+    # A base model's answer the notes did not support, replaced by "I don't know."
+    unsupported: bool = False
 
     def __iter__(self) -> Iterator[str]:
         yield from self._stream
@@ -178,9 +180,16 @@ class ChatService:
         guard = completion.RepeatGuard() if plain else None
         voice = completion.Voice() if plain else None
 
+        # A base model's answer to a question is held until its line is complete (a fraction
+        # of a second) and shown only if the notes support it; one they do not support was
+        # made up, and "I don't know" is said instead.
+        check = plain and completion.is_question(query)
+        given = completion.given_text(assembled.messages) if check else ""
+
         def stream() -> Iterator[str]:
             started = not plain
             parts: list[str] = []
+            held: list[str] = []
             for chunk in self.engine.chat_stream(assembled.messages, params, own):
                 text = chunk.text
                 if chunk.stats is not None:
@@ -196,9 +205,22 @@ class ChatService:
                         own.cancel()
                 if voice is not None:
                     text = voice.feed(text, final=chunk.stats is not None)
-                if text:
+                if text and check:
+                    held.append(text)
+                elif text:
                     parts.append(text)
                     yield text
+            if held:
+                answer = "".join(held)
+                if not own.outer_cancelled and not completion.supported(answer, given, query):
+                    log.info(
+                        "an answer the notes do not support was replaced by %r",
+                        completion.DONT_KNOW,
+                    )
+                    turn.unsupported = True
+                    answer = completion.DONT_KNOW
+                parts.append(answer)
+                yield answer
             if (
                 guard is not None
                 and guard.done

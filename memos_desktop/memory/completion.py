@@ -29,8 +29,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from memos_desktop.engines.base import SamplingParams
+from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
+from memos_desktop.memory.reader import FUNCTION_WORDS, stem
 
 DONT_KNOW = "I don't know."
 # Answers are one short line; the budget only bounds a model that runs on.
@@ -301,6 +302,50 @@ _PERSONAL = re.compile(r"\b(?:i|me|my|mine|myself|we|us|our|ours)\b", re.I)
 def personal_question(text: str) -> bool:
     """A question about the person ("Where do I live?"): with no note, its answer is not known."""
     return is_question(text) and bool(_PERSONAL.search(text))
+
+
+# --- answers the notes support ---------------------------------------------------------------
+
+
+def given_text(messages: Sequence[ChatMessage]) -> str:
+    """What a completion prompt gives to answer from: the core notes at the end of the prefix,
+    then this question's notes, the last exchanges and the question. Not the worked examples:
+    an answer taken from them ("Your grandfather is called Bruno.") is made up."""
+    if not messages:
+        return ""
+    prefix = messages[0].content.rsplit(f"\n{NOTES}", 1)[-1] if len(messages) > 1 else ""
+    return prefix + "\n" + messages[-1].content
+
+
+_WH = re.compile(r"^(?:what|where|when|who|whom|whose|which|how)\b", re.I)
+_TOKEN = re.compile(r"[\w'-]+")
+# Said by any answer, whatever the notes hold.
+_ANSWER_WORDS = FUNCTION_WORDS | {"yes", "you're", "yours", "yourself"}
+
+
+def supported(answer: str, given: str, question: str) -> bool:
+    """Do the notes support ``answer``? Like the reader's grounding test: every number and
+    name it adds must be in ``given`` and most of the content words it adds (by stem), so an
+    answer the model made up when the notes do not say ("Your shoe size is 10.") is told
+    apart from one it copied. What it takes from the question does not count: "Your
+    favourite ice cream flavour is strawberry." is judged on "strawberry". A question that
+    asks what, where, who... needs an answer that adds something ("You go to the gym." does
+    not); a yes/no answer ("Yes, you do.", "You do not drink alcohol.") may only repeat the
+    question's words."""
+    asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
+    have = {stem(w) for w in _TOKEN.findall(given.casefold())}
+    new = [
+        (i, w)
+        for i, w in enumerate(_TOKEN.findall(answer))
+        if w.casefold() not in _ANSWER_WORDS and stem(w.casefold()) not in asked
+    ]
+    if not new:
+        return not _WH.match(question.strip())
+    found = [stem(w.casefold()) in have for _, w in new]
+    for (i, w), ok in zip(new, found, strict=True):
+        if not ok and (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())):
+            return False  # a number or a name the notes do not hold
+    return sum(found) / len(found) >= 0.6
 
 
 # --- repetition guard -------------------------------------------------------------------------

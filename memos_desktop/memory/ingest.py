@@ -125,15 +125,17 @@ def store_read(
     the reconciler (a duplicate is not stored twice; a new value of the same attribute
     supersedes the old one). Returns, per exchange, the episode then its memories. Call inside
     the caller's unit of work."""
-    episodes = [exchange_item(u, a) for u, a in exchanges]
+    read = [read_message(u, a) for u, a in exchanges]
+    episodes = [
+        exchange_item(u, a, read=bool(r)) for (u, a), r in zip(exchanges, read, strict=True)
+    ]
     results = store_items(store, cube, episodes, embedder)
     out: list[AddResult] = []
     reconciler = Reconciler(store)
     model = embedder.model_id if embedder is not None else ""
     embed = embedder.embed if embedder is not None else None
-    for (user, answer), episode in zip(exchanges, results, strict=True):
+    for episode, reads in zip(results, read, strict=True):
         out.append(episode)
-        reads = read_message(user, answer)
         vectors = embed([r.memory.text for r in reads]) if embed is not None and reads else None
         for i, r in enumerate(reads):
             vec = vectors[i] if vectors is not None else None

@@ -81,6 +81,12 @@ IMPORTANCE: dict[str, float] = {
     "episode": 0.2,
 }
 EPISODE_IMPORTANCE = IMPORTANCE["episode"]
+# The key of a raw episode the reader made typed memories of. Those memories stand for it in
+# an answer's prompt: the episode keeps what was said, word for word, so after a correction it
+# still says the old value ("User: I live in Porto" beside "I moved to Braga"), and beside its
+# own fact it is the same note twice. It stays the record (history, sources, search). No slot
+# key has this form (slot keys are "<subject>:<attribute>" of words).
+READ_KEY = "episode:read"
 # Always in the prompt's core profile (layer "user"): who the person is. Everything else is
 # retrieved when relevant, so the stable prefix (and its saved KV state) rarely changes.
 _PROFILE_KEYS = re.compile(r"^self:(?:name|nickname)$")
@@ -109,8 +115,11 @@ def layer_for(kind: str, key: str = "") -> MemoryLayer:
     return "working" if kind == "episode" else "long_term"
 
 
-def exchange_item(user: Message, assistant: Message | None, *, speaker: str = "User") -> NewMemory:
-    """The raw episodic item of one exchange (fast mode): the record, not a fact."""
+def exchange_item(
+    user: Message, assistant: Message | None, *, speaker: str = "User", read: bool = False
+) -> NewMemory:
+    """The raw episodic item of one exchange (fast mode): the record, not a fact. ``read``:
+    the reader made typed memories of it, so they stand for it in a prompt (``READ_KEY``)."""
     text = f"{speaker}: {user.content.strip()}"
     sources = [message_source(user)]
     if assistant is not None:
@@ -118,6 +127,7 @@ def exchange_item(user: Message, assistant: Message | None, *, speaker: str = "U
     return NewMemory(
         text=text,
         type="episode",
+        key=READ_KEY if read else "",
         layer="working",
         source="conversation",
         importance=EPISODE_IMPORTANCE,
@@ -205,7 +215,7 @@ def _transcript(msgs: Sequence[Message], user: str) -> str:
     return "\n".join(lines)
 
 
-_FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     """
     i me my mine we us our you your he him his she her they them their it its the a an and or
     but of to in on at for with from by as is am are was were be been being have has had do
@@ -215,7 +225,7 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
-def _stem(w: str) -> str:
+def stem(w: str) -> str:
     for suf in ("ing", "ed", "es", "s"):
         if len(w) > len(suf) + 2 and w.endswith(suf):
             return w[: -len(suf)]
@@ -227,8 +237,8 @@ def grounded(text: str, source: str, *, also: str = "") -> bool:
     capitalised name in it must appear there, and at least 60% of its content words (by
     stem). ``also``: words allowed besides (the person's name in an LLM's output)."""
     src = source.casefold()
-    src_stems = {_stem(w) for w in re.findall(r"[\w'-]+", src)} | {
-        _stem(w) for w in re.findall(r"[\w'-]+", also.casefold())
+    src_stems = {stem(w) for w in re.findall(r"[\w'-]+", src)} | {
+        stem(w) for w in re.findall(r"[\w'-]+", also.casefold())
     }
     for num in re.findall(r"\d+", text):
         if num not in src:
@@ -236,10 +246,10 @@ def grounded(text: str, source: str, *, also: str = "") -> bool:
     names = [m.group() for m in re.finditer(r"\b[A-Z][a-z][\w'-]*", text) if m.start() > 0]
     if any(n.casefold() not in src and n.casefold() not in also.casefold() for n in names):
         return False
-    words = [w for w in re.findall(r"[\w'-]+", text.casefold()) if w not in _FUNCTION_WORDS]
+    words = [w for w in re.findall(r"[\w'-]+", text.casefold()) if w not in FUNCTION_WORDS]
     if not words:
         return False
-    found = sum(1 for w in words if _stem(w) in src_stems or w in src)
+    found = sum(1 for w in words if stem(w) in src_stems or w in src)
     return found / len(words) >= 0.6
 
 

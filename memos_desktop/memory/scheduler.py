@@ -29,6 +29,7 @@ from typing import Any
 
 from memos_desktop.engines.base import ChatMessage
 from memos_desktop.memory import completion
+from memos_desktop.memory.reader import READ_KEY
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, MemoryItem, Message, SearchFilters, SearchHit
 
@@ -206,6 +207,8 @@ class Scheduler:
 
         def take(item: MemoryItem, score: float, origin: str) -> None:
             nonlocal budget
+            if item.type == "episode" and item.key == READ_KEY:
+                return  # the memories read from it stand for it (and carry corrections)
             note = completion.note_text(item.text) if plain else None
             if plain and (note is None or note in seen_notes):
                 return  # no fact in it (a question), or already in the notes

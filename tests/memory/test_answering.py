@@ -13,10 +13,11 @@ import pytest
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.engines.base import CancelToken, Embedder, SamplingParams
+from memos_desktop.engines.base import CancelToken, ChatMessage, Embedder, SamplingParams
 from memos_desktop.engines.llamacpp import LlamaCppEngine
 from memos_desktop.memory import completion
 from memos_desktop.memory.chat import sent_again
+from memos_desktop.memory.reader import READ_KEY
 from memos_desktop.memory.scheduler import Scheduler
 from memos_desktop.store.profile import open_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
@@ -318,3 +319,65 @@ def test_nothing_in_memory_means_i_do_not_know(gemma_api: MemosAPI) -> None:
     said = "".join(turn)
     assert turn.stats is not None and turn.stats.finish_reason == "stop"
     assert said != completion.DONT_KNOW and not UNCLEAN.search(said), said
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "ok"),
+    [
+        ("Your sister is called Ines.", "What is my sister called?", True),
+        ("You go swimming on Thursdays.", "When do I swim?", True),
+        ("Yes, you do.", "Do I drink alcohol?", True),
+        ("You do not drink alcohol.", "Do I drink alcohol?", True),
+        ("Your shoe size is 10.", "What is my shoe size?", False),  # a number not in the notes
+        ("Your sister lives in Paris.", "Where does my sister live?", False),  # a name
+        ("Your favourite ice cream flavour is strawberry.", "What is my favourite flavour?", False),
+        ("You go to the gym.", "Which gym do I go to?", False),  # adds nothing to the question
+        ("Your grandfather is called Bruno.", "What is my grandfather called?", False),  # example
+    ],
+)
+def test_an_answer_the_notes_do_not_support_is_told_apart(
+    answer: str, question: str, ok: bool
+) -> None:
+    prompt = completion.prefix_text(["Your name is Marta."])
+    notes = ["Your sister Ines lives in Lisbon.", "You go swimming every Thursday."]
+    messages = (
+        ChatMessage("system", prompt),
+        ChatMessage(
+            "user",
+            completion.question_text(notes, [], question, any_notes=True)
+            + "\n- You do not drink alcohol.",
+        ),
+    )
+    assert completion.supported(answer, completion.given_text(messages), question) is ok
+
+
+def test_a_made_up_answer_becomes_i_do_not_know(gemma_api: MemosAPI) -> None:
+    conv = None
+    for fact in FACTS:
+        turn = gemma_api.chat(fact, conv)
+        "".join(turn)
+        conv = turn.conversation_id
+    for question in ("What is my shoe size?", "Which airline do I usually fly with?"):
+        turn = gemma_api.chat(question)
+        answer = "".join(turn)
+        assert turn.used  # there were notes: the model answered, and was checked
+        assert answer == completion.DONT_KNOW, (question, answer, turn.unsupported)
+    turn = gemma_api.chat("Where do I live?")
+    assert "porto" in "".join(turn).lower() and not turn.unsupported
+
+
+def test_a_correction_told_in_chat_leaves_the_old_value_out_of_the_prompt(api: MemosAPI) -> None:
+    """The raw episode keeps "I live in Porto" word for word; the memory read from it was
+    superseded by "I moved to Braga", so the episode must not bring the old value back."""
+    conv = None
+    for said in ("I live in Porto, near the river.", "I moved to Braga last month."):
+        turn = api.chat(said, conv)
+        "".join(turn)
+        conv = turn.conversation_id
+    episodes = api.list(SearchFilters(types=("episode",)))
+    assert len(episodes) == 2 and all(e.key == READ_KEY for e in episodes)
+    turn = api.chat("Where do I live?")
+    "".join(turn)
+    texts = [u.text for u in turn.used]
+    assert any("Braga" in t for t in texts), texts
+    assert not any("Porto" in t for t in texts), texts

@@ -101,6 +101,7 @@ class Answer:
     finish: str
     seconds: float
     tokens: int
+    unsupported: bool = False  # a made-up answer replaced by "I don't know."
 
     @property
     def stopped(self) -> bool:
@@ -186,7 +187,14 @@ def run(model: str, data: dict[str, Any], show: str) -> tuple[list[Answer], list
     for q in data["questions"]:
         turn, out, secs = ask(api, q["q"])
         s = turn.stats
-        a = Answer(q, out, s.finish_reason if s else "?", secs, s.completion_tokens if s else 0)
+        a = Answer(
+            q,
+            out,
+            s.finish_reason if s else "?",
+            secs,
+            s.completion_tokens if s else 0,
+            bool(getattr(turn, "unsupported", False)),
+        )
         answers.append(a)
         if show and q["split"] == show:
             mark = "ok " if a.right else ("STALE" if a.stale else "BAD")
@@ -266,6 +274,14 @@ def main() -> None:
                 f'- gemma: {skipped} of {len(answers)} answers were "I don\'t know." without '
                 "generating (a question about the person with no memory in the prompt)"
             )
+            for split in ("dev", "test"):
+                part = [a for a in answers if a.q["split"] == split and a.unsupported]
+                unknown = sum(a.q["kind"] == "unknown" for a in part)
+                kinds.append(
+                    f"- gemma, {split}: {len(part)} answers the notes did not support were "
+                    f'replaced by "I don\'t know." ({unknown} to questions with no answer in '
+                    f"memory, {len(part) - unknown} to answerable ones)"
+                )
         for a in answers + told:
             if unclean(a.text) and len(unclean_examples) < 6:
                 unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
@@ -279,6 +295,7 @@ def main() -> None:
                     "finish": a.finish,
                     "seconds": round(a.seconds, 3),
                     "right": a.right,
+                    "unsupported": a.unsupported,
                     "unclean": unclean(a.text),
                 }
             )
@@ -292,8 +309,9 @@ def main() -> None:
             f"bench/answers.py`. Set: bench/data/answers.json, {n_stmt} statements told in "
             f"{len(data['conversations'])} conversations (12 corrections told last), then a "
             f"restart, then {n_q} questions each in a new conversation, through `MemosAPI.chat` "
-            "with the app's defaults. **dev** was used to tune the completion prompt; **test** "
-            "was not. Time is from the call to the end of the stream (retrieval, prompt, KV "
+            "with the app's defaults. **dev** was used to tune the completion prompt and the "
+            "check of unsupported answers; **test** was not. Time is from the call to the end "
+            "of the stream (retrieval, prompt, KV "
             "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
             "template makes it a chat model); *tiny-completion* is the same model given the "
             'completion prompt (`[engine] prompt_style = "completion"`). Random text must '

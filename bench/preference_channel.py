@@ -10,10 +10,8 @@ Data and queries are bench/store.py's (15% of memories are preferences).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import git_rev, machine
-from bench.store import DIM, Data
-from memos_desktop.config import Settings, resolve_paths
+from bench.store import DIM, Data, bench_store
 from memos_desktop.memory.search import HybridSearch, SearchParams
-from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 
 
@@ -44,17 +40,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    os.environ["MEMOS_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="memos-bench-")
-    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    store = create_profile(
-        resolve_paths(),
-        "bench",
-        Settings(),
-        method="passphrase",
-        passphrase="bench",
-        embed_model="synthetic-384",
-        embed_dim=DIM,
-    )
+    store = bench_store()
     cube = store.cubes.list()[0]
     data = Data()
     items: list[NewMemory] = []

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import git_rev, machine, write_section
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.memory.search import HybridSearch
-from memos_desktop.store.profile import create_profile
+from memos_desktop.store.profile import Store, create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 from memos_desktop.store.search import STOPWORDS
 
@@ -91,18 +91,11 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-
-    home = tempfile.mkdtemp(prefix="memos-bench-")
-    os.environ["MEMOS_DESKTOP_HOME"] = home
+def bench_store() -> Store:
+    """A fresh passphrase profile in a temporary home, for the synthetic 384-dim vectors."""
+    os.environ["MEMOS_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="memos-bench-")
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    store = create_profile(
+    return create_profile(
         resolve_paths(),
         "bench",
         Settings(),
@@ -111,6 +104,17 @@ def main() -> None:
         embed_model="synthetic-384",
         embed_dim=DIM,
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    store = bench_store()
     cube = store.cubes.list()[0]
     data = Data()
     all_items: list[NewMemory] = []

@@ -14,7 +14,6 @@ from memos_desktop.store.db import Database
 
 SIGNING_KEY = "device_ed25519_private"
 AGREEMENT_KEY = "device_x25519_private"
-DEVICE_NAME = "device_name"
 
 
 def read_secret(db: Database, name: str) -> bytes | None:
@@ -34,21 +33,3 @@ def write_secret_once(db: Database, name: str, raw: bytes) -> bytes:
         )
         row = c.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchall()
     return base64.b64decode(str(row[0][0]))
-
-
-def device_id(db: Database) -> str:
-    return str(db.scalar("SELECT value FROM meta WHERE key = 'device_id'"))
-
-
-def device_name(db: Database) -> str | None:
-    value = db.scalar("SELECT value FROM meta WHERE key = ?", (DEVICE_NAME,))
-    return None if value is None else str(value)
-
-
-def set_device_name(db: Database, name: str) -> None:
-    with db.write() as c:
-        c.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (DEVICE_NAME, name),
-        )

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from memos_desktop.errors import MemosError
 from memos_desktop.store import devices
+from memos_desktop.store.changelog import changelog_for
 from memos_desktop.store.db import Database
 
 PREFIX = "memos-device:1:"
@@ -124,7 +125,7 @@ def load_identity(db: Database) -> DeviceIdentity:
             db, devices.AGREEMENT_KEY, X25519PrivateKey.generate().private_bytes_raw()
         )
     return DeviceIdentity(
-        devices.device_id(db),
+        changelog_for(db).device_id,
         Ed25519PrivateKey.from_private_bytes(sk),
         X25519PrivateKey.from_private_bytes(ak),
     )

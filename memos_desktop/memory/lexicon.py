@@ -82,3 +82,19 @@ NUMBER_WORDS = {
     )
 }
 SYNONYMS = {"film": "movie", "films": "movie", "movies": "movie", "song": "song", "tv": "tv"}
+
+# Car makes: "bought a blue Renault Clio" is about the person's car.
+CAR_MAKES = frozenset(
+    """
+    alfa audi bmw byd chevrolet chevy citroen citroën cupra dacia fiat ford honda hyundai jaguar
+    jeep kia lancia land lexus mazda mercedes mg mini mitsubishi nissan opel peugeot polestar
+    porsche renault saab seat skoda škoda smart subaru suzuki tesla toyota vauxhall volkswagen
+    volvo vw
+    """.split()
+)
+# Things a person has one of at a time ("my phone is a Fairphone 5").
+DEVICES = frozenset("phone mobile laptop computer tablet watch camera bike bicycle".split())
+# Words naming a planned occasion ("a dentist appointment on Friday").
+OCCASIONS = frozenset(
+    "appointment meeting class lesson session exam interview check-up checkup training".split()
+)

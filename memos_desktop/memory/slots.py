@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass, replace
 
 from memos_desktop.memory.lexicon import (
+    CAR_MAKES,
     DEMONYMS,
+    DEVICES,
     DIETS,
     GROUPS,
     JOB_SUFFIXES,
@@ -26,6 +28,7 @@ from memos_desktop.memory.lexicon import (
     MARITAL,
     NOT_JOBS,
     NUMBER_WORDS,
+    OCCASIONS,
     PETS,
     RELATIONS,
     SYNONYMS,
@@ -41,6 +44,9 @@ SINGLE = frozenset(
 )
 # Attributes that change together: a new job replaces the old job's employer too.
 FAMILIES = {"occupation": "job", "employer": "job"}
+# Multi-valued attributes that speak about the same objects: "I barely drink tea now" changes
+# "I prefer tea over coffee".
+SAME_OBJECTS = {"food": "taste", "preference": "taste"}
 
 # --- claims --------------------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ def parse_key(key: str) -> Claim | None:
         subject, rest = f"{parts[0]}:{parts[1]}", parts[2:]
     else:
         subject, rest = parts[0], parts[1:]
-    if not rest or not (rest[0] in _ATTRS or rest[0].startswith("favourite-")):
+    if not rest or not (rest[0] in _ATTRS or rest[0].startswith(("favourite-", "device-"))):
         return None
     return Claim(subject, rest[0], obj=":".join(rest[1:]))
 
@@ -104,21 +110,47 @@ def same_subject(a: str, b: str) -> bool:
     return False
 
 
+def same_person(a: str, b: str) -> bool:
+    """The same named person, one side by name only ("leo" and "son:leo"): a name settles who
+    it is, unlike a bare relation ("sister" could be either sister)."""
+    if a == b:
+        return True
+    na, nb = a.partition(":")[2], b.partition(":")[2]
+    if ":" in a and ":" not in b:
+        return b not in RELATIONS.values() and b != "self" and na == b
+    if ":" in b and ":" not in a:
+        return a not in RELATIONS.values() and a != "self" and nb == a
+    return False
+
+
 def conflicts(new: Claim, old: Claim) -> bool:
     """Does ``new`` contradict (or restate) ``old``: same subject and attribute, and for a
     multi-valued attribute the same object?"""
     if not same_subject(new.subject, old.subject):
         return False
+    if new.attribute == "replaced":  # "I replaced my Fairphone with ...": what names it
+        return bool(new.obj) and mentions(old.value or old.obj, new.obj)
     if new.attribute != old.attribute:
-        return False
+        a, b = SAME_OBJECTS.get(new.attribute), SAME_OBJECTS.get(old.attribute)
+        return a is not None and a == b and bool(new.obj) and new.obj == old.obj
     if single(new.attribute):
-        # "I don't live in Paris" says nothing about "I live in Lyon"
-        return not (new.negated and old.value and new.value and new.value != old.value)
+        # "I don't live in Paris" says nothing about "I live in Lyon"; "I sold the Yaris"
+        # is about "a grey Toyota Yaris"
+        if new.negated and old.value and new.value and new.value != old.value:
+            return mentions(old.value, new.value)
+        return True
     return bool(new.obj) and new.obj == old.obj
 
 
+def mentions(value: str, what: str) -> bool:
+    """Every word of ``what`` (an object key or a value) is a word of ``value``."""
+    have = set(re.findall(r"\w+", value.casefold()))
+    want = set(re.findall(r"[^\W_]+", what.casefold()))
+    return bool(want) and want <= have
+
+
 def single(attribute: str) -> bool:
-    return attribute in SINGLE or attribute.startswith("favourite-")
+    return attribute in SINGLE or attribute.startswith(("favourite-", "device-"))
 
 
 def family(attribute: str) -> str:
@@ -137,7 +169,8 @@ _SUBJECT = re.compile(
 )
 _OWN = re.compile(
     r"^(My|Our)\s+(?=(?:new |full |first |real )?(?:name|birthday|email|e-mail|phone|number|"
-    r"mobile|address|job|favou?rite|car|age|diet|allergy|allergies|nickname)\b)",
+    r"mobile|address|job|favou?rite|car|age|diet|allergy|allergies|nickname|laptop|computer|"
+    r"tablet|watch|camera|bike|bicycle)\b)",
     re.I,
 )
 _STOP_NAMES = frozenset(
@@ -367,6 +400,50 @@ _P: list[tuple[str, re.Pattern[str]]] = [
             r"^(?:sold|got rid of|no longer have|do not have) (?:the|my|our) (?P<v>(?:car|"
             r"(?-i:[A-Z])[\w-]+))",
         ),
+        (
+            "car",
+            rf"^(?:bought|got|have bought|have got|now drive|own|owns) (?:a|an) (?:new |used |"
+            rf"second-hand )?(?P<v>(?:[\w-]+ )?(?:{'|'.join(sorted(CAR_MAKES))})\b.*)",
+        ),
+        (
+            "replaced",
+            r"^(?:replaced|swapped|traded in|traded|exchanged) (?:my|our|the) (?P<o>.+?) "
+            r"(?:with|for) (?:a |an |the |my )?(?P<v>.+)",
+        ),
+        (
+            "device",
+            rf"^'s (?P<o>{'|'.join(sorted(DEVICES))}) (?:{_BE}|was) (?:now |actually )?(?:a |an )"
+            r"(?P<v>.+)",
+        ),
+        (
+            "when",
+            rf"^(?:have|'ve got|have got|got) (?:a|an|my|the) (?P<o>[\w -]+?) "
+            rf"(?:{'|'.join(sorted(OCCASIONS))}) (?P<v>(?:on|at|this|next|in|tomorrow|today)\b.*)",
+        ),
+        (
+            "when",
+            r"^(?:go|do|have|take) (?P<o>[\w-]+ing|[\w-]+ (?:class|lessons?|training)) "
+            r"(?P<v>(?:every|on) .+)",
+        ),
+        (
+            "when",
+            r"^(?:have |'ve |has )?(?:moved|rescheduled|postponed|pushed back|pushed|changed|"
+            r"shifted) (?:my|our|the) (?P<o>[\w -]+?) to (?P<v>.+)",
+        ),
+        (
+            "prefer",
+            r"^(?:really |also |actually |still )*(?:prefer|prefers) (?P<v>.+?) (?:over|to|"
+            r"rather than|more than) (?P<o>.+)",
+        ),
+        (
+            "prefer",
+            r"^(?:have |'ve |has )?(?:switched|changed|moved|gone over) (?:from (?P<o>.+?) )?to "
+            r"(?P<v>.+)",
+        ),
+        (
+            "food_neg",
+            r"^(?:barely|rarely|hardly|seldom|hardly ever) (?:eat|drink|have) (?P<v>.+)",
+        ),
         ("car", r"^(?:drive|drives) (?:a|an|the) (?P<v>.+)"),
         ("car", r"^(?:'s )?car (?:is|was) (?:now |actually )?(?:a |an )?(?P<v>.+)"),
         ("language", r"^(?:speak|speaks) (?P<v>.+)"),
@@ -402,13 +479,23 @@ _P: list[tuple[str, re.Pattern[str]]] = [
     ]
 ]
 _ATTRS = SINGLE | frozenset(
-    "allergy intolerance food preference favourite language learning hobby pet former".split()
+    "allergy intolerance food preference favourite language learning hobby pet former when "
+    "replaced device".split()
 )
 
 
 _LEADING_TIME = re.compile(
     r"^(?:(?:last|next|this) \w+|yesterday|today|tonight|tomorrow|recently|lately|now|"
+    r"these days|nowadays|"
     r"(?:in|on|since) [A-Z]?\w+(?: \d+)?|\w+ (?:days|weeks|months|years) ago)[\s,]+(?=[A-Z])"
+)
+
+
+_MOVED = re.compile(
+    rf"^(?:My|Our|The) (?P<o>[\w -]*?(?:{'|'.join(sorted(OCCASIONS))}|[\w-]+ing)s?) (?:was |"
+    r"has been |got |is |'s |have been )?(?:moved|"
+    r"rescheduled|postponed|pushed back|pushed|changed|shifted) to (?P<v>.+)",
+    re.I,
 )
 
 
@@ -421,11 +508,34 @@ _KIDS = re.compile(r"\b(?P<v>no|one|two|three|four|five|six|seven|\d+) (?:kids|c
 def claims(clause: str) -> tuple[Claim, ...]:
     """The claims of one normalised clause ("I live in Porto" -> self/residence=porto)."""
     clause = _LEADING_TIME.sub("", clause)
+    moved = _MOVED.match(clause)
+    if moved is not None:  # "My dentist appointment moved to Monday"
+        what = " ".join(w for w in moved.group("o").split() if w.casefold() not in OCCASIONS)
+        return (Claim("self", "when", clean_value(moved.group("v")), obj=obj_key(what)),)
     head = subject_of(clause)
     if head is None:
         return ()
     subject, _, rest = head
     rest = _ADVERB.sub("", rest).strip()
+    first, sep, second = rest.partition(" and ")
+    if sep and not second.startswith("I "):
+        # "I sold the Yaris and bought a Clio": two verbs of one subject, when the second
+        # half is a claim of its own ("I like fish and chips" is one object)
+        more = _match(subject, second)
+        if more and more[0].attribute != "description":
+            return tuple(_match(subject, first) + more)
+    out = _match(subject, rest)
+    if not out and subject == "self":
+        kids = _KIDS.search(rest)
+        if kids:
+            out.append(Claim(subject, "children", _num(kids.group("v"))))
+    if len(out) == 1 and out[0].attribute == "occupation" and " at " in rest:
+        at = rest.split(" at ", 1)[1]
+        out.append(Claim(subject, "employer", clean_value(at, cut=True)))
+    return tuple(out)
+
+
+def _match(subject: str, rest: str) -> list[Claim]:
     out: list[Claim] = []
     for kind, rx in _P:
         m = rx.match(rest)
@@ -439,14 +549,7 @@ def claims(clause: str) -> tuple[Claim, ...]:
             break
         if kind == "employer":
             break
-    if not out and subject == "self":
-        kids = _KIDS.search(rest)
-        if kids:
-            out.append(Claim(subject, "children", _num(kids.group("v"))))
-    if len(out) == 1 and out[0].attribute == "occupation" and " at " in rest:
-        at = rest.split(" at ", 1)[1]
-        out.append(Claim(subject, "employer", clean_value(at, cut=True)))
-    return tuple(out)
+    return out
 
 
 def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
@@ -543,6 +646,18 @@ def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
         if m.group("n"):
             out.append(Claim(f"{pet}:{m.group('n').casefold()}", "name", m.group("n").casefold()))
         return out
+    if kind == "replaced":
+        return [Claim(subject, "replaced", clean_value(v, cut=True), obj=obj_key(m.group("o")))]
+    if kind == "device":
+        return [Claim(subject, f"device-{m.group('o').casefold()}", clean_value(v, cut=True))]
+    if kind == "when":
+        what = " ".join(w for w in m.group("o").split() if w.casefold() not in OCCASIONS)
+        return [Claim(subject, "when", clean_value(v), obj=obj_key(what or m.group("o")))]
+    if kind == "prefer":
+        out = [Claim(subject, "preference", obj=obj_key(v))]
+        if m.group("o"):
+            out.append(Claim(subject, "preference", obj=obj_key(m.group("o")), negated=True))
+        return out if all(c.obj for c in out) else None
     if kind == "car_neg":
         return [Claim(subject, "car", clean_value(v), negated=True)]
     if kind == "car":

@@ -287,6 +287,8 @@ def _statement_type(clause: str) -> MemoryType:
     if lasting:
         if any(slots.is_preference(c) for c in lasting):
             return "preference"
+        if all(c.attribute == "when" and not c.value.startswith("every") for c in lasting):
+            return "event"  # a dated occasion; "every Thursday" is a routine, a fact
         return "fact"
     if _PREF_WORDS.search(clause) and not _TIME.search(clause):
         return "preference"

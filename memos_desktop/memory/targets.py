@@ -94,7 +94,8 @@ def decide(
 ) -> Decision:
     """``fallback``: use similarity when the patterns know nothing (``correct``; the
     reconciler of chat turns does not). ``exact_subject``: "my sister" matches only "my
-    sister", not "my sister Ana" (the reconciler, which cannot ask)."""
+    sister", not "my sister Ana" (the reconciler, which cannot ask), while a name settles
+    who it is ("Leo" is "my son Leo")."""
     claims, replaces = new_claims(new)
     strong = [c for c in claims if not c.weak]
     if not claims and new and all(statements.hedged(s.text) for s in new):
@@ -117,7 +118,7 @@ def decide(
                 for nc in strong
                 if not old.weak
                 and slots.conflicts(nc, old)
-                and (not exact_subject or nc.subject == old.subject)
+                and (not exact_subject or slots.same_person(nc.subject, old.subject))
             ]
             if hits:
                 hit_parts.append(i)

@@ -87,3 +87,51 @@ def test_text_the_cube_holds_is_stored_once_and_new_text_embedded(api: MemosAPI)
     again = api.add([NewMemory(text="Omar drinks green tea"), NewMemory(text="Omar plays chess")])
     assert not again[0].created and again[0].item.id == first.item.id
     assert again[1].created and again[1].item.embed_model == api.embedder.model_id  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("I drive a red Ford Focus", "I sold the Focus and bought a Tesla Model 3"),
+        ("My laptop is a ThinkPad X1", "I replaced my ThinkPad with a MacBook Air"),
+        ("I have a haircut appointment on Tuesday", "My haircut appointment moved to Thursday"),
+        ("I go climbing every Monday", "I moved my climbing to Fridays"),
+        ("I prefer wine over beer", "I barely drink wine now"),
+        ("I prefer wine over beer", "I have switched to beer"),
+        ("My daughter Mia is four", "Mia turned five"),
+    ],
+)
+def test_a_change_told_in_passing_finds_the_memory_it_changes(
+    api: MemosAPI, old: str, new: str
+) -> None:
+    """The reconciler's decision (no similarity fallback, no loose subjects): the memory about
+    the same thing is superseded, the unrelated one is not."""
+    target, other = (
+        r.item for r in api.add([NewMemory(text=old), NewMemory(text="I live in Lisbon")])
+    )
+    d = targets.decide(
+        correct.read(new),
+        [targets.Candidate(other, None), targets.Candidate(target, None)],
+        fallback=False,
+        exact_subject=True,
+    )
+    assert d.action == "supersede" and d.targets == (target,), d
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("My sister Ana is four", "My sister turned five"),  # which sister: not settled
+        ("I have a haircut appointment on Tuesday", "My dentist appointment moved to Monday"),
+        ("My laptop is a ThinkPad X1", "I replaced my bike with a scooter"),
+        ("I prefer wine over beer", "I barely drink coffee now"),
+    ],
+)
+def test_a_change_about_something_else_supersedes_nothing(
+    api: MemosAPI, old: str, new: str
+) -> None:
+    (item,) = (r.item for r in api.add([NewMemory(text=old)]))
+    d = targets.decide(
+        correct.read(new), [targets.Candidate(item, None)], fallback=False, exact_subject=True
+    )
+    assert d.action == "none", d

@@ -42,8 +42,10 @@ SINGLE = frozenset(
     commute
     """.split()
 )
-# Attributes that change together: a new job replaces the old job's employer too.
-FAMILIES = {"occupation": "job", "employer": "job"}
+# Attributes that change with another: a new job (occupation) makes the old job's employer
+# stale too, but a new employer does not change what the person does ("I now work at the
+# health centre" after "I work as a nurse at the hospital": still a nurse).
+CHANGES_WITH = {"occupation": frozenset({"occupation", "employer"})}
 # Multi-valued attributes that speak about the same objects: "I barely drink tea now" changes
 # "I prefer tea over coffee".
 SAME_OBJECTS = {"food": "taste", "preference": "taste"}
@@ -153,8 +155,9 @@ def single(attribute: str) -> bool:
     return attribute in SINGLE or attribute.startswith(("favourite-", "device-"))
 
 
-def family(attribute: str) -> str:
-    return FAMILIES.get(attribute, attribute)
+def replaced_with(attribute: str) -> frozenset[str]:
+    """The attributes of an old memory that a change of ``attribute`` makes stale."""
+    return CHANGES_WITH.get(attribute, frozenset({attribute}))
 
 
 # --- patterns ------------------------------------------------------------------------------

@@ -192,16 +192,18 @@ def _supersede(
     keep: dict[str, tuple[str, ...]] = {}
     for cand, hit_parts, hit_claims in chosen:
         ps = all_parts.get(cand.item.id, [])
-        if not hit_parts or len(ps) < 2:
+        if not hit_parts:
             continue
-        families = {slots.family(o.attribute) for o in hit_claims}
+        stale: set[str] = set()
+        for o in hit_claims:
+            stale |= slots.replaced_with(o.attribute)
         kept: list[str] = []
         for i, p in enumerate(ps):
             if i in hit_parts:
                 kept.extend(
                     statements.render(o)
                     for o in p.claims
-                    if slots.family(o.attribute) not in families and not o.weak
+                    if o.attribute not in stale and not o.weak
                 )
             elif statements.classify(p.text) is not None:
                 kept.append(p.text)

@@ -364,9 +364,12 @@ def migrate(db: Database, target: int | None = None) -> list[int]:
             f"the database schema (v{have}) is newer than this memos-desktop knows (v{LATEST})",
             hint="upgrade memos-desktop; the database was not changed",
         )
+    # Any missing number is applied, not only those above the highest: migrations landed out
+    # of order (8 before 7) must still reach a database that got the higher one first.
+    done = {int(r[0]) for r in db.query("SELECT version FROM schema_migrations")}
     applied = []
     for version, name, fn in MIGRATIONS:
-        if version <= have or version > target:
+        if version in done or version > target:
             continue
         try:
             with db.write() as c:

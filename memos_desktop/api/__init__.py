@@ -21,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memos_desktop.api.facade import MemosAPI
+    from memos_desktop.api.mcp_ops import (
+        McpGrant,
+        McpService,
+        grant_mcp_client,
+        mcp_audit_log,
+        mcp_grants,
+        revoke_mcp_client,
+    )
     from memos_desktop.api.memories import SearchResult
     from memos_desktop.api.model_ops import (
         ModelInfo,
@@ -104,6 +112,17 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "MemosAPI": "memos_desktop.api.facade",
     "SearchResult": "memos_desktop.api.memories",
+    **dict.fromkeys(
+        [
+            "McpGrant",
+            "McpService",
+            "grant_mcp_client",
+            "mcp_audit_log",
+            "mcp_grants",
+            "revoke_mcp_client",
+        ],
+        "memos_desktop.api.mcp_ops",
+    ),
     **dict.fromkeys(
         [
             "ModelInfo",
@@ -274,6 +293,13 @@ __all__ = [
     "tqdm_progress",
     "use_model",
     "verify_model",
+    # the MCP server's policy (issue 13)
+    "McpGrant",
+    "McpService",
+    "grant_mcp_client",
+    "mcp_audit_log",
+    "mcp_grants",
+    "revoke_mcp_client",
 ]  # the names of _EXPORTS (a test checks)
 
 

@@ -32,6 +32,7 @@ from memos_desktop.errors import (
     NotGrantedError,
 )
 from memos_desktop.store.mcp_audit import ALL_CUBES, AuditEntry, McpRepo
+from memos_desktop.store.profile import DEFAULT_CUBE
 from memos_desktop.store.records import (
     Cube,
     MemoryItem,
@@ -60,7 +61,7 @@ MAX_TEXT = 4000  # characters of a memory or a query an MCP client may send
 MAX_TOP_K = 50
 
 
-def check_client(name: str) -> str:
+def check_mcp_client(name: str) -> str:
     if not MCP_CLIENT_NAME.fullmatch(name):
         raise InvalidInputError(
             f"{name!r} is not a client name",
@@ -110,7 +111,7 @@ def mcp_grants(
             for n in names:
                 found = by_name.get(n) or by_id.get(n)
                 cube_id = "" if n == ALL_CUBES or found is None else found.id
-                out.append(McpGrant(name, n, cube_id, cast(Access, access), "config"))
+                out.append(McpGrant(name, n, cube_id, access, "config"))
     return out
 
 
@@ -119,7 +120,7 @@ def grant_mcp_client(
 ) -> list[McpGrant]:
     """Give ``client`` ``access`` to ``cubes`` (names or ids), or to every cube. A grant on a
     cube it already has replaces the old one (so ``--read`` narrows a write grant)."""
-    check_client(client)
+    check_mcp_client(client)
     if access not in _RANK:
         raise InvalidInputError(f"unknown access {access!r}", hint="use read or write")
     if not cubes and not all_cubes:
@@ -127,19 +128,30 @@ def grant_mcp_client(
             "no cube given", hint="name one with --cube NAME (or --all-cubes for every cube)"
         )
     with api.lock:
-        targets = [api.store.cubes.get(c, api.user).id for c in cubes]  # CubeNotFoundError
+        targets = [_grantable(api, c).id for c in cubes]
         repo = _repo(api)
         with api.store.unit_of_work():
             for cube_id in [*targets, *([ALL_CUBES] if all_cubes else [])]:
                 repo.set_grant(client, cube_id, access)
-    return [g for g in mcp_grants(api, {}, client)]
+    return mcp_grants(api, {}, client)
+
+
+def _grantable(api: MemosAPI, name: str) -> Cube:
+    """The cube ``name``; the default cube is made if it is not there yet (a new profile has
+    none until its first memory), any other missing name is CubeNotFoundError."""
+    try:
+        return api.store.cubes.get(name, api.user)
+    except CubeNotFoundError:
+        if name != DEFAULT_CUBE or api.cube.name != name:
+            raise
+        return api.cube
 
 
 def revoke_mcp_client(api: MemosAPI, client: str, cubes: Sequence[str] = ()) -> int:
     """Remove what ``memos-desktop mcp grant`` gave ``client`` on ``cubes`` ("*" for the
     every-cube grant), or all of it. Returns how many grants were removed. Grants written in
     config.toml stay until they are removed from the file."""
-    check_client(client)
+    check_mcp_client(client)
     with api.lock:
         ids = tuple(
             ALL_CUBES if c == ALL_CUBES else api.store.cubes.get(c, api.user).id for c in cubes
@@ -194,11 +206,14 @@ def _text(value: str, what: str) -> str:
 class _Refused(Exception):
     """A refusal: ``error`` is what the client is told, ``detail`` what the audit log says."""
 
-    def __init__(self, error: MemosError, detail: str, cube_id: str = "") -> None:
+    def __init__(
+        self, error: MemosError, detail: str, cube_id: str = "", outcome: str = "refused"
+    ) -> None:
         super().__init__(detail)
         self.error = error
         self.detail = detail
         self.cube_id = cube_id
+        self.outcome = outcome  # "error" when there is nothing to refuse (no such memory)
 
 
 Work = Callable[[Cube, MemoryItem | None], tuple[Any, str]]
@@ -217,7 +232,7 @@ class McpService:
         transport: str = "stdio",
     ) -> None:
         self.api = api
-        self.client = check_client(client)
+        self.client = check_mcp_client(client)
         self.transport = transport
         self._clients = clients
         self._repo = McpRepo(api.store.db)
@@ -271,9 +286,9 @@ class McpService:
         try:
             item = self.api.get(item_id)
         except ItemNotFoundError:
-            raise _Refused(missing, "no such memory") from None
+            raise _Refused(missing, "no such memory", outcome="error") from None
         if item.id != item_id:  # full ids only: a prefix must not probe other cubes
-            raise _Refused(missing, "not a full memory id")
+            raise _Refused(missing, "not a full memory id", outcome="error")
         cube = self.api.store.cubes.get(item.cube_id)
         have = self.access(cube, grants)
         if have is None:
@@ -306,7 +321,7 @@ class McpService:
                     target = self._cube(cube, need, grants)
             result, detail = work(target, item)
         except _Refused as r:
-            self._repo.finish(entry, "refused", r.detail, cube_id=r.cube_id)
+            self._repo.finish(entry, r.outcome, r.detail, cube_id=r.cube_id)
             raise r.error from None
         except MemosError as exc:
             detail = f"{type(exc).__name__}: {exc.message}"
@@ -453,7 +468,7 @@ class McpService:
             raise NotGrantedError(
                 f"MCP client '{self.client}' has no grant on any cube",
                 hint=f"the person can give one: memos-desktop mcp grant {self.client} "
-                "--cube default --read",
+                f"--cube {DEFAULT_CUBE} --read",
             )
         self._repo.finish(entry, "ok", f"{len(cubes)} cubes")
         return {"client": self.client, "cubes": cubes}

@@ -346,7 +346,7 @@ class McpService:
                 )
             res = self.api.search(query, top_k=top_k, cube=c.id)
             hits = [{**_item_json(h.item, c), "score": round(h.score, 4)} for h in res.hits]
-            return {"cube": c.name, "mode": res.mode, "hits": hits}, f"{len(hits)} hits"
+            return {"cube": c.name, "mode": res.mode, "hits": hits}, f"{len(hits)} hit(s)"
 
         return cast(dict[str, Any], self._call("search_memories", args, work, cube=cube))
 
@@ -470,7 +470,7 @@ class McpService:
                 hint=f"the person can give one: memos-desktop mcp grant {self.client} "
                 f"--cube {DEFAULT_CUBE} --read",
             )
-        self._repo.finish(entry, "ok", f"{len(cubes)} cubes")
+        self._repo.finish(entry, "ok", f"{len(cubes)} cube(s)")
         return {"client": self.client, "cubes": cubes}
 
     def core_profile(self, cube: str | None = None) -> str:
@@ -495,6 +495,6 @@ class McpService:
                 lines += [f"## {title}", *[f"- {i.text}" for i in items], ""]
             if not sections:
                 lines.append("(nothing pinned, no preferences or profile facts yet)")
-            return "\n".join(lines).rstrip() + "\n", f"{len(seen)} memories"
+            return "\n".join(lines).rstrip() + "\n", f"{len(seen)} memory(ies)"
 
         return cast(str, self._call("core_profile", {"cube": cube}, work, cube=cube))

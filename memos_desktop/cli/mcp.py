@@ -21,8 +21,10 @@ from typing import Any, cast
 import click
 
 from memos_desktop.cli.common import Ctx, emit_json, warn_no_embedder
-from memos_desktop.config import PASSPHRASE_ENV
-from memos_desktop.errors import PassphraseRequiredError
+from memos_desktop.config import MCP_TOKEN_ENV, PASSPHRASE_ENV, env_secret
+from memos_desktop.errors import InvalidInputError, PassphraseRequiredError
+
+MIN_TOKEN = 24  # characters of the HTTP bearer token
 
 NO_TERMINAL_HINT = (
     f"the MCP server runs without a terminal to ask on: put {PASSPHRASE_ENV} in the "
@@ -103,6 +105,7 @@ def mcp(ctx: click.Context, client: str | None, http: bool, port: int | None) ->
     from memos_desktop.api import McpService, check_mcp_client
 
     check_mcp_client(client)
+    token = _http_token() if http else None
     _open_for_host(obj)
     service = McpService(
         obj.api(), client, obj.settings.mcp.clients, transport="http" if http else "stdio"
@@ -115,7 +118,20 @@ def mcp(ctx: click.Context, client: str | None, http: bool, port: int | None) ->
             f"memos-desktop MCP server for client '{client}' on http://{LOOPBACK}:{http_port}/mcp",
             err=True,
         )
-    serve(service, http_port=http_port)
+    serve(service, http_port=http_port, http_token=token)
+
+
+def _http_token() -> str:
+    token = env_secret(MCP_TOKEN_ENV)
+    if not token or len(token) < MIN_TOKEN:
+        raise InvalidInputError(
+            f"--http needs a bearer token of at least {MIN_TOKEN} characters in {MCP_TOKEN_ENV}"
+            " (any process on this machine can reach a loopback port)",
+            hint=f"set {MCP_TOKEN_ENV} to a random string (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))') and give the host the header "
+            "Authorization: Bearer <it>",
+        )
+    return token
 
 
 @mcp.command("grant")

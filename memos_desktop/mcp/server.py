@@ -11,13 +11,16 @@ Design rules:
 - A refusal or a bad argument comes back as a tool error with the message and what to do,
   never a traceback. Nothing here logs memory text: hosts keep a server's stderr in a file.
 - Streamable HTTP listens on 127.0.0.1 only (the SDK's DNS-rebinding protection is on for
-  it); there is no option for another address.
+  it); there is no option for another address. Any local process can reach a loopback
+  port, so every HTTP request must carry the bearer token the person chose
+  (``MEMOS_DESKTOP_MCP_TOKEN``), compared in constant time; without it, 401 and no call.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import hmac
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server import MCPServer
@@ -143,14 +146,53 @@ def build_server(service: McpService) -> MCPServer[Any]:
     return server
 
 
-def serve(service: McpService, *, http_port: int | None = None) -> None:
-    """Serve until the host closes stdin (stdio), or until interrupted (HTTP on 127.0.0.1)."""
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def require_token(app: Asgi, token: str) -> Asgi:
+    """Only HTTP requests with ``Authorization: Bearer <token>`` reach ``app``."""
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, expected):
+                body = b'{"error": "missing or wrong bearer token"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def serve(
+    service: McpService, *, http_port: int | None = None, http_token: str | None = None
+) -> None:
+    """Serve until the host closes stdin (stdio), or until interrupted (HTTP on 127.0.0.1,
+    every request with ``http_token``)."""
     import anyio
 
     server = build_server(service)
     if http_port is None:
         anyio.run(server.run_stdio_async)
-    else:
-        anyio.run(
-            functools.partial(server.run_streamable_http_async, host=LOOPBACK, port=http_port)
-        )
+        return
+    if not http_token:
+        raise ValueError("HTTP needs a bearer token")
+    import uvicorn
+
+    app = require_token(server.streamable_http_app(host=LOOPBACK), http_token)
+    config = uvicorn.Config(app, host=LOOPBACK, port=http_port, log_level="warning")
+    anyio.run(uvicorn.Server(config).serve)

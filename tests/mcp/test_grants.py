@@ -5,6 +5,7 @@ log leaves on disk (nothing readable)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,52 @@ def test_the_audit_log_is_only_inside_the_encrypted_database(
     assert any(p.name == "memos.db" for p in files)
     for p in files:
         assert b"uokka" not in p.read_bytes(), p  # not in the DB, its WAL, the logs
+
+
+def test_a_v5_profile_upgrades_to_v8_and_keeps_its_memories(isolated_home: Path) -> None:
+    """A profile from before the MCP tables (schema v5) gets them at its next open."""
+    from memos_desktop.store import keys
+    from memos_desktop.store.db import Database
+    from memos_desktop.store.migrations import current_version, migrate
+    from memos_desktop.store.profile import open_profile
+    from tests.conftest import PASSPHRASE, new_profile
+
+    store = new_profile()
+    path = store.db.path
+    key = keys.unwrap_key(keys.read_keyfile(store.dir / "key.json"), PASSPHRASE)
+    meta = store.db.query("SELECT key, value FROM meta")
+    store.close()
+    for name in ("memos.db", "memos.db-wal", "memos.db-shm", "memos.mark"):
+        (path.parent / name).unlink(missing_ok=True)
+    old = Database(path, key, create=True)
+    migrate(old, target=5)
+    now = time.time()
+    with old.write() as c:
+        c.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta)
+        c.execute("INSERT INTO users (id, name, created_at) VALUES ('u1', 'me', ?)", (now,))
+        c.execute(
+            "INSERT INTO cubes (id, name, owner_id, embed_model, embed_dim, created_at, "
+            "updated_at) VALUES ('c1', 'personal', 'u1', 'test-embed', 384, ?, ?)",
+            (now, now),
+        )
+        c.execute(
+            "INSERT INTO memory_items (id, cube_id, text, type, layer, status, created_at, "
+            "updated_at, content_hash) VALUES ('i1', 'c1', 'Ivan collects stamps', 'fact', "
+            "'long_term', 'active', ?, ?, 'h')",
+            (now, now),
+        )
+    assert current_version(old) == 5
+    old.close()
+    with open_profile(resolve_paths(), "default", Settings()) as s:
+        assert current_version(s.db) == 8
+        names = {r[0] for r in s.db.query("SELECT name FROM sqlite_master")}
+        assert {"mcp_grants", "mcp_audit", "mcp_audit_client"} <= names
+        assert s.memories.get("i1").text == "Ivan collects stamps"
+    a = open_api(resolve_paths(), Settings(), embedder_factory=lambda: None)
+    try:
+        from memos_desktop.api import grant_mcp_client
+
+        grant_mcp_client(a, APP, ["personal"], "read")
+        assert McpService(a, APP, {}).search("stamps")["hits"]
+    finally:
+        a.close()

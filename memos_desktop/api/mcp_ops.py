@@ -6,8 +6,9 @@ Design rules:
   profile, list) or ``write`` (read, plus add, correct and forget). Grants come from
   ``memos-desktop mcp grant`` (kept in the encrypted database) and from ``[mcp.clients]`` in
   config.toml; where both speak of one cube, the wider one counts.
-- Every call, allowed or refused, is recorded in the profile's audit log before it runs and
-  finished after it (``store/mcp_audit.py``, inside the encrypted database).
+- Every call, allowed or refused, is recorded in the profile's audit log
+  (``store/mcp_audit.py``, inside the encrypted database): a call that may change memory
+  before it runs and again when it ends, a read once before its result is returned.
 - A refusal reads and changes nothing, and never tells the client whether a memory it may not
   see exists (a memory in a cube it has no grant on is "not found" to it; the log says why).
 - Results are JSON-ready dicts; the MCP server (``memos_desktop.mcp``) only turns them into
@@ -308,8 +309,32 @@ class McpService:
         cube: str | None = None,
         item_id: str | None = None,
     ) -> Any:
+        """Run one tool call and record it. A call that may change memory is recorded before
+        it runs (``started``) and finished after, so a crash between its write and its
+        record still leaves a row; a read is recorded once, after it ran and before its
+        result is returned (nothing was changed, and nothing leaves without its row)."""
         need = TOOLS[tool]
-        entry = self._repo.begin(self.client, self.transport, tool, args, item_id=item_id or "")
+        entry = (
+            self._repo.begin(self.client, self.transport, tool, args, item_id=item_id or "")
+            if need == "write"
+            else None
+        )
+
+        def record(outcome: str, detail: str, cube_id: str = "") -> None:
+            if entry is None:
+                self._repo.begin(
+                    self.client,
+                    self.transport,
+                    tool,
+                    args,
+                    item_id=item_id or "",
+                    cube_id=cube_id,
+                    outcome=outcome,
+                    detail=detail,
+                )
+            else:
+                self._repo.finish(entry, outcome, detail, cube_id=cube_id)
+
         target: Cube | None = None
         try:
             with self.api.lock:
@@ -321,16 +346,15 @@ class McpService:
                     target = self._cube(cube, need, grants)
             result, detail = work(target, item)
         except _Refused as r:
-            self._repo.finish(entry, r.outcome, r.detail, cube_id=r.cube_id)
+            record(r.outcome, r.detail, r.cube_id)
             raise r.error from None
         except MemosError as exc:
-            detail = f"{type(exc).__name__}: {exc.message}"
-            self._repo.finish(entry, "error", detail, cube_id=target.id if target else "")
+            record("error", f"{type(exc).__name__}: {exc.message}", target.id if target else "")
             raise
         except Exception as exc:
-            self._repo.finish(entry, "error", type(exc).__name__)
+            record("error", type(exc).__name__)
             raise
-        self._repo.finish(entry, "ok", detail, cube_id=target.id)
+        record("ok", detail, target.id)
         return result
 
     # --- the tools ------------------------------------------------------------------------------
@@ -454,7 +478,6 @@ class McpService:
         return cast(dict[str, Any], self._call("get_memory", args, work, item_id=item_id))
 
     def list_cubes(self) -> dict[str, Any]:
-        entry = self._repo.begin(self.client, self.transport, "list_cubes", {})
         with self.api.lock:
             grants = self.grants()
             rows = [(c, self.access(c, grants)) for c in self.api.list_cubes()]
@@ -464,13 +487,27 @@ class McpService:
                 if a is not None
             ]
         if not cubes:
-            self._repo.finish(entry, "refused", "no grant on any cube")
+            self._repo.begin(
+                self.client,
+                self.transport,
+                "list_cubes",
+                {},
+                outcome="refused",
+                detail="no grant on any cube",
+            )
             raise NotGrantedError(
                 f"MCP client '{self.client}' has no grant on any cube",
                 hint=f"the person can give one: memos-desktop mcp grant {self.client} "
                 f"--cube {DEFAULT_CUBE} --read",
             )
-        self._repo.finish(entry, "ok", f"{len(cubes)} cube(s)")
+        self._repo.begin(
+            self.client,
+            self.transport,
+            "list_cubes",
+            {},
+            outcome="ok",
+            detail=f"{len(cubes)} cube(s)",
+        )
         return {"client": self.client, "cubes": cubes}
 
     def core_profile(self, cube: str | None = None) -> str:

@@ -5,8 +5,9 @@ Design rules:
   holds what other apps asked for (search words, the text they added), so it is never written
   to a plain file. The policy (who may do what) is ``api/mcp_ops.py``; this module only stores.
 - Device-local: no change-log rows, so grants and the log never travel with sync.
-- A call is recorded before it runs (``begin``: outcome ``started``) and finished after
-  (``finish``), so even a call that crashes the server leaves its row.
+- A call that may change memory is recorded before it runs (``begin``: outcome ``started``)
+  and finished after (``finish``), so even a call that crashes the server leaves its row; a
+  read, which changes nothing, is one ``begin`` with its outcome, before its result leaves.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class McpRepo:
         outcome: str = "started",
         detail: str = "",
     ) -> int:
-        """Record a call (``started``; or at once ``refused``) and return its row id."""
+        """Record a call (``started``, or at once with its outcome) and return its row id."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         now = time.time()

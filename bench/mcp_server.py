@@ -8,7 +8,7 @@ Usage: .venv/bin/python bench/mcp_server.py [--memories 1000] [--calls 100] [--n
   client; the time from spawn to a finished handshake, then per call (median, p95) for
   search_memories, get_memory, list_cubes, remember and a refused call.
 - In process, on the same profile: `MemosAPI.search` alone vs `McpService.search` (the grant
-  check and the two audit commits), so the audit's own cost is visible.
+  check and the audit commit), so the audit's own cost is visible.
 """
 
 from __future__ import annotations
@@ -148,8 +148,9 @@ Spawn to a finished handshake (Python start, unlock, embedder load, resident vec
 |---|---|---|
 {chr(10).join(rows)}
 
-In process, same profile: `MemosAPI.search` alone {ms(plain)}; through `McpService.search`
-(grant check + the audit row written before and finished after: two commits) {ms(audited)}.
+In process, same profile, the two alternating: `MemosAPI.search` alone {ms(plain)}; through
+`McpService.search` (the grant check and the audit row: one commit) {ms(audited)}. The
+machine is shared (see the load average): compare within a run, not across runs.
 """
     print(body)
     if not a.no_write:

@@ -204,6 +204,19 @@ def _text(value: str, what: str) -> str:
     return value
 
 
+def _loggable(args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the audit log keeps them: a string longer than any valid input is cut
+    (the call is refused anyway), so a huge argument cannot swell the log."""
+    out: dict[str, Any] = {}
+    for k, v in args.items():
+        if isinstance(v, str) and len(v) > MAX_TEXT:
+            v = f"{v[:200]}... ({len(v)} characters)"
+        elif isinstance(v, list) and len(v) > 50:
+            v = [*v[:50], f"... ({len(v)} items)"]
+        out[k] = v
+    return out
+
+
 class _Refused(Exception):
     """A refusal: ``error`` is what the client is told, ``detail`` what the audit log says."""
 
@@ -314,6 +327,7 @@ class McpService:
         record still leaves a row; a read is recorded once, after it ran and before its
         result is returned (nothing was changed, and nothing leaves without its row)."""
         need = TOOLS[tool]
+        args = _loggable(args)
         entry = (
             self._repo.begin(self.client, self.transport, tool, args, item_id=item_id or "")
             if need == "write"

@@ -78,7 +78,12 @@ def _open_for_host(obj: Ctx) -> None:
     help="which app this is (the name its grant is under), e.g. claude-desktop; "
     "set in the host's launch command",
 )
-@click.option("--http", "http", is_flag=True, help="streamable HTTP on 127.0.0.1, not stdio")
+@click.option(
+    "--http",
+    "http",
+    is_flag=True,
+    help=f"streamable HTTP on 127.0.0.1, not stdio (needs {MCP_TOKEN_ENV})",
+)
 @click.option(
     "--port",
     type=click.IntRange(1024, 65535),
@@ -138,7 +143,7 @@ def _http_token() -> str:
 @click.argument("client")
 @click.option("--cube", "cubes", multiple=True, help="a cube name (repeat for several)")
 @click.option("--all-cubes", is_flag=True, help="every cube, including those made later")
-@click.option("--read", "access", flag_value="read", help="search and read (the default)")
+@click.option("--read", "access", flag_value="read", help="search and read")
 @click.option("--write", "access", flag_value="write", help="also add, correct and forget")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

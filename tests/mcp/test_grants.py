@@ -223,3 +223,17 @@ def test_a_v5_profile_upgrades_to_v8_and_keeps_its_memories(isolated_home: Path)
         assert McpService(a, APP, {}).search("stamps")["hits"]
     finally:
         a.close()
+
+
+def test_a_huge_argument_is_refused_and_cut_in_the_log(api: MemosAPI) -> None:
+    from memos_desktop.api import grant_mcp_client, mcp_audit_log
+    from memos_desktop.errors import InvalidInputError
+
+    grant_mcp_client(api, APP, ["personal"], "write")
+    with pytest.raises(InvalidInputError, match="keep it under 4000"):
+        McpService(api, APP, {}).remember("x" * 1_000_000)
+    (entry,) = mcp_audit_log(api)
+    assert entry["outcome"] == "error" and "InvalidInputError" in entry["detail"]
+    assert entry["args"]["text"].endswith("... (1000000 characters)")
+    assert len(entry["args"]["text"]) < 300
+    assert api.count() == 0

@@ -4,6 +4,7 @@ and the key when there is no terminal."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -173,6 +174,22 @@ async def test_a_memory_in_a_cube_not_granted_is_not_found_to_the_app(profile: P
     assert [e["outcome"] for e in log] == ["refused", "refused", "ok"]
     assert log[0]["detail"] == "memory is in cube 'work', not granted" and log[0]["cube"] == "work"
     assert ok("list", "--cube", "work").out.count("merger") == 1
+
+
+async def test_calls_made_at_once_all_land_and_are_all_recorded(profile: Paths) -> None:
+    """A host may send calls without waiting; the SDK runs tools in worker threads on one
+    open profile."""
+    ok("mcp", "grant", CLIENT, "--cube", "personal", "--write")
+    texts = [f"Concurrent note {i} about kites" for i in range(8)]
+    async with stdio_session() as c:
+        calls = [c.call_tool("remember", {"text": t}) for t in texts]
+        calls += [c.call_tool("search_memories", {"query": "kites"}) for _ in range(4)]
+        results = await asyncio.gather(*calls)
+    assert all(not r.is_error for r in results), [r.content for r in results if r.is_error]
+    assert sorted(m["text"] for m in memories()) == sorted(texts)
+    log = audit()
+    assert len(log) == 12 and {e["outcome"] for e in log} == {"ok"}
+    assert sorted(e["args"]["text"] for e in log if e["tool"] == "remember") == sorted(texts)
 
 
 def test_a_passphrase_profile_without_a_passphrase_says_what_to_do(profile: Paths) -> None:

@@ -8,6 +8,10 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from mcp import Client
+from mcp.client.stdio import stdio_client
 
 from memos_desktop.config import Paths
 from tests.mcp.conftest import (
@@ -19,6 +23,7 @@ from tests.mcp.conftest import (
     ok,
     result_json,
     server_env,
+    server_params,
     stdio_session,
 )
 
@@ -174,6 +179,24 @@ async def test_a_memory_in_a_cube_not_granted_is_not_found_to_the_app(profile: P
     assert [e["outcome"] for e in log] == ["refused", "refused", "ok"]
     assert log[0]["detail"] == "memory is in cube 'work', not granted" and log[0]["cube"] == "work"
     assert ok("list", "--cube", "work").out.count("merger") == 1
+
+
+async def test_the_servers_stderr_and_log_file_hold_no_memory_text(
+    profile: Paths, tmp_path: Path
+) -> None:
+    """Hosts keep a server's stderr in a file: nothing the app sent or got back goes there."""
+    ok("mcp", "grant", CLIENT, "--cube", "personal", "--write")
+    errlog = tmp_path / "server-stderr.txt"
+    with errlog.open("w") as f:
+        async with Client(stdio_client(server_params(), errlog=f), cache=None) as c:
+            result_json(await c.call_tool("remember", {"text": "Zanzibar-quince 77 is my PIN"}))
+            result_json(await c.call_tool("search_memories", {"query": "zanzibar-quince"}))
+            error_text(await c.call_tool("remember", {"text": "Zanzibar-quince", "type": "x"}))
+            error_text(await c.call_tool("get_memory", {"id": "zanzibar-quince"}))
+            error_text(await c.call_tool("search_memories", {"query": "Zanzibar-q", "cube": "z"}))
+    logs = [errlog, *(profile.log_dir.glob("*"))]
+    for p in logs:
+        assert "anzibar" not in p.read_text(encoding="utf-8", errors="replace"), p
 
 
 async def test_calls_made_at_once_all_land_and_are_all_recorded(profile: Paths) -> None:

@@ -170,6 +170,14 @@ def mcp_audit_log(
     return [_audit_json(e, names) for e in entries]
 
 
+def clear_mcp_log(api: MemosAPI, before: float | None = None) -> int:
+    """The person's way to shorten the audit log: entries older than ``before`` (a Unix time;
+    all when None) are deleted. Returns how many. (SQLite's secure_delete is not on: freed
+    pages keep their bytes until reused, encrypted like every page.)"""
+    with api.lock:
+        return _repo(api).clear(before)
+
+
 def _audit_json(e: AuditEntry, names: Mapping[str, str]) -> dict[str, Any]:
     d = e.to_json()
     d["cube"] = names.get(e.cube_id, e.cube_id[:8])

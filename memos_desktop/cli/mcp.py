@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import click
 
-from memos_desktop.cli.common import Ctx, emit_json, warn_no_embedder
+from memos_desktop.cli.common import Ctx, _parse_time, emit_json, warn_no_embedder
 from memos_desktop.config import MCP_TOKEN_ENV, PASSPHRASE_ENV, env_secret
 from memos_desktop.errors import InvalidInputError, PassphraseRequiredError
 
@@ -219,10 +219,29 @@ def grants_list(obj: Ctx, client: str | None, as_json: bool) -> None:
 )
 @click.option("-n", "--limit", default=50, type=click.IntRange(1, 100000))
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--clear", is_flag=True, help="delete entries (all, or those --before a date)")
+@click.option("--before", help="with --clear: only entries before this date (ISO)")
+@click.option("--yes", is_flag=True, help="with --clear: do not ask")
 @click.pass_obj
-def log(obj: Ctx, client: str | None, outcome: str | None, limit: int, as_json: bool) -> None:
-    """What MCP clients asked for, newest first (the log is inside the encrypted profile)."""
+def log(
+    obj: Ctx,
+    client: str | None,
+    outcome: str | None,
+    limit: int,
+    as_json: bool,
+    clear: bool,
+    before: str | None,
+    yes: bool,
+) -> None:
+    """What MCP clients asked for, newest first (the log is inside the encrypted profile).
+    --clear deletes entries (it is the only thing that shortens the log)."""
     from memos_desktop.api import mcp_audit_log
+
+    if before is not None and not clear:
+        raise click.UsageError("--before goes with --clear")
+    if clear:
+        _clear(obj, before, yes)
+        return
 
     entries = mcp_audit_log(obj.api(), limit=limit, client=client, outcome=outcome)
     if as_json:
@@ -237,6 +256,19 @@ def log(obj: Ctx, client: str | None, outcome: str | None, limit: int, as_json: 
             f"{when}  {e['client']:<16} {e['tool']:<16} {e['outcome']:<8}{cube}  "
             f"{_args(e['args'])}  {e['detail']}".rstrip()
         )
+
+
+def _clear(obj: Ctx, before: str | None, yes: bool) -> None:
+    from memos_desktop.api import clear_mcp_log
+
+    cutoff = _parse_time(before, "before")
+    what = f"MCP audit entries before {before}" if before else "every MCP audit entry"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"this deletes {what}: add --yes to confirm")
+        click.confirm(f"Delete {what}?", abort=True)
+    n = clear_mcp_log(obj.api(), cutoff)
+    click.echo(f"Deleted {n} MCP audit entr{'y' if n == 1 else 'ies'}.")
 
 
 def _args(args: dict[str, Any]) -> str:

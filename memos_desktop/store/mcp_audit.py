@@ -180,5 +180,14 @@ class McpRepo:
         )
         return [_entry(r) for r in rows]
 
+    def clear(self, before: float | None = None) -> int:
+        """Delete the entries older than ``before`` (all of them when None); returns how many."""
+        with self.db.write() as c:
+            if before is None:
+                c.execute("DELETE FROM mcp_audit")
+            else:
+                c.execute("DELETE FROM mcp_audit WHERE at < ?", (before,))
+            return int(c.changes())
+
     def count(self) -> int:
         return int(self.db.scalar("SELECT count(*) FROM mcp_audit"))

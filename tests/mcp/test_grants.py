@@ -237,3 +237,23 @@ def test_a_huge_argument_is_refused_and_cut_in_the_log(api: MemosAPI) -> None:
     assert entry["args"]["text"].endswith("... (1000000 characters)")
     assert len(entry["args"]["text"]) < 300
     assert api.count() == 0
+
+
+def test_the_person_can_clear_the_log(profile: None) -> None:
+    from memos_desktop.api import grant_mcp_client
+
+    a = open_api(resolve_paths(), Settings(), embedder_factory=lambda: None)
+    try:
+        grant_mcp_client(a, APP, ["personal"], "read")
+        for q in ("tea", "cello", "chess"):
+            McpService(a, APP, {}).search(q)
+    finally:
+        a.close()
+    assert len(json.loads(ok("mcp", "log", "--json").stdout)) == 3
+    r = run("mcp", "log", "--clear")  # no terminal, no --yes: refused, nothing deleted
+    assert r.exit_code == 2 and "--yes" in r.output
+    assert run("mcp", "log", "--before", "2000-01-01").exit_code == 2
+    assert "Deleted 0 " in ok("mcp", "log", "--clear", "--before", "2000-01-01", "--yes").stdout
+    assert len(json.loads(ok("mcp", "log", "--json").stdout)) == 3
+    assert "Deleted 3 " in ok("mcp", "log", "--clear", "--yes").stdout
+    assert json.loads(ok("mcp", "log", "--json").stdout) == []

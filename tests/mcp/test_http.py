@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from memos_desktop.config import Paths
+from tests.conftest import PASSPHRASE
 from tests.mcp.conftest import CLIENT, ROOT, audit, cli, ok, result_json, server_env
 
 SERVER = (sys.executable, "-m", "memos_desktop.cli", "mcp")
@@ -43,6 +44,9 @@ def listening(port: int) -> list[str]:
     return found
 
 
+SERVERS: dict[str, subprocess.Popen[bytes]] = {}
+
+
 @pytest.fixture
 def http_server(profile: Paths, tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -61,7 +65,9 @@ def http_server(profile: Paths, tmp_path: Path) -> Iterator[str]:
             assert proc.poll() is None, (tmp_path / "server.err").read_text()
             assert time.monotonic() < deadline, "the server did not start listening"
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        url = f"http://127.0.0.1:{port}/mcp"
+        SERVERS[url] = proc
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -83,6 +89,17 @@ def test_http_listens_on_loopback_only_and_wants_the_token(http_server: str) -> 
             urllib.request.urlopen(req, timeout=30)
         assert ei.value.code == 401
     assert audit() == []  # refused before any call was made
+
+
+def test_the_token_and_passphrase_left_the_servers_environment(http_server: str) -> None:
+    proc = SERVERS[http_server]
+    try:
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+    except PermissionError:  # not dumpable: other processes cannot read it at all
+        return
+    assert b"MEMOS_DESKTOP_HOME" in environ  # the file was read...
+    assert TOKEN.encode() not in environ  # ...and the secrets were zeroed in it
+    assert PASSPHRASE.encode() not in environ
 
 
 async def test_http_client_with_the_token_adds_and_searches(http_server: str) -> None:

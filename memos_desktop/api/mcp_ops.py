@@ -287,7 +287,12 @@ class McpService:
         profile's current cube), if the client may use it for ``need``."""
         if ref is None:
             named = {g.cube_id for g in grants if g.cube_id}
-            cube = self.api.store.cubes.get(named.pop()) if len(named) == 1 else self.api.cube
+            if len(named) == 1:
+                cube = self.api.store.cubes.get(named.pop())
+            elif self.api.list_cubes() or any(g.cube == ALL_CUBES for g in grants):
+                cube = self.api.cube  # made on first use, as for the CLI
+            else:  # no cube yet, and none granted: refuse without making one
+                raise self._refusal(None, DEFAULT_CUBE, need)
         else:
             try:
                 cube = self.api.store.cubes.get(ref, self.api.user)

@@ -257,3 +257,9 @@ def test_the_person_can_clear_the_log(profile: None) -> None:
     assert len(json.loads(ok("mcp", "log", "--json").stdout)) == 3
     assert "Deleted 3 " in ok("mcp", "log", "--clear", "--yes").stdout
     assert json.loads(ok("mcp", "log", "--json").stdout) == []
+
+
+def test_a_refusal_on_a_new_profile_makes_no_cube(api: MemosAPI) -> None:
+    with pytest.raises(NotGrantedError, match="cube 'personal'"):
+        McpService(api, APP, {}).search("anything")
+    assert api.list_cubes() == []

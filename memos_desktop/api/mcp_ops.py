@@ -312,7 +312,7 @@ class McpService:
         )
         try:
             item = self.api.get(item_id)
-        except ItemNotFoundError:
+        except (ItemNotFoundError, InvalidInputError):  # also: a prefix of several memories
             raise _Refused(missing, "no such memory", outcome="error") from None
         if item.id != item_id:  # full ids only: a prefix must not probe other cubes
             raise _Refused(missing, "not a full memory id", outcome="error")
@@ -446,7 +446,7 @@ class McpService:
             if target is not None:
                 try:
                     t = self.api.get(target)
-                except ItemNotFoundError:
+                except (ItemNotFoundError, InvalidInputError):
                     t = None
                 if t is None or t.id != target or t.cube_id != c.id:
                     raise ItemNotFoundError(

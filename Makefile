@@ -132,6 +132,7 @@ bench: install
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/mcp_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

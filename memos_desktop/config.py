@@ -18,6 +18,7 @@ import ctypes
 import dataclasses
 import logging
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ PASSPHRASE_ENV = "MEMOS_DESKTOP_PASSPHRASE"
 BACKUP_PASSPHRASE_ENV = "MEMOS_DESKTOP_BACKUP_PASSPHRASE"
 # The new passphrase of `memos-desktop passphrase`, for scripts.
 NEW_PASSPHRASE_ENV = "MEMOS_DESKTOP_NEW_PASSPHRASE"
-SECRET_ENVS = (PASSPHRASE_ENV, BACKUP_PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)
+# The bearer token every request to `memos-desktop mcp --http` must carry.
+MCP_TOKEN_ENV = "MEMOS_DESKTOP_MCP_TOKEN"
+SECRET_ENVS = (PASSPHRASE_ENV, BACKUP_PASSPHRASE_ENV, NEW_PASSPHRASE_ENV, MCP_TOKEN_ENV)
 CONFIG_FILE = "config.toml"
 
 log = logging.getLogger(__name__)
@@ -178,6 +181,23 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class McpClientSettings:
+    """One MCP client's grant (``[mcp.clients.NAME]``): the cubes it may read (search, get,
+    the core profile) and those it may also write (add, correct, forget), by name; "*" is
+    every cube. ``memos-desktop mcp grant`` keeps its grants in the encrypted database."""
+
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class McpSettings:
+    clients: dict[str, McpClientSettings] = field(default_factory=dict)
+    # `memos-desktop mcp --http` listens on 127.0.0.1 (never another address) at this port.
+    http_port: int = 8765
+
+
+@dataclass(frozen=True)
 class Settings:
     profile: str = "default"
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -187,6 +207,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     keymap: dict[str, str] = field(default_factory=dict)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
 
 _SECTIONS: dict[str, type] = {
@@ -196,6 +217,7 @@ _SECTIONS: dict[str, type] = {
     "models": ModelSettings,
     "engine": EngineSettings,
     "ui": UiSettings,
+    "mcp": McpSettings,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -242,6 +264,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "search.dedupe_similarity": (-1.0, 1.01),
     "search.vec_weight": (0.0, 100.0),
     "search.fts_weight": (0.0, 100.0),
+    "mcp.http_port": (1024, 65535),
 }
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -267,6 +290,8 @@ def _build(cls: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
                     hint=f'write it as [{full}] then lines like quit = "ctrl+q"',
                 )
             kwargs[key] = dict(value)
+        elif ftype == "dict[str, McpClientSettings]":
+            kwargs[key] = _mcp_clients(value, path, full)
         elif isinstance(ftype, str) and ftype in _TYPES:
             kwargs[key] = _coerce(path, full, _TYPES[ftype], value)
         else:
@@ -277,6 +302,45 @@ def _build(cls: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
                 )
             kwargs[key] = _build(_SECTIONS[key], value, path, f"{full}.")
     return cls(**kwargs)
+
+
+# An MCP client's name, as given with `--client` in the host's launch command.
+MCP_CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _mcp_clients(value: Any, path: Path, full: str) -> dict[str, McpClientSettings]:
+    example = f'write it as [{full}.NAME] then read = ["default"] and/or write = ["work"]'
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{full}' must be a table of clients", hint=example)
+    out: dict[str, McpClientSettings] = {}
+    for name, grant in value.items():
+        where = f"{full}.{name}"
+        if not MCP_CLIENT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{path}: '{where}': {name!r} is not a client name",
+                hint="use 1-64 letters, digits, '.', '_' or '-' (the --client NAME of the host)",
+            )
+        if not isinstance(grant, dict):
+            raise ConfigError(f"{path}: '{where}' must be a table", hint=example)
+        unknown = sorted(set(grant) - {"read", "write"})
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown key '{where}.{unknown[0]}'",
+                hint=f"a client's grant has only read and write (lists of cube names); {example}",
+            )
+        lists: dict[str, tuple[str, ...]] = {}
+        for k in ("read", "write"):
+            cubes = grant.get(k, [])
+            if not isinstance(cubes, list) or not all(
+                isinstance(c, str) and c.strip() for c in cubes
+            ):
+                raise ConfigError(
+                    f"{path}: '{where}.{k}' must be a list of cube names, got {cubes!r}",
+                    hint=f'e.g. {k} = ["default"] ("*" for every cube)',
+                )
+            lists[k] = tuple(c.strip() for c in cubes)
+        out[name] = McpClientSettings(**lists)
+    return out
 
 
 def load_settings(paths: Paths) -> Settings:

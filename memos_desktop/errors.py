@@ -85,6 +85,11 @@ class PassphraseRequiredError(AuthError):
     pass
 
 
+class NotGrantedError(AuthError):
+    """An MCP client asked for something its grant does not cover (``memos-desktop mcp
+    grant`` gives one); nothing was read or changed."""
+
+
 class StoreError(MemosError):
     exit_code = 6
 

@@ -21,6 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memos_desktop.api.facade import MemosAPI
+    from memos_desktop.api.mcp_ops import (
+        McpGrant,
+        McpService,
+        check_mcp_client,
+        clear_mcp_log,
+        grant_mcp_client,
+        mcp_audit_log,
+        mcp_grants,
+        revoke_mcp_client,
+    )
     from memos_desktop.api.memories import SearchResult
     from memos_desktop.api.model_ops import (
         ModelInfo,
@@ -104,6 +114,19 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "MemosAPI": "memos_desktop.api.facade",
     "SearchResult": "memos_desktop.api.memories",
+    **dict.fromkeys(
+        [
+            "McpGrant",
+            "McpService",
+            "check_mcp_client",
+            "clear_mcp_log",
+            "grant_mcp_client",
+            "mcp_audit_log",
+            "mcp_grants",
+            "revoke_mcp_client",
+        ],
+        "memos_desktop.api.mcp_ops",
+    ),
     **dict.fromkeys(
         [
             "ModelInfo",
@@ -223,6 +246,8 @@ __all__ = [
     "EngineFactory",
     "GenerationStats",
     "Kind",
+    "McpGrant",
+    "McpService",
     "MemoryItem",
     "MemoryLayer",
     "MemoryStatus",
@@ -250,17 +275,22 @@ __all__ = [
     "accept_loss",
     "backup",
     "change_passphrase",
+    "check_mcp_client",
+    "clear_mcp_log",
     "create_profile",
     "default_embedder_factory",
     "default_engine_factory",
     "doctor",
     "embed_text",
     "engine_report",
+    "grant_mcp_client",
     "human_size",
     "key_method",
     "keyring_choice",
     "list_backups",
     "list_models",
+    "mcp_audit_log",
+    "mcp_grants",
     "model_entry",
     "model_kind",
     "no_progress",
@@ -269,6 +299,7 @@ __all__ = [
     "pull_model",
     "remove_model",
     "restore_backup",
+    "revoke_mcp_client",
     "rotate_key",
     "start_state",
     "tqdm_progress",

@@ -325,6 +325,40 @@ def m005_version_ids(c: apsw.Connection) -> None:
     )
 
 
+def m008_mcp_access(c: apsw.Connection) -> None:
+    """The MCP server's grants (which client may read or write which cube) and its audit log
+    (every tool call, allowed or refused). Device-local like the job queue: neither is in the
+    change log, so a grant given on one machine never opens another machine's memory."""
+    c.execute(
+        """
+        CREATE TABLE mcp_grants (
+            client TEXT NOT NULL,
+            cube_id TEXT NOT NULL,  -- a cube's id, or '*' for every cube of the profile
+            access TEXT NOT NULL CHECK (access IN ('read', 'write')),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (client, cube_id)
+        ) STRICT;
+
+        CREATE TABLE mcp_audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            client TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            cube_id TEXT NOT NULL DEFAULT '',
+            item_id TEXT NOT NULL DEFAULT '',
+            args TEXT NOT NULL DEFAULT '{}',
+            outcome TEXT NOT NULL
+                CHECK (outcome IN ('started', 'ok', 'refused', 'error')),
+            detail TEXT NOT NULL DEFAULT '',
+            finished_at REAL
+        ) STRICT;
+        CREATE INDEX mcp_audit_client ON mcp_audit (client, id);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
     (1, "core: users, cubes, memory items, versions, FTS5, conversations", m001_core),
     (2, "activation states, adapters, job queue, change log", m002_engines_daemon_sync),
@@ -337,6 +371,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
         "memory versions keyed by their own id (two devices can both edit one memory)",
         m005_version_ids,
     ),
+    # 6 is unused; 7 is reserved for device sync (issue 11), 8 for the MCP server (issue 13).
+    (8, "MCP client grants and the MCP audit log", m008_mcp_access),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -204,6 +204,13 @@ class KVState:
         return len(self.state) + 4 * len(self.token_ids)
 
 
+def has_activation_memory(engine: object) -> bool:
+    """Whether the engine's KV cache is in this process, so prefix states can be saved and
+    restored. An engine says it has none with ``activation_memory = False`` (a model on a
+    server: its cache is the server's)."""
+    return bool(getattr(engine, "activation_memory", True))
+
+
 @runtime_checkable
 class ChatEngine(Protocol):
     """A loaded chat model. Not thread-safe: one generation at a time (cancel from any thread)."""

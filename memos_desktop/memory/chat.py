@@ -35,6 +35,7 @@ from memos_desktop.engines.base import (
     GenerationStats,
     KVState,
     SamplingParams,
+    has_activation_memory,
     holdback,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
@@ -126,8 +127,11 @@ class ChatService:
         return completion.with_stops(given or SamplingParams(), TURN_MARKERS)
 
     def prepare_prefix(self, assembled: Assembled, *, save: bool) -> tuple[bool, int]:
-        """Restore the prefix's KV state from activation memory, or compute (and save) it."""
+        """Restore the prefix's KV state from activation memory, or compute (and save) it.
+        An engine without activation memory (a server model) skips this: nothing is saved."""
         e = self.engine
+        if not has_activation_memory(e):
+            return False, e.count_message_tokens(assembled.prefix) if assembled.prefix else 0
         key = (e.model_sha256, e.adapter_id, e.prefix_sha256(assembled.prefix), e.settings_key)
         rec = self.activation.get(*key)
         if rec is not None and e.restore_prefix_state(KVState.from_record(rec), assembled.prefix):

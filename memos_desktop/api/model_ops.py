@@ -14,27 +14,27 @@ from memos_desktop.config import Paths, Settings, save_settings
 from memos_desktop.engines import catalog
 from memos_desktop.engines import model_manager as manager
 from memos_desktop.engines.catalog import Kind, ModelEntry
-from memos_desktop.engines.openai_http import ServerModel
-from memos_desktop.errors import ModelNotFoundError
 from memos_desktop.engines.model_manager import (
     ModelInfo,
     ProgressFactory,
     no_progress,
     tqdm_progress,
 )
+from memos_desktop.engines.openai_http import ServerModel
+from memos_desktop.errors import ModelNotFoundError
 
 __all__ = [
     "ModelInfo",
-    "ServerModel",
     "ProgressFactory",
+    "ServerModel",
     "list_models",
     "model_entry",
     "model_kind",
     "model_notice",
-    "server_models",
     "no_progress",
     "pull_model",
     "remove_model",
+    "server_models",
     "tqdm_progress",
     "use_model",
     "verify_model",

@@ -117,9 +117,7 @@ class OpenAICompatEngine:
 
     activation_memory = False  # see the module docstring
 
-    def __init__(
-        self, model_id: str, settings: Any, *, client: OpenAIClient | None = None
-    ) -> None:
+    def __init__(self, model_id: str, settings: Any, *, client: OpenAIClient | None = None) -> None:
         self.name = server_name(model_id)
         self.client = client or client_for(settings)
         self.remote = self.client.remote
@@ -321,7 +319,7 @@ class OpenAICompatEngine:
                 data = self.client.chat({**base, "response_format": form})
                 break
             except EngineError as exc:
-                if "HTTP 4" not in exc.message:
+                if " refused " not in exc.message:  # down or broken: no use trying the other form
                     raise
                 last = exc
         else:

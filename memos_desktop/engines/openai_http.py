@@ -26,7 +26,7 @@ import os
 import re
 import socket
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ def _is_loopback_host(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False  # unknown name: not shown to be loopback
-    addrs = {info[4][0] for info in infos}
+    addrs = {str(info[4][0]) for info in infos}
     return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
 
 
@@ -85,8 +85,7 @@ def check_base_url(base_url: str, allow_remote: bool) -> str:
         raise ConfigError(
             f"[openai] base_url {root_url(base_url)} is not on this machine: prompts (with the "
             "memories they use) would leave it",
-            hint="use a server on 127.0.0.1, or set allow_remote = true in [openai] if you "
-            "mean it",
+            hint="use a server on 127.0.0.1, or set allow_remote = true in [openai] if you mean it",
         )
     return api_url(base_url)
 
@@ -226,7 +225,7 @@ class OpenAIClient:
             raise EngineError("the server's chat answer is not a JSON object")
         return data
 
-    def chat_events(self, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def chat_events(self, payload: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """The server-sent events of a streamed chat completion, parsed. Closing the iterator
         (or leaving it early) closes the connection."""
         try:
@@ -257,14 +256,16 @@ class OpenAIClient:
             raise self._down(exc) from exc
         except httpx.HTTPError as exc:
             raise EngineError(
-                f"the connection to {self.base_url} broke during the answer "
-                f"({type(exc).__name__})",
+                f"the connection to {self.base_url} broke during the answer ({type(exc).__name__})",
                 hint="check that the server is still running",
             ) from exc
 
     def embeddings(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         data = self._request(
-            "POST", "/embeddings", "the embedding request", json={"model": model, "input": list(texts)}
+            "POST",
+            "/embeddings",
+            "the embedding request",
+            json={"model": model, "input": list(texts)},
         )
         rows = data.get("data") if isinstance(data, dict) else None
         if not isinstance(rows, list) or len(rows) != len(texts):

@@ -131,6 +131,24 @@ def _ctx_of(entry: dict[str, Any]) -> int:
     return 0
 
 
+def _per_token(vec: Any) -> bool:
+    return isinstance(vec, list) and bool(vec) and all(isinstance(v, list) for v in vec)
+
+
+def _pooled(vec: Any) -> list[float]:
+    """One vector. A server may return one per token (``llama_cpp.server`` for a model with
+    no pooling of its own): those are averaged (mean pooling)."""
+    if _per_token(vec):
+        n = len(vec)
+        return [sum(float(row[i]) for row in vec) / n for i in range(len(vec[0]))]
+    if isinstance(vec, list) and vec and all(isinstance(v, int | float) for v in vec):
+        return [float(v) for v in vec]
+    raise EngineError(
+        "the server's embedding is not a list of numbers",
+        hint="choose a model the server serves embeddings with",
+    )
+
+
 class OpenAIClient:
     """One server. Thread-safe for separate calls (httpx's client is)."""
 
@@ -275,7 +293,12 @@ class OpenAIClient:
                 "embedder ([models] embedding)",
             )
         rows = sorted(rows, key=lambda r: int(r.get("index", 0)) if isinstance(r, dict) else 0)
-        return [list(map(float, r["embedding"])) for r in rows]
+        vecs = [r.get("embedding") if isinstance(r, dict) else None for r in rows]
+        if len(texts) > 1 and any(_per_token(v) for v in vecs):
+            # Per-token vectors of a batch are not to be trusted (llama_cpp.server mixes the
+            # sequences of a batch for a model with no pooling): one text per request.
+            return [self.embeddings(model, [t])[0] for t in texts]
+        return [_pooled(v) for v in vecs]
 
     def close(self) -> None:
         self._http.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memos_desktop.config import OpenAISettings, Settings
@@ -232,3 +233,28 @@ def test_a_memory_chat_through_the_api_uses_the_server_and_saves_no_kv_state(
         assert api.messages(turn.conversation_id)[-1].meta.get("cancelled") is True
     finally:
         api.close()
+
+
+def test_embeddings_from_the_server(server: Server) -> None:
+    from memos_desktop.engines.openai_compat import OpenAIEmbedder
+
+    e = OpenAIEmbedder("openai:tiny", settings_for(server))
+    try:
+        assert e.model_id == "openai:tiny" and e.dim == 64  # the tiny model's width
+        v = e.embed(
+            ["my sister lives in Lisbon", "the quarterly report", "my sister lives in Lisbon"]
+        )
+        assert v.shape == (3, 64) and v.dtype == np.float32
+        assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+        assert np.allclose(v[0], v[2]) and not np.allclose(v[0], v[1])
+        assert e.embed([]).shape == (0, 64)
+    finally:
+        e.client.close()
+
+
+def test_embeddings_are_refused_from_a_server_off_this_machine() -> None:
+    from memos_desktop.engines.openai_compat import OpenAIEmbedder
+
+    remote = OpenAISettings(base_url="http://192.0.2.1:8080", allow_remote=True)
+    with pytest.raises(EngineError, match="send it every memory"):
+        OpenAIEmbedder("openai:x", remote)  # refused before any connection is tried

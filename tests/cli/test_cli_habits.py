@@ -6,6 +6,10 @@ multi-line input in `chat --plain`. The model is the tiny GGUF, served by a real
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from memos_desktop.cli import main
+from tests.conftest import PASSPHRASE
 from tests.fixtures.openai_server import Server, closed_port, serve
 
 
@@ -78,6 +83,30 @@ def test_stdin_is_the_context_of_the_question(profile: Path) -> None:
     )
     r = run("ask", input="")
     assert r.exit_code == 2 and "give a QUESTION" in r.stderr
+
+
+def test_a_real_pipe_into_a_real_process(profile: Path, tmp_path: Path) -> None:
+    """`cat notes.txt | memos-desktop ask "summarise"` as a shell runs it: a real process
+    whose stdin is a pipe from another one."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The locker code is 8812.\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    cmd = (
+        f"cat {shlex.quote(str(notes))} | {shlex.quote(sys.executable)} -m memos_desktop.cli "
+        "ask summarise --json -o max_tokens=3"
+    )
+    p = subprocess.run(
+        ["sh", "-c", cmd],
+        cwd=root,
+        env=dict(os.environ, MEMOS_DESKTOP_PASSPHRASE=PASSPHRASE),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    answer = json.loads(p.stdout)
+    user = conversation(answer["conversation_id"])["messages"][0]
+    assert user["content"] == "The locker code is 8812.\n\nsummarise"
 
 
 def test_options_set_the_answer_budget_and_bad_ones_are_refused(profile: Path) -> None:

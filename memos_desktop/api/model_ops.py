@@ -92,7 +92,12 @@ def model_notice(settings: Settings, model_id: str | None = None) -> str:
     if not model.startswith("openai:"):
         return ""
     url = root_url(settings.openai.base_url)
-    where = "leaves this machine" if not is_loopback(url) else "local server"
+    if is_loopback(url):
+        where = "local server"
+    elif settings.openai.allow_remote:
+        where = "leaves this machine"
+    else:
+        where = "refused: off this machine (allow_remote is off)"
     return f"{where} ({url}) · no activation memory"
 
 

@@ -144,6 +144,7 @@ def export(obj: Ctx, conversation: str | None, fmt: str, every: bool, output: Pa
         return
     # Owner-only from the first byte: the file holds the conversation in the clear.
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     click.echo(f"Wrote {len(ids)} conversation(s) to {output}", err=True)

@@ -227,6 +227,8 @@ def test_logs_list_search_show_export(profile: Path, tmp_path: Path) -> None:
     assert data["conversation"]["id"] == b["conversation_id"]
     assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
     out = tmp_path / "all.json"
+    out.write_text("old", encoding="utf-8")
+    out.chmod(0o644)
     ok("logs", "export", "--all", "--format", "json", "--output", str(out))
     every = json.loads(out.read_text())
     assert {d["conversation"]["id"] for d in every} == {

@@ -161,6 +161,8 @@ def test_a_url_off_this_machine_needs_allow_remote() -> None:
     remote = Settings(openai=OpenAISettings(base_url="http://192.168.1.20:8080", allow_remote=True))
     assert model_notice(remote, "openai:x").startswith("leaves this machine")
     assert "no activation memory" in model_notice(Settings(), "openai:x")
+    off = Settings(openai=OpenAISettings(base_url="http://192.168.1.20:8080"))
+    assert model_notice(off, "openai:x").startswith("refused: off this machine")
     assert model_notice(Settings(), "gemma3-270m") == ""
 
 

@@ -94,7 +94,9 @@ class ModelsScreen(MemosScreen):
         try:
             served, note = server_models(app.settings), ""
         except MemosError as exc:
-            served, note = [], f" · {exc.message}"
+            # Said only when the chat model is a server model: most people run no server.
+            on_server = app.settings.models.chat.startswith("openai:")
+            served, note = [], f" · {exc.message}" if on_server else ""
         self.app.call_from_thread(self.fill, models, served, note)
 
     def fill(
@@ -135,8 +137,9 @@ class ModelsScreen(MemosScreen):
         restore_cursor(table, keep)
         n = sum(1 for m in models if m.installed)
         self.query_one("#models-count", Static).update(
-            f"{n} installed of {len(models)} · {len(self.served)} on the server{note} · "
-            "u/Enter use · p pull (needs the network once)"
+            f"{n} installed of {len(models)}"
+            + (f" · {len(self.served)} on the server" if self.served else "")
+            + f"{note} · u/Enter use · p pull (needs the network once)"
         )
 
     def _selected(self) -> ModelInfo | None:

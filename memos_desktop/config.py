@@ -176,6 +176,19 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class OpenAISettings:
+    """A local OpenAI-compatible server (Ollama, LM Studio, llama-server, vLLM), used for a
+    model named ``openai:NAME``. Loopback only unless ``allow_remote``; the API key is read
+    from the environment variable ``api_key_env`` names, never written here."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    api_key_env: str = ""
+    allow_remote: bool = False
+    n_ctx: int = 0  # 0: what the server reports, else 4096
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
 class UiSettings:
     theme: str = "textual-dark"
 
@@ -206,6 +219,7 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
     keymap: dict[str, str] = field(default_factory=dict)
     mcp: McpSettings = field(default_factory=McpSettings)
 
@@ -218,6 +232,7 @@ _SECTIONS: dict[str, type] = {
     "engine": EngineSettings,
     "ui": UiSettings,
     "mcp": McpSettings,
+    "openai": OpenAISettings,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -265,6 +280,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "search.vec_weight": (0.0, 100.0),
     "search.fts_weight": (0.0, 100.0),
     "mcp.http_port": (1024, 65535),
+    "openai.n_ctx": (0, 10_000_000),
+    "openai.timeout_s": (0.1, 3600.0),
 }
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}

@@ -4,10 +4,12 @@ Markdown, and the job queue's counts."""
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime as dt
+from typing import Any
 
 from memos_desktop.api.base import ApiBase, locked
-from memos_desktop.errors import InvalidInputError
+from memos_desktop.errors import InvalidInputError, NotFoundError
 from memos_desktop.store.records import Conversation, Message
 
 
@@ -21,6 +23,55 @@ class ConversationsApi(ApiBase):
     @locked
     def conversation(self, conv_id: str) -> Conversation:
         return self.store.conversations.get(conv_id)
+
+    @locked
+    def find_conversation(self, ref: str | None = None) -> Conversation:
+        """The conversation ``ref`` names (its id, or a unique start of it, as ``logs list``
+        shows it), or, with no ``ref``, the one most recently added to."""
+        if not ref:
+            recent = self.store.conversations.list(self.user.id, limit=1)
+            if not recent:
+                raise NotFoundError(
+                    "there is no conversation to continue yet",
+                    hint="ask something first (without -c)",
+                )
+            return recent[0]
+        ref = ref.strip().lower()
+        found = [
+            c
+            for archived in (False, True)
+            for c in self.store.conversations.list(self.user.id, archived=archived, limit=100000)
+            if c.id.startswith(ref)
+        ]
+        if len(found) == 1 and ref:
+            return found[0]
+        if not found:
+            raise NotFoundError(
+                f"no conversation {ref!r}", hint="`memos-desktop logs list` shows their ids"
+            )
+        raise InvalidInputError(
+            f"{ref!r} is the start of {len(found)} conversations' ids",
+            hint="give more of the id",
+        )
+
+    @locked
+    def search_conversations(
+        self, text: str, *, limit: int = 50
+    ) -> builtins.list[tuple[Conversation, builtins.list[Message]]]:
+        """Conversations whose title or messages contain ``text`` (any case), newest first,
+        each with its matching messages."""
+        if not text.strip():
+            raise InvalidInputError("an empty search", hint="give some words to look for")
+        return self.store.conversations.search(self.user.id, text.strip(), limit=limit)
+
+    @locked
+    def export_json(self, conv_id: str) -> dict[str, Any]:
+        """The conversation and its messages as plain data (``logs export --format json``)."""
+        conv = self.conversation(conv_id)
+        return {
+            "conversation": dataclasses.asdict(conv),
+            "messages": [dataclasses.asdict(m) for m in self.messages(conv_id)],
+        }
 
     @locked
     def messages(self, conv_id: str) -> builtins.list[Message]:

@@ -11,12 +11,14 @@ Design rules:
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
 from memos_desktop.api.memories import MemoriesApi
-from memos_desktop.engines.base import CancelToken, SamplingParams
+from memos_desktop.engines.base import CancelToken, SamplingParams, parse_options
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory.chat import ChatService, ChatTurn
 from memos_desktop.memory.consolidate import RunReport, run_pending
@@ -81,12 +83,19 @@ class MemosAPI(MemoriesApi, ConversationsApi):
         temporary: bool = False,
         sampling: SamplingParams | None = None,
         cancel: CancelToken | None = None,
+        system: str = "",
+        context: str = "",
+        options: Mapping[str, Any] | Sequence[str] | None = None,
     ) -> ChatTurn:
         """Retrieve, assemble, stream; iterate the returned turn for text (each piece is made
         holding the API's lock, so other calls interleave with the answer). After the stream
-        ends the turn is recorded (unless temporary) and its fast-mode memory is stored."""
+        ends the turn is recorded (unless temporary) and its fast-mode memory is stored.
+        ``system`` adds an instruction to the system prompt, ``context`` is text sent with
+        the question (memories are searched with the question alone), ``options`` are
+        sampling options by name (``max_tokens``, ``temperature``...; checked)."""
         if not query.strip():
             raise InvalidInputError("an empty message", hint="type something to ask")
+        opts = parse_options(options or {})
         c = self.cube
         svc = ChatService(
             self.store,
@@ -98,7 +107,14 @@ class MemosAPI(MemoriesApi, ConversationsApi):
             self.budget,
         )
         turn = svc.turn(
-            query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
+            query,
+            conversation_id,
+            temporary=temporary,
+            sampling=sampling,
+            cancel=cancel,
+            system=system,
+            context=context,
+            options=opts,
         )
         turn._stream = self.locked_stream(turn._stream)
         return turn

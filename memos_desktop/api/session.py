@@ -73,9 +73,15 @@ def default_embedder_factory(
         from memos_desktop.engines.loader import load_embedder
 
         try:
-            return load_embedder(paths, settings.models.embedding)
+            return load_embedder(paths, settings.models.embedding, settings)
         except (ModelNotFoundError, ModelWriteError) as exc:
             if on_missing is not None:
+                on_missing(exc)
+            return None
+        except EngineError as exc:
+            if not settings.models.embedding.startswith("openai:"):
+                raise
+            if on_missing is not None:  # a server's embeddings: words only while it is down
                 on_missing(exc)
             return None
 

@@ -25,6 +25,7 @@ from memos_desktop.cli.common import (
     short,
 )
 from memos_desktop.cli.mcp import mcp as mcp_group
+from memos_desktop.cli.logs import COMMANDS as LOG_COMMANDS
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
 from memos_desktop.cli.models import models as models_group
 from memos_desktop.config import (
@@ -111,7 +112,7 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
         click.echo(f"Created profile '{obj.profile}' in {info['path']} (key: {method}).")
 
 
-for _cmd in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *BACKUP_COMMANDS):
+for _cmd in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *BACKUP_COMMANDS, *LOG_COMMANDS):
     main.add_command(_cmd)
 
 

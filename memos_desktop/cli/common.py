@@ -8,6 +8,7 @@ to be text (undecodable bytes -> exit 9 with a message, never a traceback)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -69,6 +70,15 @@ class Ctx:
                 ),
             )
         return self._api
+
+    def use_chat_model(self, model: str) -> None:
+        """Use ``model`` (a catalog id, a .gguf path or openai:NAME) for this command only:
+        the settings file is not changed. Called before the API opens."""
+        require_text(model, "--model")
+        if not model.strip():
+            raise click.UsageError("-m/--model needs a model id")
+        models = dataclasses.replace(self.settings.models, chat=model.strip())
+        self.settings = dataclasses.replace(self.settings, models=models)
 
     def close(self) -> None:
         if self._api is not None:

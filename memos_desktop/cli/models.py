@@ -54,8 +54,9 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 
     paths, settings = _env()
     infos = [i for i in list_models(paths, settings) if kind is None or i.entry.kind == kind]
+    served = _served(settings) if kind in (None, "chat") else []
     if as_json:
-        _emit([i.to_json() for i in infos])
+        _emit([i.to_json() for i in infos] + served)
         return
     click.echo(f"{'':2}{'id':<24}{'kind':<10}{'disk':>6}{'ram':>6}  {'installed':<10}licence")
     for i in infos:
@@ -65,11 +66,40 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             f"{mark} {i.entry.id:<24}{i.entry.kind:<10}{_size(i.entry.size_bytes):>6}"
             f"{_size(i.entry.ram_bytes):>6}  {state:<10}{i.entry.license}"
         )
+    for m in served:
+        mark = "*" if m["active"] else " "
+        click.echo(f"{mark} {m['id']:<24}{'chat':<10}{'-':>6}{'-':>6}  {'server':<10}{m['url']}")
     click.echo(
         "\n* = active. `memos-desktop models pull ID` downloads one; "
         "`models use ID` makes it active.",
         err=True,
     )
+
+
+def _served(settings: Settings) -> list[dict[str, Any]]:
+    """The ``[openai]`` server's models as rows; a note on stderr when it is not there."""
+    from memos_desktop.api import server_models
+    from memos_desktop.errors import MemosError
+
+    try:
+        models = server_models(settings)
+    except MemosError as exc:
+        click.echo(f"note: {exc.message}; its models are not listed", err=True)
+        return []
+    url = settings.openai.base_url
+    return [
+        {
+            "id": m.id,
+            "kind": "chat",
+            "source": "server",
+            "url": url,
+            "owned_by": m.owned_by,
+            "n_ctx": m.n_ctx or None,
+            "installed": True,
+            "active": m.id == settings.models.chat,
+        }
+        for m in models
+    ]
 
 
 @models.command()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from memos_desktop.errors import InvalidInputError
 
 
 @runtime_checkable
@@ -79,6 +81,72 @@ class SamplingParams:
             seed=0,
             stop=stop,
         )
+
+
+# The sampling settings a caller may set by name (``ask -o max_tokens=200``): type and range.
+SAMPLING_OPTIONS: dict[str, tuple[type, float, float]] = {
+    "max_tokens": (int, 1, 32768),
+    "temperature": (float, 0.0, 2.0),
+    "top_p": (float, 0.0, 1.0),
+    "top_k": (int, 0, 1000),
+    "min_p": (float, 0.0, 1.0),
+    "repeat_penalty": (float, 0.5, 2.0),
+    "seed": (int, 0, 2**31 - 1),
+}
+
+
+def parse_options(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, int | float]:
+    """``["max_tokens=200", "temperature=0.2"]`` (or a mapping) as checked sampling options.
+    InvalidInputError, naming the known options or the valid range, for anything else."""
+    items: list[tuple[str, Any]] = []
+    if isinstance(pairs, Mapping):
+        items = list(pairs.items())
+    else:
+        for p in pairs:
+            key, eq, value = p.partition("=")
+            if not eq:
+                raise InvalidInputError(
+                    f"option {p!r} is not NAME=VALUE", hint="e.g. -o max_tokens=200"
+                )
+            items.append((key, value))
+    known = ", ".join(SAMPLING_OPTIONS)
+    out: dict[str, int | float] = {}
+    for key, raw in items:
+        k = str(key).strip().replace("-", "_")
+        if k not in SAMPLING_OPTIONS:
+            raise InvalidInputError(f"unknown option {key!r}", hint=f"known options: {known}")
+        want, lo, hi = SAMPLING_OPTIONS[k]
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = want(str(raw).strip()) if isinstance(raw, str) else want(raw)
+            if want is int and isinstance(raw, float) and raw != int(raw):
+                raise ValueError
+        except (TypeError, ValueError):
+            kind = "a whole number" if want is int else "a number"
+            raise InvalidInputError(
+                f"option {k} must be {kind}, got {raw!r}", hint=f"e.g. {k}={lo:g}"
+            ) from None
+        if not (lo <= value <= hi):  # NaN fails too
+            raise InvalidInputError(
+                f"option {k} must be between {lo:g} and {hi:g}, got {raw!r}",
+                hint=f"choose a value from {lo:g} to {hi:g}",
+            )
+        out[k] = value
+    return out
+
+
+def with_options(s: SamplingParams, options: Mapping[str, int | float]) -> SamplingParams:
+    """``s`` with the caller's options. Raising the temperature of greedy settings also gives
+    them the default nucleus settings (greedy ones keep only the top token)."""
+    if not options:
+        return s
+    opts: dict[str, Any] = dict(options)
+    if opts.get("temperature", 0) > 0 and s.temperature == 0:
+        d = SamplingParams()
+        for name in ("top_k", "top_p", "min_p"):
+            opts.setdefault(name, getattr(d, name))
+    return replace(s, **opts)
 
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -202,6 +270,13 @@ class KVState:
     @property
     def size_bytes(self) -> int:
         return len(self.state) + 4 * len(self.token_ids)
+
+
+def has_activation_memory(engine: object) -> bool:
+    """Whether the engine's KV cache is in this process, so prefix states can be saved and
+    restored. An engine says it has none with ``activation_memory = False`` (a model on a
+    server: its cache is the server's)."""
+    return bool(getattr(engine, "activation_memory", True))
 
 
 @runtime_checkable

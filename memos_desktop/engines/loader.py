@@ -25,7 +25,7 @@ from memos_desktop.engines.catalog import (
     installed_path,
 )
 from memos_desktop.engines.embeddings import LlamaEmbedder, ensure_minilm_gguf
-from memos_desktop.engines.select import select_engine
+from memos_desktop.engines.select import is_server_model, select_engine
 from memos_desktop.errors import EngineError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -106,11 +106,16 @@ def ensure_packaged_gemma(paths: Paths) -> Path:
     return target
 
 
-def load_embedder(paths: Paths, model_id: str) -> Embedder:
-    """The embedder for ``model_id`` (a catalog id or a .gguf path). Never downloads.
+def load_embedder(paths: Paths, model_id: str, settings: Settings | None = None) -> Embedder:
+    """The embedder for ``model_id`` (a catalog id, a .gguf path, or ``openai:NAME`` for a
+    local server's embeddings, configured in ``settings.openai``). Never downloads.
 
     Raises ModelNotFoundError, with the fix in its hint, when the model is not available.
     """
+    if is_server_model(model_id):
+        from memos_desktop.engines.openai_compat import OpenAIEmbedder
+
+        return OpenAIEmbedder(model_id, (settings or Settings()).openai)
     resolved = resolve(paths, model_id, kind="embedding")
     try:
         return LlamaEmbedder(resolved.path, resolved.id)
@@ -124,6 +129,10 @@ def load_embedder(paths: Paths, model_id: str) -> Embedder:
 
 
 def load_chat_engine(paths: Paths, settings: Settings) -> ChatEngine:
+    if is_server_model(settings.models.chat):
+        from memos_desktop.engines.openai_compat import OpenAICompatEngine
+
+        return OpenAICompatEngine(settings.models.chat, settings.openai)
     model = resolve(paths, settings.models.chat, kind="chat")
     sha_cache = paths.cache_dir / "model-sha256.json"
     # The person's [engine] prompt_style wins; "auto" takes the catalog's word, else the file's.

@@ -1,4 +1,5 @@
-"""Which chat back end runs a model: MLX on Apple silicon for MLX models, llama.cpp otherwise.
+"""Which chat back end runs a model: MLX on Apple silicon for MLX models, llama.cpp otherwise,
+and a local OpenAI-compatible server for a model named ``openai:NAME``.
 
 Design rule: the choice depends only on the platform and the model's format, never on a guess:
 a GGUF file runs in llama.cpp (Metal on a Mac); an MLX/safetensors model directory runs in MLX
@@ -17,6 +18,12 @@ from typing import Literal
 from memos_desktop.errors import EngineError
 
 EngineName = Literal["mlx", "llamacpp"]
+SERVER_PREFIX = "openai:"
+
+
+def is_server_model(model_id: str) -> bool:
+    """A model served by the ``[openai]`` server (``openai:NAME``), not a file or catalog id."""
+    return model_id.startswith(SERVER_PREFIX)
 
 
 def is_apple_silicon(system: str | None = None, machine: str | None = None) -> bool:

@@ -24,18 +24,21 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memos_desktop.engines.base import (
     CancelToken,
     ChatEngine,
+    ChatMessage,
     Embedder,
     GenerationStats,
     KVState,
     SamplingParams,
+    has_activation_memory,
     holdback,
+    with_options,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory import completion
@@ -118,16 +121,24 @@ class ChatService:
         self.style = engine.prompt_style
         self.scheduler = Scheduler(store, engine.count_tokens, budget or Budget(), style=self.style)
 
-    def sampling(self, given: SamplingParams | None) -> SamplingParams:
+    def sampling(
+        self, given: SamplingParams | None, options: Mapping[str, int | float] | None = None
+    ) -> SamplingParams:
         """A base model: greedy, a one-line budget, the completion stops. A chat model: the
-        given settings (or the defaults), plus the turn markers as stops."""
+        given settings (or the defaults), plus the turn markers as stops. ``options`` (the
+        caller's ``max_tokens``, ``temperature``...) change either."""
         if self.style == "completion":
-            return completion.sampling(given)
-        return completion.with_stops(given or SamplingParams(), TURN_MARKERS)
+            return with_options(completion.sampling(given), options or {})
+        return completion.with_stops(
+            with_options(given or SamplingParams(), options or {}), TURN_MARKERS
+        )
 
     def prepare_prefix(self, assembled: Assembled, *, save: bool) -> tuple[bool, int]:
-        """Restore the prefix's KV state from activation memory, or compute (and save) it."""
+        """Restore the prefix's KV state from activation memory, or compute (and save) it.
+        An engine without activation memory (a server model) skips this: nothing is saved."""
         e = self.engine
+        if not has_activation_memory(e):
+            return False, e.count_message_tokens(assembled.prefix) if assembled.prefix else 0
         key = (e.model_sha256, e.adapter_id, e.prefix_sha256(assembled.prefix), e.settings_key)
         rec = self.activation.get(*key)
         if rec is not None and e.restore_prefix_state(KVState.from_record(rec), assembled.prefix):
@@ -146,20 +157,34 @@ class ChatService:
         temporary: bool = False,
         sampling: SamplingParams | None = None,
         cancel: CancelToken | None = None,
+        system: str = "",
+        context: str = "",
+        options: Mapping[str, int | float] | None = None,
     ) -> ChatTurn:
+        """One answer. ``system`` is the caller's own instruction, added to the system
+        prefix; ``context`` is text given with the question (piped into ``ask``): it is part
+        of the message (sent and recorded) but memories are searched with ``query`` alone."""
         now = time.time()
+        asked = query
+        if context.strip():
+            query = f"{context.rstrip()}\n\n{query}"
         conv_id = conversation_id
         history: list[Message] = []
         if not temporary:
             if conv_id is None:
-                conv_id = self.conversations.create(self.user_id, self.cube.id, title=query[:60]).id
+                conv_id = self.conversations.create(self.user_id, self.cube.id, title=asked[:60]).id
             else:
                 history = self.conversations.messages(conv_id, last=20)
         top_k = self.scheduler.budget.top_k
         # A base model's prompt leaves out memories with no fact in them (questions): ask for
         # more, the scheduler keeps the best few facts.
-        hits = self.retrieve(query, top_k * 2 if self.style == "completion" else top_k)
+        hits = self.retrieve(asked, top_k * 2 if self.style == "completion" else top_k)
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
+        if system.strip():
+            extra = ChatMessage("system", system.strip())
+            rest = assembled.messages[len(assembled.prefix) :]
+            prefix = (*assembled.prefix, extra)
+            assembled = replace(assembled, prefix=prefix, messages=(*prefix, *rest))
         restored, n_prefix = self.prepare_prefix(assembled, save=not temporary)
         turn = ChatTurn(
             conversation_id=conv_id,
@@ -168,9 +193,9 @@ class ChatService:
             prefix_tokens=n_prefix,
         )
 
-        params = self.sampling(sampling)
+        params = self.sampling(sampling, options)
         plain = self.style == "completion"
-        if plain and not assembled.used and completion.personal_question(query):
+        if plain and not assembled.used and completion.personal_question(asked):
             # A base model asked about the person with no memory to go on would make it up.
             turn._stream = self._known_answer(
                 turn, completion.DONT_KNOW, assembled, temporary, conv_id, query, now, history
@@ -183,7 +208,7 @@ class ChatService:
         # A base model's answer to a question is held until its line is complete (a fraction
         # of a second) and shown only if the notes support it; one they do not support was
         # made up, and "I don't know" is said instead.
-        check = plain and completion.is_question(query)
+        check = plain and completion.is_question(asked)
         given = completion.given_text(assembled.messages) if check else ""
 
         def stream() -> Iterator[str]:
@@ -212,7 +237,7 @@ class ChatService:
                     yield text
             if held:
                 answer = "".join(held)
-                if not own.outer_cancelled and not completion.supported(answer, given, query):
+                if not own.outer_cancelled and not completion.supported(answer, given, asked):
                     log.info(
                         "an answer the notes do not support was replaced by %r",
                         completion.DONT_KNOW,

@@ -131,3 +131,28 @@ class ConversationRepo:
                 (conv_id, last),
             )
         return [_msg(r) for r in rows]
+
+    def search(
+        self, user_id: str, text: str, *, limit: int = 50
+    ) -> builtins.list[tuple[Conversation, builtins.list[Message]]]:
+        """Conversations of ``user_id`` whose title or messages contain ``text`` (any case),
+        most recently updated first, each with its matching messages."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        convs = [
+            _conv(r)
+            for r in self.db.query(
+                f"SELECT {_CONV} FROM conversations c WHERE user_id = ? AND (title LIKE ? "
+                "ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id "
+                "AND m.content LIKE ? ESCAPE '\\')) ORDER BY updated_at DESC LIMIT ?",
+                (user_id, like, like, limit),
+            )
+        ]
+        out = []
+        for c in convs:
+            rows = self.db.query(
+                f"SELECT {_MSG} FROM messages WHERE conversation_id = ? AND content LIKE ? "
+                "ESCAPE '\\' ORDER BY seq",
+                (c.id, like),
+            )
+            out.append((c, [_msg(r) for r in rows]))
+        return out

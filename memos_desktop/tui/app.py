@@ -104,6 +104,7 @@ class MemosApp(App[int]):
         self._engine_factory = engine_factory
         self.session: Session | None = None
         self.status = Status(model=settings.models.chat, n_ctx=settings.engine.n_ctx)
+        self._set_notice()
         self.model_error: str | None = None
         self._frozen_base = 0
 
@@ -222,8 +223,17 @@ class MemosApp(App[int]):
         if chat_changed:
             self._reload_engine()
 
+    def _set_notice(self) -> None:
+        """A server model: where prompts go, and no activation memory (issue 13)."""
+        self.status.notice = ""
+        if self.settings.models.chat.startswith("openai:"):
+            from memos_desktop.api import model_notice
+
+            self.status.notice = model_notice(self.settings)
+
     def _reload_engine(self) -> None:
         self.status.model = self.settings.models.chat
+        self._set_notice()
         self.model_error = None
         if self.session is not None:
             factory = self._engine_factory or default_engine_factory(self.paths, self.settings)

@@ -1,5 +1,6 @@
 """Models: installed and recommended, with disk and RAM needs; pull with a progress bar (a
-worker; offline fails at once with the reason), switch the chat model."""
+worker; offline fails at once with the reason), switch the chat model. The models of the
+``[openai]`` server (a local OpenAI-compatible server) are listed too, as ``openai:NAME``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.widgets import restore_cursor, selected_key
 
 if TYPE_CHECKING:
-    from memos_desktop.api import ModelInfo
+    from memos_desktop.api import ModelInfo, ServerModel
 
 
 def size(n: int | None) -> str:
@@ -51,6 +52,7 @@ class ModelsScreen(MemosScreen):
     def __init__(self) -> None:
         super().__init__()
         self.models: dict[str, ModelInfo] = {}
+        self.served: dict[str, ServerModel] = {}
         self.pulling: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -85,14 +87,23 @@ class ModelsScreen(MemosScreen):
 
     @work(thread=True, exclusive=True, group="models-list")
     def _fetch(self) -> None:
-        from memos_desktop.api import list_models
+        from memos_desktop.api import list_models, server_models
 
         app = self.memos
         models = list_models(app.paths, app.settings)
-        self.app.call_from_thread(self.fill, models)
+        try:
+            served, note = server_models(app.settings), ""
+        except MemosError as exc:
+            # Said only when the chat model is a server model: most people run no server.
+            on_server = app.settings.models.chat.startswith("openai:")
+            served, note = [], f" · {exc.message}" if on_server else ""
+        self.app.call_from_thread(self.fill, models, served, note)
 
-    def fill(self, models: list[ModelInfo]) -> None:
+    def fill(
+        self, models: list[ModelInfo], served: list[ServerModel] | None = None, note: str = ""
+    ) -> None:
         self.models = {m.entry.id: m for m in models}
+        self.served = {m.id: m for m in served or []}
         table = self.query_one(DataTable)
         keep = selected_key(table)
         table.clear()
@@ -110,10 +121,25 @@ class ModelsScreen(MemosScreen):
                 e.license if len(e.license) <= 16 else e.license[:15] + "…",
                 key=e.id,
             )
+        url = self.memos.settings.openai.base_url
+        for sm in self.served.values():
+            table.add_row(
+                "▶" if sm.id in active else "",
+                sm.id,
+                "chat",
+                f"on the server {url}"[:34],
+                "server",
+                "-",
+                "-",
+                sm.owned_by[:16] or "-",
+                key=sm.id,
+            )
         restore_cursor(table, keep)
         n = sum(1 for m in models if m.installed)
         self.query_one("#models-count", Static).update(
-            f"{n} installed of {len(models)} · u/Enter use · p pull (needs the network once)"
+            f"{n} installed of {len(models)}"
+            + (f" · {len(self.served)} on the server" if self.served else "")
+            + f"{note} · u/Enter use · p pull (needs the network once)"
         )
 
     def _selected(self) -> ModelInfo | None:
@@ -125,6 +151,15 @@ class ModelsScreen(MemosScreen):
         self.action_use()
 
     def action_use(self) -> None:
+        key = selected_key(self.query_one(DataTable))
+        if key is not None and key in self.served:
+            try:
+                self.memos.switch_chat_model(key)
+            except MemosError as exc:
+                self.memos.show_error(exc)
+                return
+            self.reload()
+            return
         m = self._selected()
         if m is None:
             return

@@ -31,6 +31,9 @@ class Status:
     daemon: str = "off"
     pending_jobs: int = 0
     temporary: bool = False
+    # Where the model runs, for a server model: "leaves this machine" or "local server", and
+    # that activation memory does not apply (api.model_notice); "" for an in-process model.
+    notice: str = ""
 
 
 def when(t: float | None) -> str:
@@ -99,7 +102,11 @@ class StatusBar(Static):
         ttft = f"{st.ttft_s * 1000:.0f} ms" if st.ttft_s is not None else "-"
         tps = f"{st.tokens_per_s:.1f} tok/s" if st.tokens_per_s is not None else "-"
         t.append(f" │ TTFT {ttft} · {tps}")
-        t.append(f" │ KV {st.kv or '-'}")
+        if st.notice:
+            remote = st.notice.startswith("leaves")
+            t.append(f" │ {st.notice}", style="bold red" if remote else "")
+        else:
+            t.append(f" │ KV {st.kv or '-'}")
         daemon = st.daemon + (f", {st.pending_jobs} queued" if st.pending_jobs else "")
         t.append(f" │ daemon {daemon}")
         if st.encryption:

@@ -24,8 +24,8 @@ from memos_desktop.cli.common import (
     prompt_passphrase,
     short,
 )
-from memos_desktop.cli.mcp import mcp as mcp_group
 from memos_desktop.cli.logs import COMMANDS as LOG_COMMANDS
+from memos_desktop.cli.mcp import mcp as mcp_group
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
 from memos_desktop.cli.models import models as models_group
 from memos_desktop.config import (

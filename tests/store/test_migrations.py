@@ -84,3 +84,21 @@ def test_newer_schema_is_refused_without_change(tmp_path) -> None:
     with pytest.raises(MigrationError, match="newer than this memos-desktop"):
         migrate(db)
     db.close()
+
+
+def test_a_migration_landed_out_of_order_is_still_applied(tmp_path) -> None:
+    """A database that got the newest migration before an older number existed (two branches
+    released in either order) still gets the older one."""
+    db = Database(tmp_path / "m.db", b"k" * 32, create=True)
+    *_, (skipped, _, _), (newest, name, fn) = MIGRATIONS
+    migrate(db, target=skipped - 1)
+    with db.write() as c:  # as if this build had only the newest one above ``skipped - 1``
+        fn(c)
+        c.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (newest, name, time.time()),
+        )
+    assert migrate(db) == [skipped]
+    have = {r[0] for r in db.query("SELECT version FROM schema_migrations")}
+    assert have == {v for v, _, _ in MIGRATIONS}
+    db.close()

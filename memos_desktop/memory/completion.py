@@ -32,6 +32,7 @@ from dataclasses import replace
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory.reader import FUNCTION_WORDS, stem
+from memos_desktop.memory.statements import current_state
 
 DONT_KNOW = "I don't know."
 # Answers are one short line; the budget only bounds a model that runs on.
@@ -293,6 +294,9 @@ def note_text(text: str) -> str | None:
     note = second_person(one_line(" ".join(keep)))
     if note[-1] not in ".!?":
         note += "."
+    state = current_state(" ".join(keep))
+    if state is not None:  # "You live in Braga. You moved to Braga last month."
+        note = f"{second_person(state)}. {note}"
     return note
 
 

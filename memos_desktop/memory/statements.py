@@ -364,10 +364,17 @@ def canonical(clause: str, claims: tuple[Claim, ...]) -> str:
 def render(claim: Claim) -> str:
     """A plain first-person sentence for one claim (used when a compound memory is split and
     a part has no clause of its own)."""
-    who = "I" if claim.subject == "self" else f"My {claim.subject.replace(':', ' ').title()}"
+    rel, _, name = claim.subject.partition(":")
+    if claim.subject == "self":
+        who = "I"
+    elif rel in lexicon.RELATIONS.values():
+        who = f"My {rel} {name.title()}".strip()
+    else:
+        who = claim.subject.title()
     be = "am" if claim.subject == "self" else "is"
     v = claim.value
     templates = {
+        "car": f"{'My' if who == 'I' else who + chr(39) + 's'} car is {_a(v)}",
         "residence": f"{who} {'live' if who == 'I' else 'lives'} in {v.title()}",
         "employer": f"{who} {'work' if who == 'I' else 'works'} at {v}",
         "occupation": f"{who} {be} {_a(v)}",
@@ -378,6 +385,29 @@ def render(claim: Claim) -> str:
         "origin": f"{who} {be} from {v.title()}",
     }
     return templates.get(claim.attribute, f"{who} {claim.attribute} {v}".strip())
+
+
+# Attributes whose current value a change states only as a change ("I moved to Braga").
+_STATE = frozenset("residence age car employer occupation diet".split())
+_CONTENT = re.compile(r"[a-z0-9]+")
+
+
+def current_state(text: str) -> str | None:
+    """The state a change leaves, as a plain sentence ("I moved to Braga last month" -> "I
+    live in Braga"), or None when the text already says it that way or holds no such claim.
+    A small model answers "Where do I live?" from "I live in Braga", not from "I moved"."""
+    for raw, asked in clauses(text):
+        if asked:
+            continue
+        clause, _ = _normalise(raw)
+        have = {str(lexicon.NUMBER_WORDS.get(w, w)) for w in _CONTENT.findall(clause.casefold())}
+        for c in slots.claims(clause):
+            if c.negated or c.weak or c.attribute not in _STATE or not c.value:
+                continue
+            said = render(c)
+            if not set(_CONTENT.findall(said.casefold())) <= have:
+                return said
+    return None
 
 
 def _a(v: str) -> str:

@@ -325,6 +325,44 @@ def m005_version_ids(c: apsw.Connection) -> None:
     )
 
 
+def m007_sync_state(c: apsw.Connection) -> None:
+    """Folder sync (issue 11): this device's sync settings and key, its paired peers, the
+    changeset files it applied, and the merge state: the HLC of every memory field's current
+    value, the text edits (to see a fork: both sides edited the text), purge tombstones."""
+    c.execute(
+        """
+        CREATE TABLE sync_config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+        CREATE TABLE sync_peers (
+            device_id TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            paired_at REAL NOT NULL,
+            applied_upto INTEGER NOT NULL DEFAULT 0,
+            last_seen REAL
+        ) STRICT;
+        CREATE TABLE sync_applied (
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            applied_at REAL NOT NULL,
+            PRIMARY KEY (device_id, seq)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_fields (
+            memory_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            PRIMARY KEY (memory_id, field)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_text_edits (
+            memory_id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            base TEXT NOT NULL,
+            PRIMARY KEY (memory_id, hlc)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_tombstones (memory_id TEXT PRIMARY KEY, hlc TEXT NOT NULL) STRICT;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
     (1, "core: users, cubes, memory items, versions, FTS5, conversations", m001_core),
     (2, "activation states, adapters, job queue, change log", m002_engines_daemon_sync),
@@ -337,6 +375,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
         "memory versions keyed by their own id (two devices can both edit one memory)",
         m005_version_ids,
     ),
+    (7, "sync state: config, peers, applied changesets, field clocks, tombstones", m007_sync_state),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -514,7 +514,7 @@ def test_migration_v5_keeps_every_row_and_gives_versions_unique_keys(store: Stor
     db.close()
 
     with open_profile(resolve_paths(), "default", Settings()) as s:
-        assert current_version(s.db) == LATEST == 5
+        assert current_version(s.db) == LATEST == 7
         for t in KEPT_TABLES:
             assert _dump(s.db, t) == before[t], t
         assert _dump(s.db, "memory_versions", OLD_VERSION_COLS) == before_versions

@@ -354,18 +354,29 @@ class FolderSync:
                 files[parsed[0]][parsed[1]] = n
         upto = st.applied_upto(self.db, peer.device_id)
         snaps = sorted(files["snapshot"])
-        if snaps and snaps[-1] > upto:
+        skipped: int | None = None
+        if snaps and snaps[-1] > upto and not st.is_applied(self.db, peer.device_id, snaps[-1]):
             s = snaps[-1]
-            missing = [
+            gap = [
                 n
                 for n in range(upto + 1, s)
                 if n not in files["changeset"] and not st.is_applied(self.db, peer.device_id, n)
             ]
-            if missing or s - upto > SNAPSHOT_WHEN_BEHIND:
+            below = any(n < s for n in files["changeset"])
+            if gap or s - upto > SNAPSHOT_WHEN_BEHIND or (upto == 0 and not below):
                 self._apply_file(pdir / files["snapshot"][s], peer, key, report)
+            else:
+                # A compaction of changesets this device has or is about to apply: it adds
+                # nothing they do not (what it held unsent goes out in a later changeset).
+                skipped = s
         for seq in sorted(files["changeset"]):
             if not st.is_applied(self.db, peer.device_id, seq):
                 self._apply_file(pdir / files["changeset"][seq], peer, key, report)
+        if skipped is not None and all(
+            st.is_applied(self.db, peer.device_id, n) for n in files["changeset"] if n < skipped
+        ):
+            with self.db.write() as c:
+                st.mark_applied(c, peer.device_id, skipped, "snapshot", {})
 
     def _apply_file(self, path: Path, peer: PublicIdentity, key: bytes, report: SyncReport) -> None:
         try:
@@ -393,6 +404,7 @@ class FolderSync:
         since = [s for s in own if s > last]
         if len(since) < self.compact_every and not st.get_config(self.db, "purge_pending"):
             return
+        self._export(mine, key, report)  # what is unsent goes out first: see _import_peer
         with self.db.write() as c:
             st.absorb(c, self.me)
             top = st.top_seq(c)

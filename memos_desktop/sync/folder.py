@@ -378,24 +378,29 @@ class FolderSync:
             with self.db.write() as c:
                 st.mark_applied(c, peer.device_id, skipped, "snapshot", {})
 
+    def import_file(self, path: Path, peer: PublicIdentity, key: bytes) -> int:
+        """Verify, check and merge one file of ``peer``'s folder, recording it as applied, all
+        or nothing. Returns how many memories changed; :class:`SyncError` if refused (the
+        store is then untouched)."""
+        header, entries = decode(path.read_bytes(), peer, key, path.name)
+
+        def mark(c: Any) -> None:
+            covers = header.covers if header.kind == "snapshot" else {}
+            st.mark_applied(c, peer.device_id, header.seq, header.kind, covers)
+            if any("purged" in e for e in entries):
+                st.set_config(c, "purge_pending", "1")
+
+        return apply_entries(self.db, self.me, entries, mark)
+
     def _apply_file(self, path: Path, peer: PublicIdentity, key: bytes, report: SyncReport) -> None:
         try:
-            data = path.read_bytes()
-            header, entries = decode(data, peer, key, path.name)
+            report.changed += self.import_file(path, peer, key)
         except FileNotFoundError:
             return  # compacted away meanwhile: its snapshot covers it next time
         except SyncError as exc:
             report.refused.append(exc.message)
             log.warning("refused %s: %s", path.name, exc.message)
             return
-
-        def mark(c: object) -> None:
-            covers = header.covers if header.kind == "snapshot" else {}
-            st.mark_applied(c, peer.device_id, header.seq, header.kind, covers)
-            if any("purged" in e for e in entries):
-                st.set_config(c, "purge_pending", "1")
-
-        report.changed += apply_entries(self.db, self.me, entries, mark)
         report.applied += 1
 
     def _compact_if_due(self, mine: Path, key: bytes, report: SyncReport) -> None:

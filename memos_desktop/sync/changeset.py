@@ -89,6 +89,20 @@ def encode(
     entries: list[dict[str, Any]],
     covers: dict[str, int] | None = None,
 ) -> bytes:
+    payload = json.dumps({"entries": entries}, separators=(",", ":")).encode()
+    return seal(ident, sync_key, kind, seq, payload, len(entries), covers)
+
+
+def seal(
+    ident: DeviceIdentity,
+    sync_key: bytes,
+    kind: str,
+    seq: int,
+    payload: bytes,
+    count: int,
+    covers: dict[str, int] | None = None,
+) -> bytes:
+    """Compress, encrypt and sign a JSON ``payload`` (bytes) as a file of this device."""
     nonce = os.urandom(12)
     header = json.dumps(
         {
@@ -99,12 +113,12 @@ def encode(
             "key_id": key_id(sync_key),
             "nonce": base64.b64encode(nonce).decode("ascii"),
             "covers": covers or {},
-            "count": len(entries),
+            "count": count,
         },
         sort_keys=True,
     ).encode()
     head = MAGIC + struct.pack(">I", len(header)) + header
-    plain = zlib.compress(json.dumps({"entries": entries}, separators=(",", ":")).encode(), 6)
+    plain = zlib.compress(payload, 6)
     body = head + ChaCha20Poly1305(derive(sync_key, "files")).encrypt(nonce, plain, head)
     return body + ident.sign(body)
 
@@ -177,7 +191,7 @@ def decode(
     try:
         z = zlib.decompressobj()
         plain = z.decompress(packed, MAX_PLAIN)
-        if z.unconsumed_tail or not z.eof:
+        if z.unconsumed_tail or not z.eof or z.unused_data:
             raise ValueError("too large or truncated")
         payload = json.loads(plain.decode("utf-8"))
     except (zlib.error, ValueError, RecursionError, MemoryError) as exc:

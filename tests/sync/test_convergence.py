@@ -56,9 +56,7 @@ class Replicator:
 
 
 def _make(root: Path, rnd: random.Random) -> tuple[list[Device], Replicator]:
-    devices = [
-        new_device(root, n, root / f"folder-{n}", compact_every=3) for n in ("a", "b", "c")
-    ]
+    devices = [new_device(root, n, root / f"folder-{n}", compact_every=3) for n in ("a", "b", "c")]
     for d in devices:
         d.folder.mkdir()
     net = Replicator(devices, rnd)

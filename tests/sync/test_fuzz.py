@@ -26,7 +26,7 @@ from memos_desktop.sync import changeset
 from memos_desktop.sync.changeset import decode, encode, seal
 from memos_desktop.sync.identity import load_identity
 from memos_desktop.sync.pairing import devices_dir
-from tests.sync.devices import Device, new_device, pair_all
+from tests.sync.devices import new_device, pair_all
 
 
 class World:
@@ -58,7 +58,7 @@ class World:
         self.ident_a = load_identity(self.a.store.db)
         self.key = self.a.sync.sync_key
         assert self.key is not None
-        self.peer = [p for p in self.b.sync.paired() if p.device_id == self.a.store.device_id][0]
+        self.peer = next(p for p in self.b.sync.paired() if p.device_id == self.a.store.device_id)
         self.scratch = root / "scratch"
         self.scratch.mkdir()
         self.entries = [

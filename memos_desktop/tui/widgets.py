@@ -31,6 +31,7 @@ class Status:
     daemon: str = "off"
     pending_jobs: int = 0
     temporary: bool = False
+    sync: str = ""  # device sync state (api.sync_ops.status_line); "" when sync is not set up
 
 
 def when(t: float | None) -> str:
@@ -102,6 +103,8 @@ class StatusBar(Static):
         t.append(f" │ KV {st.kv or '-'}")
         daemon = st.daemon + (f", {st.pending_jobs} queued" if st.pending_jobs else "")
         t.append(f" │ daemon {daemon}")
+        if st.sync:
+            t.append(f" │ {st.sync}")
         if st.encryption:
             t.append(f" │ 🔒 {st.encryption}")
         if st.temporary:

@@ -73,6 +73,22 @@ class Device:
     def live_ids(self) -> list[str]:
         return [str(r[0]) for r in self.store.db.query("SELECT id FROM memory_items ORDER BY id")]
 
+    def texts(self) -> list[str]:
+        return [str(r[0]) for r in self.store.db.query("SELECT text FROM memory_items")]
+
+    def sync_entries(self) -> list[dict[str, Any]]:
+        """Every entry of every file this device wrote (decrypted with its own key)."""
+        from memos_desktop.sync.changeset import decode
+        from memos_desktop.sync.pairing import devices_dir
+
+        ident = load_identity(self.store.db)
+        key = self.sync.sync_key
+        assert key is not None
+        out: list[dict[str, Any]] = []
+        for p in sorted((devices_dir(self.folder) / ident.device_id).glob("*.mcs")):
+            out += decode(p.read_bytes(), ident.public, key, p.name)[1]
+        return out
+
     def dump(self) -> str:
         return json.dumps(state_dump(self.store.db), sort_keys=True)
 

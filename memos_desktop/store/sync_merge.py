@@ -226,9 +226,18 @@ def check_entries(payload: Any) -> list[dict[str, Any]]:
 # --- the merge ----------------------------------------------------------------------------
 
 
-def _cube_id(c: Any, db: Database, cube: dict[str, Any]) -> tuple[str, int]:
+def _cube_id(
+    c: Any, db: Database, cube: dict[str, Any], seen: dict[tuple[str, str], tuple[str, int]]
+) -> tuple[str, int]:
     """The local cube a remote memory belongs in: same owner name and cube name (made if
-    missing, with the sender's embedding model)."""
+    missing, with the sender's embedding model). ``seen``: those found in this file."""
+    key = (cube["user"], cube["name"])
+    if key not in seen:
+        seen[key] = _find_cube(c, db, cube)
+    return seen[key]
+
+
+def _find_cube(c: Any, db: Database, cube: dict[str, Any]) -> tuple[str, int]:
     log = changelog_for(db)
     r = c.execute("SELECT id FROM users WHERE name = ?", (cube["user"],)).fetchall()
     if r:
@@ -303,7 +312,11 @@ def _set_vector(c: Any, rowid: int, cube_id: str, dim: int, emb: Any, meta: tupl
 
 
 def _apply_one(
-    c: Any, db: Database, e: dict[str, Any], now: float
+    c: Any,
+    db: Database,
+    e: dict[str, Any],
+    now: float,
+    cubes: dict[tuple[str, str], tuple[str, int]],
 ) -> list[tuple[str, str, list[str]]]:
     """Merge one entry; returns the change rows to log ``(hlc, op, fields)``."""
     mid = e["id"]
@@ -334,7 +347,7 @@ def _apply_one(
     won = {f: v for f, (h, v) in fields.items() if row == [] or h > local.get(f, "")}
     logged: list[tuple[str, str, list[str]]] = []
     if not row:
-        cube_id, dim = _cube_id(c, db, e["cube"])
+        cube_id, dim = _cube_id(c, db, e["cube"], cubes)
         rowid = int(
             c.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memory_items").fetchall()[0][0]
         )
@@ -391,12 +404,11 @@ def _apply_one(
     else:
         rowid = int(row[0][0])
         op = ""
-    for f in won:
-        c.execute(
-            "INSERT INTO sync_fields (memory_id, field, hlc) VALUES (?, ?, ?) "
-            "ON CONFLICT (memory_id, field) DO UPDATE SET hlc = excluded.hlc",
-            (mid, f, fields[f][0]),
-        )
+    c.executemany(
+        "INSERT INTO sync_fields (memory_id, field, hlc) VALUES (?, ?, ?) "
+        "ON CONFLICT (memory_id, field) DO UPDATE SET hlc = excluded.hlc",
+        [(mid, f, fields[f][0]) for f in won],
+    )
     if op:
         by_hlc: dict[str, list[str]] = {}
         for f in won:
@@ -428,8 +440,9 @@ def apply_entries(db: Database, device_id: str, entries: list[dict[str, Any]], m
     with db.write() as c:
         absorb(c, device_id)
         rows: list[tuple[str, str, str, str, str, str, float]] = []
+        cubes: dict[tuple[str, str], tuple[str, int]] = {}
         for e in entries:
-            logged = _apply_one(c, db, e, now)
+            logged = _apply_one(c, db, e, now, cubes)
             changed += bool(logged)
             for hlc, op, fs in logged:
                 rows.append((hlc, hlc.split(":", 2)[2], "memory", e["id"], op, json.dumps(fs), now))

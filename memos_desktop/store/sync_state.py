@@ -156,15 +156,6 @@ def coverage(db: Database) -> dict[str, int]:
 # --- absorbing local writes ---------------------------------------------------------------
 
 
-def _raise_field(c: Any, memory_id: str, field: str, hlc: str) -> None:
-    c.execute(
-        "INSERT INTO sync_fields (memory_id, field, hlc) VALUES (?, ?, ?) "
-        "ON CONFLICT (memory_id, field) DO UPDATE SET hlc = excluded.hlc "
-        "WHERE excluded.hlc > sync_fields.hlc",
-        (memory_id, field, hlc),
-    )
-
-
 def field_hlc(c: Any, memory_id: str, field: str) -> str:
     r = c.execute(
         "SELECT hlc FROM sync_fields WHERE memory_id = ? AND field = ?", (memory_id, field)
@@ -201,9 +192,23 @@ def absorb(c: Any, device_id: str) -> int:
         "AND device_id = ? AND entity = 'memory' ORDER BY seq",
         (since, top, device_id),
     ).fetchall()
+    raised: list[tuple[str, str, str]] = []
+    text_hlc: dict[str, str] = {}  # this batch's text stamps (not yet in sync_fields)
+
+    def flush() -> None:
+        c.executemany(
+            "INSERT INTO sync_fields (memory_id, field, hlc) VALUES (?, ?, ?) "
+            "ON CONFLICT (memory_id, field) DO UPDATE SET hlc = excluded.hlc "
+            "WHERE excluded.hlc > sync_fields.hlc",
+            raised,
+        )
+        raised.clear()
+
     for hlc, mid, op, fields in rows:
         if op == "purge":
+            flush()
             tombstone(c, mid, hlc)
+            text_hlc.pop(mid, None)
             continue
         names = set(json.loads(fields))
         if op == "create" or "*" in names:
@@ -211,14 +216,15 @@ def absorb(c: Any, device_id: str) -> int:
             base = ""
         else:
             names &= set(FIELDS)
-            base = field_hlc(c, mid, "text")
+            base = text_hlc[mid] if mid in text_hlc else field_hlc(c, mid, "text")
         if "text" in names:
             c.execute(
                 "INSERT OR IGNORE INTO sync_text_edits (memory_id, hlc, base) VALUES (?, ?, ?)",
                 (mid, hlc, base),
             )
-        for f in names:
-            _raise_field(c, mid, f, hlc)
+            text_hlc[mid] = hlc
+        raised += [(mid, f, hlc) for f in names]
+    flush()
     set_config(c, "absorbed_seq", str(top))
     return len(rows)
 

@@ -74,8 +74,11 @@ def sync_now(api: MemosAPI) -> SyncReport:
 
 
 def is_set_up(api: MemosAPI) -> bool:
+    """Whether this profile syncs (reads a setting only: makes no device keys)."""
+    from memos_desktop.store import sync_state
+
     with api.lock:
-        return _sync(api).folder is not None
+        return sync_state.get_config(api.store.db, "folder") is not None
 
 
 def status(api: MemosAPI) -> SyncStatus:
@@ -91,18 +94,18 @@ def paired_devices(api: MemosAPI) -> list[PublicIdentity]:
 
 def status_line(api: MemosAPI) -> str:
     """A short sync state for a status bar: off, waiting, last sync age, conflicts."""
-    with api.lock:
-        s = _sync(api)
-        if s.folder is None:
-            return "sync off"
-        from memos_desktop.store import sync_state
+    from memos_desktop.store import sync_state
 
-        peers = len(sync_state.peers(s.db))
+    with api.lock:
+        db = api.store.db
+        if sync_state.get_config(db, "folder") is None:
+            return "sync off"
+        peers = len(sync_state.peers(db))
         if not peers:
             return "sync: not paired"
-        last = sync_state.get_config(s.db, "last_sync")
-        err = sync_state.get_config(s.db, "last_error")
-        n_conf = len(sync_state.conflicts(s.db))
+        last = sync_state.get_config(db, "last_sync")
+        err = sync_state.get_config(db, "last_error")
+        n_conf = len(sync_state.conflicts(db))
         age = "never" if not last else _age(time.time() - float(last))
         text = f"sync {age} ({peers} device{'s' if peers != 1 else ''})"
         if n_conf:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from memos_desktop.api import sync_ops
+from memos_desktop.api.facade import MemosAPI
 from memos_desktop.errors import SyncError
 from memos_desktop.sync.pairing import devices_dir
 from tests.sync.devices import Device, new_device, pair_all
@@ -88,6 +90,8 @@ def test_concurrent_text_edits_are_a_visible_conflict_until_edited_again(
     ((mid, kept, edits),) = a.sync.status().conflicts
     assert mid == x and len(edits) == 2
     assert kept == a.store.memories.get(x).text == b.store.memories.get(x).text
+    line = sync_ops.status_line(MemosAPI(a.store, None))
+    assert line.startswith("sync just now (1 device)") and line.endswith("1 conflict")
     history = {v.text for v in b.store.memories.history(x)}
     assert {"I like black tea", "I like oolong tea"} <= history  # the other text is kept
     b.store.memories.update(x, text="I like both teas")  # seen both: resolves it

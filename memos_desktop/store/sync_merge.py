@@ -437,6 +437,7 @@ def apply_entries(db: Database, device_id: str, entries: list[dict[str, Any]], m
     memories changed."""
     now = time.time()
     changed = 0
+    purged = False
     with db.write() as c:
         absorb(c, device_id)
         rows: list[tuple[str, str, str, str, str, str, float]] = []
@@ -452,7 +453,7 @@ def apply_entries(db: Database, device_id: str, entries: list[dict[str, Any]], m
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            if any(r[4] == "purge" for r in rows):
+            if purged := any(r[4] == "purge" for r in rows):
                 c.execute("INSERT INTO memory_fts(memory_fts) VALUES ('optimize')")
         # absorb() must not read these rows as local ones (they carry other device ids).
         top = top_seq(c)
@@ -462,4 +463,6 @@ def apply_entries(db: Database, device_id: str, entries: list[dict[str, Any]], m
             (str(top),),
         )
         mark(c)
+    if purged:
+        db.checkpoint()  # the purged text out of the WAL too (as MemoryRepo.purge does)
     return changed

@@ -92,6 +92,15 @@ class Device:
     def dump(self) -> str:
         return json.dumps(state_dump(self.store.db), sort_keys=True)
 
+    def file_digest(self) -> str:
+        """The database files' bytes (main file and WAL)."""
+        h = hashlib.sha256()
+        main = Path(str(self.store.db.path))
+        for p in (main, main.with_name(main.name + "-wal")):
+            if p.exists():
+                h.update(p.read_bytes())
+        return h.hexdigest()
+
     def db_digest(self) -> str:
         """A full dump of every table (the store byte for byte, as SQL sees it)."""
         h = hashlib.sha256()

@@ -74,8 +74,10 @@ class World:
         name = name or changeset.file_name("changeset", self.n)
         path = self.scratch / name
         path.write_bytes(data)
+        files = self.b.file_digest()
         with pytest.raises(SyncError):
             self.b.sync.import_file(path, self.peer, self.key)  # type: ignore[arg-type]
+        assert self.b.file_digest() == files  # byte for byte
         assert self.b.db_digest() == self.digest
 
     def refuse_or_apply(self, data: bytes) -> None:

@@ -13,6 +13,7 @@ process, through one local folder (no replication tool in the loop: that is the 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     args = ap.parse_args()
     rng = np.random.default_rng(7)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="memos-bench-sync-") as tmp:
         root = Path(tmp)
         folder = root / "Sync"
@@ -148,7 +150,8 @@ def main() -> None:
         f"so every entry carries its embedding) written on device A in batches of "
         f"{args.batch}, each batch one changeset; all devices are real encrypted profiles in "
         "one process, syncing through one local folder. Peak RSS is the whole process (three "
-        f"profiles open): {rss_mib():.0f} MiB at the end.",
+        f"profiles open): {rss_mib():.0f} MiB at the end. Load average at the start "
+        f"{load:.1f} (the machine is shared: figures are upper bounds).",
         "",
         "| step | time | notes |",
         "|---|---|---|",

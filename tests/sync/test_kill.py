@@ -44,8 +44,8 @@ def test_a_device_killed_mid_sync_recovers(tmp_path: Path) -> None:
     pair_all([a, b])
     b.sync.sync_now()
     a.sync.sync_now()
-    for r in range(40):  # 40 changesets for b to apply, each its own transaction
-        ids = [a.add(f"round {r} fact {i} tea", seed=r * 10 + i) for i in range(5)]
+    for r in range(60):  # 60 changesets for b to apply, each its own transaction
+        ids = [a.add(f"round {r} fact {i} tea", seed=r * 10 + i) for i in range(8)]
         a.store.memories.update(ids[0], text=f"round {r} edited", tags=[f"r{r}"])
         if r % 7 == 3:
             a.store.memories.purge([ids[1]])
@@ -55,7 +55,7 @@ def test_a_device_killed_mid_sync_recovers(tmp_path: Path) -> None:
     b.store.close()
 
     rnd = random.Random(11)
-    killed = [_kill_mid_sync(b.home, rnd.uniform(0.02, 0.4)) for _ in range(4)]
+    killed = [_kill_mid_sync(b.home, rnd.uniform(0.005, 0.12)) for _ in range(4)]
     assert any(killed), "no kill landed mid-sync: the test proved nothing"
 
     b.store = reopen(b.home)
@@ -70,6 +70,6 @@ def test_a_device_killed_mid_sync_recovers(tmp_path: Path) -> None:
     b.sync.sync_now()
     a.sync.sync_now()
     assert a.dump() == b.dump()
-    assert len(a.live_ids()) == 40 * 5 - 6 + 30
+    assert len(a.live_ids()) == 60 * 8 - 9 + 30
     for d in (a, b):
         d.store.close()

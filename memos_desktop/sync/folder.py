@@ -174,6 +174,14 @@ class FolderSync:
                 f"{folder} is not a folder",
                 hint="create it (inside your Syncthing/Dropbox/NAS folder) and run this again",
             )
+        profile = self.lock_path.parent.resolve()
+        if folder == profile or profile in folder.parents or folder in profile.parents:
+            raise SyncError(
+                f"{folder} holds this profile's database (or sits inside it): a sync tool "
+                "copying the live database corrupts it",
+                hint="choose a folder apart from the profile (memos-desktop writes its own "
+                "files there, never the database)",
+            )
         made = False
         self._set(folder=str(folder))
         if self.sync_key is None and not any(o.key_id for o in pairing.offers(folder, self.me)):

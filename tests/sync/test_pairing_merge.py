@@ -45,6 +45,15 @@ def test_pairing_needs_the_code_both_devices_show(tmp_path: Path) -> None:
     assert b.sync.sync_key == a.sync.sync_key  # granted through the folder, to b's key only
 
 
+def test_a_folder_holding_the_profile_is_refused(tmp_path: Path) -> None:
+    a, _, _ = _two(tmp_path)
+    for bad in (a.store.dir, a.store.dir / "sub", a.home):
+        bad.mkdir(exist_ok=True)
+        with pytest.raises(SyncError, match="live database"):
+            a.sync.setup(bad)
+    assert a.sync.folder is None
+
+
 def test_two_devices_that_each_made_a_key_agree_on_one(tmp_path: Path) -> None:
     a, b, _ = _two(tmp_path)
     (tmp_path / "fa").mkdir()

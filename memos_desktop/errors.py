@@ -155,6 +155,11 @@ class ProfileExistsError(InvalidInputError):
     pass
 
 
+class SyncError(InvalidInputError):
+    """Device sync refused something: a changeset or pairing file that is damaged, tampered
+    with, from an unpaired device, or not meant for this device; or sync is not set up."""
+
+
 class AmbiguousError(MemosError):
     """The request could mean more than one thing and nothing was changed; ``candidates``
     are the (id, text) pairs to choose from."""

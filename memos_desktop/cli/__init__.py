@@ -28,6 +28,7 @@ from memos_desktop.cli.logs import COMMANDS as LOG_COMMANDS
 from memos_desktop.cli.mcp import mcp as mcp_group
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
 from memos_desktop.cli.models import models as models_group
+from memos_desktop.cli.sync import COMMANDS as SYNC_COMMANDS
 from memos_desktop.config import (
     NEW_PASSPHRASE_ENV,
     PASSPHRASE_ENV,
@@ -112,7 +113,7 @@ def init(obj: Ctx, use_passphrase: bool, use_keyring: bool, as_json: bool) -> No
         click.echo(f"Created profile '{obj.profile}' in {info['path']} (key: {method}).")
 
 
-for _cmd in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *BACKUP_COMMANDS, *LOG_COMMANDS):
+for _cmd in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *BACKUP_COMMANDS, *LOG_COMMANDS, *SYNC_COMMANDS):
     main.add_command(_cmd)
 
 

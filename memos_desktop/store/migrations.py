@@ -325,6 +325,44 @@ def m005_version_ids(c: apsw.Connection) -> None:
     )
 
 
+def m007_sync_state(c: apsw.Connection) -> None:
+    """Folder sync (issue 11): this device's sync settings and key, its paired peers, the
+    changeset files it applied, and the merge state: the HLC of every memory field's current
+    value, the text edits (to see a fork: both sides edited the text), purge tombstones."""
+    c.execute(
+        """
+        CREATE TABLE sync_config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+        CREATE TABLE sync_peers (
+            device_id TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            paired_at REAL NOT NULL,
+            applied_upto INTEGER NOT NULL DEFAULT 0,
+            last_seen REAL
+        ) STRICT;
+        CREATE TABLE sync_applied (
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            applied_at REAL NOT NULL,
+            PRIMARY KEY (device_id, seq)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_fields (
+            memory_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            PRIMARY KEY (memory_id, field)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_text_edits (
+            memory_id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            base TEXT NOT NULL,
+            PRIMARY KEY (memory_id, hlc)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE sync_tombstones (memory_id TEXT PRIMARY KEY, hlc TEXT NOT NULL) STRICT;
+        """
+    )
+
+
 def m008_mcp_access(c: apsw.Connection) -> None:
     """The MCP server's grants (which client may read or write which cube) and its audit log
     (every tool call, allowed or refused). Device-local like the job queue: neither is in the
@@ -363,15 +401,16 @@ MIGRATIONS: list[tuple[int, str, Callable[[apsw.Connection], None]]] = [
     (1, "core: users, cubes, memory items, versions, FTS5, conversations", m001_core),
     (2, "activation states, adapters, job queue, change log", m002_engines_daemon_sync),
     # v3 was set aside for the change log while it was developed in parallel; v4 came first,
-    # and the runner applies only versions above the recorded one (in order, numbers need not
-    # be contiguous), so the change log is v5 and v3 stays unused.
+    # so the change log is v5 and v3 stays unused (numbers need not be contiguous).
     (4, "job leases with tokens; dedupe keys unique among active jobs", m004_job_leases),
     (
         5,
         "memory versions keyed by their own id (two devices can both edit one memory)",
         m005_version_ids,
     ),
-    # 6 is unused; 7 is reserved for device sync (issue 11), 8 for the MCP server (issue 13).
+    # 6 is unused. 7 (device sync, issue 11) and 8 (the MCP server, issue 13) were built in
+    # parallel; the runner applies every missing number, so either order reaches both.
+    (7, "sync state: config, peers, applied changesets, field clocks, tombstones", m007_sync_state),
     (8, "MCP client grants and the MCP audit log", m008_mcp_access),
 ]
 LATEST = MIGRATIONS[-1][0]

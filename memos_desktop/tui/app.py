@@ -149,6 +149,10 @@ class MemosApp(App[int]):
             )
             cube = session.api.cube.name
             counts = session.api.job_counts()
+            from memos_desktop.api import sync_ops
+
+            if sync_ops.is_set_up(session.api):
+                self.status.sync = sync_ops.status_line(session.api)
             # Not yet done: waiting (or waiting for a retry) and running.
             pending = counts.get("queued", 0) + counts.get("running", 0)
         except MemosError as exc:

@@ -34,6 +34,7 @@ class Status:
     # Where the model runs, for a server model: "leaves this machine" or "local server", and
     # that activation memory does not apply (api.model_notice); "" for an in-process model.
     notice: str = ""
+    sync: str = ""  # device sync state (api.sync_ops.status_line); "" when sync is not set up
 
 
 def when(t: float | None) -> str:
@@ -109,6 +110,8 @@ class StatusBar(Static):
             t.append(f" │ KV {st.kv or '-'}")
         daemon = st.daemon + (f", {st.pending_jobs} queued" if st.pending_jobs else "")
         t.append(f" │ daemon {daemon}")
+        if st.sync:
+            t.append(f" │ {st.sync}")
         if st.encryption:
             t.append(f" │ 🔒 {st.encryption}")
         if st.temporary:

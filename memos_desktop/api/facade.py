@@ -15,6 +15,7 @@ from pathlib import Path
 
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
+from memos_desktop.api.cube_files import CubeFilesApi
 from memos_desktop.api.memories import MemoriesApi
 from memos_desktop.engines.base import CancelToken, SamplingParams
 from memos_desktop.errors import InvalidInputError
@@ -24,7 +25,7 @@ from memos_desktop.store.backup import BackupInfo
 from memos_desktop.store.records import Cube, User
 
 
-class MemosAPI(MemoriesApi, ConversationsApi):
+class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi):
     # --- users ------------------------------------------------------------------------------
 
     @locked

@@ -1,0 +1,353 @@
+"""The SQL of cube export and import: pages of a cube's memories with their versions and
+vectors, and the writes an import makes, all inside the caller's one transaction.
+
+Design rules:
+- Reads page by rowid (keyset), so an export of any size holds one page in memory.
+- Writes take the connection of a transaction the caller holds (``Database.write()``) and log
+  every row they add or change in the change log, as the memory repository does, so an
+  imported memory syncs like one typed in.
+- Derived rows are kept in step here: tags, the vec0 row and its metadata columns (FTS5 follows
+  by trigger).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from memos_desktop.store.changelog import ChangeLog
+from memos_desktop.store.db import Database
+from memos_desktop.store.memory_rows import ITEM_COLUMNS, VERSION_COLUMNS, row_to_item
+from memos_desktop.store.migrations import vec_table
+from memos_desktop.store.records import MemoryItem
+
+EXPORTED_STATUSES = ("active", "archived")  # forgotten memories stay behind
+_CHUNK = 500
+
+
+def _q(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _table_exists(db: Database, name: str) -> bool:
+    return bool(db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", (name,)))
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def counts(db: Database, cube_id: str) -> dict[str, int]:
+    st = _q(len(EXPORTED_STATUSES))
+    return {
+        "memories": int(
+            db.scalar(
+                f"SELECT count(*) FROM memory_items WHERE cube_id = ? AND status IN ({st})",
+                (cube_id, *EXPORTED_STATUSES),
+            )
+        ),
+        "versions": int(
+            db.scalar(
+                "SELECT count(*) FROM memory_versions v JOIN memory_items m ON m.id = v.item_id "
+                f"WHERE m.cube_id = ? AND m.status IN ({st})",
+                (cube_id, *EXPORTED_STATUSES),
+            )
+        ),
+        "activations": int(
+            db.scalar("SELECT count(*) FROM activation_states WHERE cube_id = ?", (cube_id,))
+        ),
+        "adapters": int(
+            db.scalar(
+                "SELECT count(*) FROM adapters WHERE cube_id = ? AND status != 'training'",
+                (cube_id,),
+            )
+        ),
+    }
+
+
+def item_pages(db: Database, cube_id: str, page: int = 1000) -> Iterator[list[MemoryItem]]:
+    last = 0
+    st = _q(len(EXPORTED_STATUSES))
+    while True:
+        rows = db.query(
+            f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND status IN ({st}) "
+            "AND rowid > ? ORDER BY rowid LIMIT ?",
+            (cube_id, *EXPORTED_STATUSES, last, page),
+        )
+        if not rows:
+            return
+        yield [row_to_item(r) for r in rows]
+        last = int(rows[-1][0])
+
+
+def versions_of(db: Database, item_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """item id -> its version rows (``VERSION_COLUMNS`` order), oldest first."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for i in range(0, len(item_ids), _CHUNK):
+        chunk = list(item_ids[i : i + _CHUNK])
+        for r in db.query(
+            f"SELECT {VERSION_COLUMNS} FROM memory_versions WHERE item_id IN ({_q(len(chunk))}) "
+            "ORDER BY item_id, version, hlc",
+            chunk,
+        ):
+            out.setdefault(str(r[0]), []).append(r)
+    return out
+
+
+def vectors_of(db: Database, dim: int, rowids: Sequence[int]) -> dict[int, bytes]:
+    table = vec_table(dim)
+    if not rowids or not _table_exists(db, table):
+        return {}
+    return {
+        int(r[0]): bytes(r[1])
+        for r in db.query(
+            f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({_q(len(rowids))})",
+            list(rowids),
+        )
+    }
+
+
+def activation_rows(db: Database, cube_id: str) -> Iterator[tuple[Any, ...]]:
+    ids = [r[0] for r in db.query("SELECT id FROM activation_states WHERE cube_id = ?", (cube_id,))]
+    for sid in ids:  # one blob in memory at a time
+        r = db.query_one(
+            "SELECT model_sha256, adapter_id, prefix_sha256, settings_key, n_tokens, token_ids, "
+            "state FROM activation_states WHERE id = ?",
+            (sid,),
+        )
+        if r is not None:
+            yield r
+
+
+def adapter_rows(db: Database, cube_id: str) -> Iterator[tuple[Any, ...]]:
+    ids = [
+        r[0]
+        for r in db.query(
+            "SELECT id FROM adapters WHERE cube_id = ? AND status != 'training'", (cube_id,)
+        )
+    ]
+    for aid in ids:
+        r = db.query_one(
+            "SELECT name, base_model_sha256, format, metrics, sha256, blob FROM adapters "
+            "WHERE id = ?",
+            (aid,),
+        )
+        if r is not None:
+            yield r
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def existing_items(c: Any, ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+    """id -> (rowid, cube_id, content_hash) of the items that exist (any cube, any status)."""
+    out: dict[str, tuple[int, str, str]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = list(ids[i : i + _CHUNK])
+        for r in c.execute(
+            f"SELECT id, rowid, cube_id, content_hash FROM memory_items WHERE id IN "
+            f"({_q(len(chunk))})",
+            chunk,
+        ):
+            out[str(r[0])] = (int(r[1]), str(r[2]), str(r[3]))
+    return out
+
+
+def existing_versions(c: Any, version_ids: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for i in range(0, len(version_ids), _CHUNK):
+        chunk = list(version_ids[i : i + _CHUNK])
+        out.update(
+            str(r[0])
+            for r in c.execute(
+                f"SELECT id FROM memory_versions WHERE id IN ({_q(len(chunk))})", chunk
+            )
+        )
+    return out
+
+
+def version_ids_of(c: Any, item_ids: Sequence[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for i in range(0, len(item_ids), _CHUNK):
+        chunk = list(item_ids[i : i + _CHUNK])
+        for r in c.execute(
+            f"SELECT item_id, id FROM memory_versions WHERE item_id IN ({_q(len(chunk))})", chunk
+        ):
+            out.setdefault(str(r[0]), set()).add(str(r[1]))
+    return out
+
+
+def live_hashes(c: Any, cube_id: str, hashes: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for i in range(0, len(hashes), _CHUNK):
+        chunk = list(hashes[i : i + _CHUNK])
+        out.update(
+            str(r[0])
+            for r in c.execute(
+                "SELECT content_hash FROM memory_items WHERE cube_id = ? AND status != 'deleted' "
+                f"AND content_hash IN ({_q(len(chunk))})",
+                (cube_id, *chunk),
+            )
+        )
+    return out
+
+
+def next_rowid(c: Any) -> int:
+    return int(c.execute("SELECT coalesce(max(rowid), 0) FROM memory_items").fetchall()[0][0]) + 1
+
+
+_ITEM_INSERT = (
+    "INSERT INTO memory_items (rowid, id, cube_id, text, key, type, layer, status, source, "
+    "confidence, importance, pinned, tags, sources, valid_from, valid_to, created_at, "
+    "updated_at, version, supersedes, superseded_by, content_hash, embed_model, context) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ITEM_UPDATE = (
+    "UPDATE memory_items SET text = ?, key = ?, type = ?, layer = ?, status = ?, source = ?, "
+    "confidence = ?, importance = ?, pinned = ?, tags = ?, sources = ?, valid_from = ?, "
+    "valid_to = ?, created_at = ?, updated_at = ?, version = ?, supersedes = ?, "
+    "superseded_by = ?, content_hash = ?, embed_model = ?, context = ? WHERE rowid = ?"
+)
+_VERSION_INSERT = f"INSERT INTO memory_versions ({VERSION_COLUMNS}) VALUES ({_q(18)})"
+
+
+def _item_values(d: dict[str, Any], content_hash: str, embed_model: str) -> tuple[Any, ...]:
+    return (
+        d["text"],
+        d["key"],
+        d["type"],
+        d["layer"],
+        d["status"],
+        d["source"],
+        d["confidence"],
+        d["importance"],
+        int(d["pinned"]),
+        json.dumps(d["tags"]),
+        json.dumps(d["sources"]),
+        d["valid_from"],
+        d["valid_to"],
+        d["created_at"],
+        d["updated_at"],
+        d["version"],
+        d["supersedes"],
+        d["superseded_by"],
+        content_hash,
+        embed_model,
+        d["context"],
+    )
+
+
+class ImportWriter:
+    """The writes of one import, on the connection of the caller's transaction."""
+
+    def __init__(self, c: Any, changes: ChangeLog, cube_id: str, dim: int) -> None:
+        self.c = c
+        self.changes = changes
+        self.cube_id = cube_id
+        self.table = vec_table(dim)
+
+    def add(self, rowid: int, d: dict[str, Any], h: str, model: str, vec: bytes | None) -> None:
+        self.c.execute(_ITEM_INSERT, (rowid, d["id"], self.cube_id, *_item_values(d, h, model)))
+        self._derived(rowid, d, vec)
+        self.changes.log(self.c, "memory", d["id"], "create", ("*",))
+
+    def update(self, rowid: int, d: dict[str, Any], h: str, model: str, vec: bytes | None) -> None:
+        self.c.execute(_ITEM_UPDATE, (*_item_values(d, h, model), rowid))
+        self.c.execute("DELETE FROM memory_tags WHERE item_rowid = ?", (rowid,))
+        self.c.execute(f"DELETE FROM {self.table} WHERE rowid = ?", (rowid,))
+        self._derived(rowid, d, vec)
+        self.changes.log(self.c, "memory", d["id"], "update", ("*",))
+
+    def _derived(self, rowid: int, d: dict[str, Any], vec: bytes | None) -> None:
+        tags = sorted({t.strip().lower() for t in d["tags"] if t.strip()})
+        self.c.executemany(
+            "INSERT OR IGNORE INTO memory_tags (item_rowid, tag) VALUES (?, ?)",
+            [(rowid, t) for t in tags],
+        )
+        if vec is not None:
+            self.c.execute(
+                f"INSERT INTO {self.table} (rowid, cube_id, embedding, type, layer, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rowid, self.cube_id, vec, d["type"], d["layer"], d["status"], d["created_at"]),
+            )
+
+    def versions(self, item_id: str, versions: Sequence[dict[str, Any]]) -> int:
+        """Insert the versions not stored yet (by version id); returns how many."""
+        have = existing_versions(self.c, [v["id"] for v in versions])
+        new = [v for v in versions if v["id"] not in have]
+        for v in new:
+            self.c.execute(
+                _VERSION_INSERT,
+                (
+                    item_id,
+                    v["version"],
+                    v["text"],
+                    v["key"],
+                    v["type"],
+                    v["layer"],
+                    v["status"],
+                    v["confidence"],
+                    v["importance"],
+                    json.dumps(v["tags"]),
+                    v["valid_from"],
+                    v["valid_to"],
+                    v["change"],
+                    v["reason"],
+                    v["changed_at"],
+                    v["device_id"],
+                    v["id"],
+                    v["hlc"],
+                ),
+            )
+        self.changes.log_many(self.c, "memory_version", [v["id"] for v in new], "create", ("*",))
+        return len(new)
+
+
+def missing_vectors(db: Database, cube_id: str, model: str, limit: int) -> list[tuple[int, str]]:
+    """(rowid, text) of the cube's memories not embedded with ``model`` (the text only, as
+    ``memory.ingest.embed_text`` embeds)."""
+    return [
+        (int(r[0]), str(r[1]))
+        for r in db.query(
+            "SELECT rowid, text FROM memory_items WHERE cube_id = ? AND embed_model != ? "
+            "ORDER BY rowid LIMIT ?",
+            (cube_id, model, limit),
+        )
+    ]
+
+
+def count_missing_vectors(db: Database, cube_id: str, model: str) -> int:
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM memory_items WHERE cube_id = ? AND embed_model != ?",
+            (cube_id, model),
+        )
+    )
+
+
+def set_vectors(
+    c: Any,
+    changes: ChangeLog,
+    cube_id: str,
+    dim: int,
+    model: str,
+    rows: Sequence[tuple[int, bytes]],
+) -> None:
+    """Store the vectors of ``rows`` (rowid, float32 bytes) and mark them embedded by ``model``
+    (logged as an update of ``embed_model``: the resident vector index follows the log)."""
+    table = vec_table(dim)
+    for rowid, vec in rows:
+        meta = c.execute(
+            "SELECT type, layer, status, created_at, id FROM memory_items WHERE rowid = ?",
+            (rowid,),
+        ).fetchall()
+        if not meta:
+            continue
+        changes.log(c, "memory", str(meta[0][4]), "update", ("embed_model",))
+        c.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))
+        c.execute(
+            f"INSERT INTO {table} (rowid, cube_id, embedding, type, layer, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rowid, cube_id, vec, *meta[0][:4]),
+        )
+        c.execute("UPDATE memory_items SET embed_model = ? WHERE rowid = ?", (model, rowid))

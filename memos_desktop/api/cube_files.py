@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from memos_desktop.api.base import ApiBase, locked
+from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory import reembed
 from memos_desktop.sync.cube_export import ExportReport, export_cube
 from memos_desktop.sync.cube_import import ImportReport, import_cube
-from memos_desktop.sync.cubefile import Opening, Sealing
+from memos_desktop.sync.cubefile import Opening, Sealing, file_mode
 from memos_desktop.sync.identity import PublicIdentity, load_identity
 
 ExportProgress = Callable[[int, int], None]
@@ -31,6 +32,14 @@ class CubeFilesApi(ApiBase):
         """This device's public identity (``memos-device:1:...``): give it to whoever should
         be able to send you cube files (``cubes export --to``)."""
         return str(load_identity(self.store.db).public)
+
+    def cube_file_mode(self, path: Path | str) -> str:
+        """How a cube file is opened: ``passphrase`` or ``recipients`` (this device's keys)."""
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise InvalidInputError(f"no cube file at {p}", hint="check the path")
+        with open(p, "rb") as fp:
+            return file_mode(fp)
 
     @locked
     def export_cube(

@@ -451,3 +451,12 @@ def trust(
     if me is not None and signer == me:
         return "self"
     return "known" if signer in known else "unknown"
+
+
+def file_mode(fp: IO[bytes]) -> str:
+    """``passphrase`` or ``recipients``: how the file is opened (reads the header only)."""
+    header, _ = read_header(fp)
+    mode = header.get("mode")
+    if mode not in ("passphrase", "recipients"):
+        raise CubeFileError("the cube file's encryption mode is unknown")
+    return str(mode)

@@ -221,6 +221,8 @@ def item(d: Any) -> dict[str, Any]:
         raise bad("memory versions")
     if not isinstance(d["pinned"], bool) or not isinstance(d["vector"], bool):
         raise bad("memory flags")
+    if not isinstance(d["text"], str) or not d["text"].strip():
+        raise bad("memory text")  # the store keeps text stripped, and never empty
     return {
         "id": ident(d["id"], "memory id"),
         "text": text(d["text"], "memory text", MAX_TEXT, 1),

@@ -285,7 +285,10 @@ class CubeWriter:
         self._seq += 1
 
     def record(self, kind: bytes, meta: Any, tail: bytes = b"") -> None:
-        body = dumps(meta)
+        self.raw_record(kind, dumps(meta), tail)
+
+    def raw_record(self, kind: bytes, body: bytes, tail: bytes = b"") -> None:
+        """A record whose JSON part is ``body`` as given (tests forge hostile files with it)."""
         plaintext = kind + struct.pack(">I", len(body)) + body + tail
         self._transcript.update(struct.pack(">Q", len(plaintext)) + plaintext)
         self._seal(plaintext, last=False)

@@ -138,9 +138,7 @@ def test_recipients_mode_and_trust(embedder: Embedder, tmp_path: Path) -> None:
             api.close()
 
 
-def test_other_embedding_model_queues_a_durable_reembed(
-    embedder: Embedder, tmp_path: Path
-) -> None:
+def test_other_embedding_model_queues_a_durable_reembed(embedder: Embedder, tmp_path: Path) -> None:
     """The file's vectors are of another model: the text comes in at once, findable by full
     text; a queued job (run here in the foreground) embeds it with this device's model."""
     a = _api("a", None, ("some-other-model", 8))

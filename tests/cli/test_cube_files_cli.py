@@ -84,7 +84,7 @@ def test_export_import_round_trip_through_processes(tmp_path: Path) -> None:
             "--require-known",
             "--json",
             profile="b",
-        )  # fmt: skip
+        )
     )
     assert (merged["added"], merged["skipped"], merged["trust"]) == (0, 2, "known")
 

@@ -237,8 +237,12 @@ def _item_values(d: dict[str, Any], content_hash: str, embed_model: str) -> tupl
     )
 
 
+NewRow = tuple[int, dict[str, Any], str, str, bytes | None]  # rowid, memory, hash, model, vector
+
+
 class ImportWriter:
-    """The writes of one import, on the connection of the caller's transaction."""
+    """The writes of one import, on the connection of the caller's transaction. New memories
+    and versions are written a batch at a time (one statement each, one change-log call)."""
 
     def __init__(self, c: Any, changes: ChangeLog, cube_id: str, dim: int) -> None:
         self.c = c
@@ -246,38 +250,52 @@ class ImportWriter:
         self.cube_id = cube_id
         self.table = vec_table(dim)
 
-    def add(self, rowid: int, d: dict[str, Any], h: str, model: str, vec: bytes | None) -> None:
-        self.c.execute(_ITEM_INSERT, (rowid, d["id"], self.cube_id, *_item_values(d, h, model)))
-        self._derived(rowid, d, vec)
-        self.changes.log(self.c, "memory", d["id"], "create", ("*",))
+    def add_many(self, rows: Sequence[NewRow]) -> None:
+        if not rows:
+            return
+        self.c.executemany(
+            _ITEM_INSERT,
+            [(rowid, d["id"], self.cube_id, *_item_values(d, h, m)) for rowid, d, h, m, _ in rows],
+        )
+        self._derived([(rowid, d, vec) for rowid, d, _, _, vec in rows])
+        self.changes.log_many(
+            self.c, "memory", [d["id"] for _, d, _, _, _ in rows], "create", ("*",)
+        )
 
     def update(self, rowid: int, d: dict[str, Any], h: str, model: str, vec: bytes | None) -> None:
         self.c.execute(_ITEM_UPDATE, (*_item_values(d, h, model), rowid))
         self.c.execute("DELETE FROM memory_tags WHERE item_rowid = ?", (rowid,))
         self.c.execute(f"DELETE FROM {self.table} WHERE rowid = ?", (rowid,))
-        self._derived(rowid, d, vec)
+        self._derived([(rowid, d, vec)])
         self.changes.log(self.c, "memory", d["id"], "update", ("*",))
 
-    def _derived(self, rowid: int, d: dict[str, Any], vec: bytes | None) -> None:
-        tags = sorted({t.strip().lower() for t in d["tags"] if t.strip()})
+    def _derived(self, rows: Sequence[tuple[int, dict[str, Any], bytes | None]]) -> None:
         self.c.executemany(
             "INSERT OR IGNORE INTO memory_tags (item_rowid, tag) VALUES (?, ?)",
-            [(rowid, t) for t in tags],
+            [
+                (rowid, t)
+                for rowid, d, _ in rows
+                for t in sorted({t.strip().lower() for t in d["tags"] if t.strip()})
+            ],
         )
-        if vec is not None:
-            self.c.execute(
-                f"INSERT INTO {self.table} (rowid, cube_id, embedding, type, layer, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (rowid, self.cube_id, vec, d["type"], d["layer"], d["status"], d["created_at"]),
-            )
+        self.c.executemany(
+            f"INSERT INTO {self.table} (rowid, cube_id, embedding, type, layer, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (rowid, self.cube_id, vec, d["type"], d["layer"], d["status"], d["created_at"])
+                for rowid, d, vec in rows
+                if vec is not None
+            ],
+        )
 
-    def versions(self, item_id: str, versions: Sequence[dict[str, Any]]) -> int:
-        """Insert the versions not stored yet (by version id); returns how many."""
-        have = existing_versions(self.c, [v["id"] for v in versions])
-        new = [v for v in versions if v["id"] not in have]
-        for v in new:
-            self.c.execute(
-                _VERSION_INSERT,
+    def versions(self, items: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> int:
+        """Insert the versions of ``(item id, versions)`` not stored yet (by version id);
+        returns how many."""
+        have = existing_versions(self.c, [v["id"] for _, vs in items for v in vs])
+        new = [(item_id, v) for item_id, vs in items for v in vs if v["id"] not in have]
+        self.c.executemany(
+            _VERSION_INSERT,
+            [
                 (
                     item_id,
                     v["version"],
@@ -297,9 +315,11 @@ class ImportWriter:
                     v["device_id"],
                     v["id"],
                     v["hlc"],
-                ),
-            )
-        self.changes.log_many(self.c, "memory_version", [v["id"] for v in new], "create", ("*",))
+                )
+                for item_id, v in new
+            ],
+        )
+        self.changes.log_many(self.c, "memory_version", [v["id"] for _, v in new], "create", ("*",))
         return len(new)
 
 

@@ -344,38 +344,50 @@ class _Applier:
         )
         hashes = [content_hash(d["text"]) for d in batch]
         live = cube_rows.live_hashes(self.c, self.cube.id, hashes)
+        if self.use_vectors and len(vecs):
+            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0
+            vecs = np.ascontiguousarray(vecs / norms, dtype=np.float32)
         k = 0
         rowid = cube_rows.next_rowid(self.c)
+        adds: list[cube_rows.NewRow] = []
+        versions: list[tuple[str, list[dict[str, Any]]]] = []
+        # A forged file may repeat an id: within a batch it is caught here, across batches
+        # the earlier one is in the table by then (and merges).
+        batch_ids: set[str] = set()
         for d, h in zip(batch, hashes, strict=True):
             self.done += 1
             vec: bytes | None = None
             if d["vector"]:
                 if self.use_vectors:
-                    row = vecs[k]
-                    norm = float(np.linalg.norm(row))
-                    vec = (row / norm if norm > 0 else row).astype(np.float32).tobytes()
+                    vec = vecs[k].tobytes()
                 k += 1
             model = self.cube.embed_model if vec is not None else ""
             found = ex.get(d["id"])
             if found is not None and found[1] == self.cube.id:
-                self._merge(d, h, found, local_versions.get(d["id"], set()), vec, model)
+                if self._merge(d, h, found, local_versions.get(d["id"], set()), vec, model):
+                    versions.append((d["id"], d["versions"]))
                 continue
             if h in live:
                 r.skipped += 1
                 continue
-            if found is not None:
-                # The id is taken by a memory of another cube here: this is a copy.
+            if found is not None or d["id"] in batch_ids:
+                # The id is taken (by a memory of another cube here, or earlier in this
+                # file): this one is a copy, with ids of its own.
                 d = {
                     **d,
                     "id": uuid.uuid4().hex,
                     "versions": [{**x, "id": secrets.token_hex(16)} for x in d["versions"]],
                 }
-            self.w.add(rowid, d, h, model, vec)
+            adds.append((rowid, d, h, model, vec))
+            versions.append((d["id"], d["versions"]))
+            batch_ids.add(d["id"])
             rowid += 1
-            r.versions_added += self.w.versions(d["id"], d["versions"])
             r.added += 1
             r.vectors_kept += vec is not None
             live.add(h)
+        self.w.add_many(adds)
+        r.versions_added += self.w.versions(versions)
 
     def _merge(
         self,
@@ -385,12 +397,13 @@ class _Applier:
         local: set[str],
         vec: bytes | None,
         model: str,
-    ) -> None:
+    ) -> bool:
+        """Merge one memory the cube has; True when the file's versions are to be added."""
         r = self.report
         incoming = {x["id"] for x in d["versions"]}
         if incoming <= local:
             r.skipped += 1
-            return
+            return False
         if local <= incoming or found[2] == h:
             self.w.update(found[0], d, h, model, vec)
             r.updated += 1
@@ -399,4 +412,4 @@ class _Applier:
             r.conflicting += 1
             if len(r.conflicts) < 100:
                 r.conflicts.append(d["id"])
-        r.versions_added += self.w.versions(d["id"], d["versions"])
+        return True

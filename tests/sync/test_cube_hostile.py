@@ -202,6 +202,37 @@ def _raw_nan(a: Store, w: CubeWriter) -> None:
     _raw_items(a, w, json.dumps({"items": [memory()]}).replace("1.0", "NaN", 1).encode())
 
 
+def test_repeated_ids_in_one_file_import_once_each(stores: Any, tmp_path: Path) -> None:
+    """A forged file that repeats a memory id (in one batch and across two) and a version id
+    imports without a constraint error: the repeat is a copy or a merge, never a crash."""
+    a, b = stores
+    v = {
+        "id": "v1", "version": 1, "text": "a forged memory", "key": "", "type": "fact",
+        "layer": "long_term", "status": "active", "confidence": 1.0, "importance": 0.5,
+        "tags": [], "valid_from": None, "valid_to": None, "change": "create", "reason": "",
+        "changed_at": 1.0, "device_id": "d", "hlc": "h",
+    }  # fmt: skip
+    twice = {"items": [memory(versions=[v]), memory(text="other text", versions=[v])]}
+
+    def body(w: CubeWriter) -> None:
+        counts = {"memories": 3, "versions": 3, "activations": 0, "adapters": 0}
+        w.record(cubefile.MANIFEST, manifest(a, counts=counts))
+        w.record(cubefile.ITEMS, twice)
+        w.record(cubefile.ITEMS, {"items": [memory(text="third", versions=[v])]})
+
+    p = forge(a, tmp_path, body, {"memories": 3, "versions": 3, "activations": 0, "adapters": 0})
+    r = import_cube(
+        b,
+        p,
+        Opening(passphrase=PW),
+        owner=b.users.list()[0],
+        embed_model="test-embed",
+        embed_dim=DIM,
+    )
+    assert r.added == 2 and r.skipped == 1
+    assert b.db.integrity_check() == ["ok"]
+
+
 def test_deep_nesting_huge_numbers_and_zip_bomb_counts(stores: Any, tmp_path: Path) -> None:
     a, b = stores
     before = snapshot(b)

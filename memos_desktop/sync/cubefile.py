@@ -306,6 +306,7 @@ class Record:
     kind: bytes
     meta: Any
     tail: bytes
+    digest: bytes  # SHA-256 of the record's plaintext (a second read can match it to the first)
 
 
 @dataclass
@@ -416,7 +417,7 @@ class CubeReader:
             if kind == MANIFEST:
                 self.result.signer = _signer(meta)
             self._transcript.update(struct.pack(">Q", len(plain)) + plain)
-            yield Record(kind, meta, tail)
+            yield Record(kind, meta, tail, hashlib.sha256(plain).digest())
 
     def _finish(self, meta: Any, tail: bytes) -> None:
         if tail or not isinstance(meta, dict) or "signature" not in meta:

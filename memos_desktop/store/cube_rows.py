@@ -18,9 +18,8 @@ from typing import Any
 
 from memos_desktop.store.changelog import ChangeLog
 from memos_desktop.store.db import Database
-from memos_desktop.store.memory_rows import ITEM_COLUMNS, VERSION_COLUMNS, row_to_item
+from memos_desktop.store.memory_rows import ITEM_COLUMNS, VERSION_COLUMNS
 from memos_desktop.store.migrations import vec_table
-from memos_desktop.store.records import MemoryItem
 
 EXPORTED_STATUSES = ("active", "archived")  # forgotten memories stay behind
 _CHUNK = 500
@@ -65,7 +64,9 @@ def counts(db: Database, cube_id: str) -> dict[str, int]:
     }
 
 
-def item_pages(db: Database, cube_id: str, page: int = 1000) -> Iterator[list[MemoryItem]]:
+def item_pages(db: Database, cube_id: str, page: int = 1000) -> Iterator[list[tuple[Any, ...]]]:
+    """Pages of the cube's exported memories as raw rows in ``ITEM_COLUMNS`` order (an export
+    turns them straight into its JSON: no MemoryItem in between)."""
     last = 0
     st = _q(len(EXPORTED_STATUSES))
     while True:
@@ -76,7 +77,7 @@ def item_pages(db: Database, cube_id: str, page: int = 1000) -> Iterator[list[Me
         )
         if not rows:
             return
-        yield [row_to_item(r) for r in rows]
+        yield rows
         last = int(rows[-1][0])
 
 

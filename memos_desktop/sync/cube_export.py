@@ -67,28 +67,29 @@ def _version(r: tuple[Any, ...]) -> dict[str, Any]:
     return d
 
 
-def _item(m: Any, versions: list[tuple[Any, ...]], has_vector: bool) -> dict[str, Any]:
+def _item(r: tuple[Any, ...], versions: list[tuple[Any, ...]], has_vector: bool) -> dict[str, Any]:
+    """One memory's JSON from its row (``store.memory_rows.ITEM_COLUMNS`` order)."""
     return {
-        "id": m.id,
-        "text": m.text,
-        "key": m.key,
-        "type": m.type,
-        "layer": m.layer,
-        "status": m.status,
-        "source": m.source,
-        "confidence": m.confidence,
-        "importance": m.importance,
-        "pinned": m.pinned,
-        "tags": list(m.tags),
-        "sources": [s.to_json() for s in m.sources],
-        "valid_from": m.valid_from,
-        "valid_to": m.valid_to,
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-        "version": m.version,
-        "supersedes": m.supersedes,
-        "superseded_by": m.superseded_by,
-        "context": m.context,
+        "id": r[1],
+        "text": r[3],
+        "key": r[4],
+        "type": r[5],
+        "layer": r[6],
+        "status": r[7],
+        "source": r[8],
+        "confidence": r[9],
+        "importance": r[10],
+        "pinned": bool(r[11]),
+        "tags": json.loads(r[12]),
+        "sources": json.loads(r[13]),
+        "valid_from": r[14],
+        "valid_to": r[15],
+        "created_at": r[16],
+        "updated_at": r[17],
+        "version": r[20],
+        "supersedes": r[21],
+        "superseded_by": r[22],
+        "context": r[25],
         "vector": has_vector,
         "versions": [_version(v) for v in versions],
     }
@@ -148,18 +149,17 @@ def export_cube(
             with store.db.write():
                 w.record(MANIFEST, manifest)
                 for page in cube_rows.item_pages(store.db, cube.id, batch):
-                    ids = [m.id for m in page]
-                    vs = cube_rows.versions_of(store.db, ids)
+                    vs = cube_rows.versions_of(store.db, [r[1] for r in page])
                     vecs = cube_rows.vectors_of(
-                        store.db, cube.embed_dim, [m.rowid for m in page if m.embed_model]
+                        store.db, cube.embed_dim, [r[0] for r in page if r[24]]
                     )
-                    has = [m.rowid in vecs and m.embed_model == cube.embed_model for m in page]
+                    has = [r[0] in vecs and r[24] == cube.embed_model for r in page]
                     meta: dict[str, Any] = {
                         "items": [
-                            _item(m, vs.get(m.id, []), h) for m, h in zip(page, has, strict=True)
+                            _item(r, vs.get(r[1], []), h) for r, h in zip(page, has, strict=True)
                         ]
                     }
-                    tail = b"".join(vecs[m.rowid] for m, h in zip(page, has, strict=True) if h)
+                    tail = b"".join(vecs[r[0]] for r, h in zip(page, has, strict=True) if h)
                     w.record(ITEMS, meta, tail)
                     done += len(page)
                     versions += sum(len(v) for v in vs.values())

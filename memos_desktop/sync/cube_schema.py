@@ -53,10 +53,11 @@ def bad(what: str) -> CubeFileError:
 def text(v: Any, what: str, hi: int = MAX_SHORT, lo: int = 0) -> str:
     if not isinstance(v, str) or not lo <= len(v) <= hi:
         raise bad(what)
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") in the JSON
-        raise bad(what) from exc
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") in the JSON
+            raise bad(what) from exc
     if "\x00" in v:
         raise bad(what)
     return v

@@ -106,7 +106,9 @@ def loads(raw: bytes, what: str) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+    return json.dumps(
+        value, separators=(",", ":"), sort_keys=True, allow_nan=False, ensure_ascii=False
+    ).encode("utf-8")
 
 
 # --- keys -----------------------------------------------------------------------------------

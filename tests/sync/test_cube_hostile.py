@@ -420,3 +420,65 @@ def _cached_snapshot(b: Store) -> dict[str, str]:
     if key not in _CACHE:
         _CACHE[key] = snapshot(b)
     return dict(_CACHE[key])
+
+
+def test_adapters_and_kv_states_travel_with_their_model_hashes(stores: Any, tmp_path: Path) -> None:
+    """Parametric and activation memory in a cube file: the adapter arrives as a candidate
+    (never active) with its base model's hash; a KV state only when asked for, under its
+    full key (so it is used only with the same model file)."""
+    from memos_desktop.engines.base import KVState
+
+    a, b = stores
+    cube = a.cubes.list()[0]
+    base = "ab" * 32
+    a.adapters.put(
+        name="me-v1",
+        base_model_sha256=base,
+        blob=b"GGUF-lora-bytes",
+        cube_id=cube.id,
+        metrics={"loss": 0.5},
+    )
+    state = KVState(base, "", "cd" * 32, "n_ctx=512", (1, 2, 3), b"kv-bytes", 3)
+    a.activations.put(state, cube_id=cube.id)
+    out = tmp_path / "full.memcube"
+    rep = export_cube(a, cube, out, Sealing(passphrase=PW), with_states=True)
+    assert (rep.adapters, rep.activations) == (1, 1)
+
+    def imp(name: str, **kw: Any) -> Any:
+        return import_cube(
+            b,
+            out,
+            Opening(passphrase=PW),
+            owner=b.users.list()[0],
+            embed_model="test-embed",
+            embed_dim=DIM,
+            name=name,
+            **kw,
+        )
+
+    first = imp("no-states")
+    assert (first.adapters, first.activations) == (1, 0) and b.activations.count() == 0
+    second = imp("with-states", with_states=True)
+    assert second.activations == 1
+    got = b.activations.get(base, "", "cd" * 32, "n_ctx=512")
+    assert got is not None and got.state == b"kv-bytes" and got.token_ids == (1, 2, 3)
+    adapters = b.adapters.list()
+    assert {x.status for x in adapters} == {"candidate"}
+    assert {x.base_model_sha256 for x in adapters} == {base}
+    assert b.adapters.blob(adapters[0].id) == b"GGUF-lora-bytes"
+
+    # a forged adapter whose bytes do not match its checksum is refused, nothing imported
+    before = snapshot(b)
+
+    def body(w: CubeWriter) -> None:
+        counts = {"memories": 0, "versions": 0, "activations": 0, "adapters": 1}
+        w.record(cubefile.MANIFEST, manifest(a, counts=counts))
+        meta = {
+            "name": "x", "base_model_sha256": base, "format": "gguf-lora", "metrics": {},
+            "sha256": "00" * 32,
+        }  # fmt: skip
+        w.record(cubefile.ADAPTER, meta, b"other bytes")
+
+    p = forge(a, tmp_path, body, {"memories": 0, "versions": 0, "activations": 0, "adapters": 1})
+    assert "checksum" in str(attempt(b, p))
+    assert snapshot(b) == before

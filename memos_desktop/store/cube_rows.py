@@ -70,8 +70,10 @@ def item_pages(db: Database, cube_id: str, page: int = 1000) -> Iterator[list[tu
     last = 0
     st = _q(len(EXPORTED_STATUSES))
     while True:
+        # Unary + keeps SQLite on the rowid (primary key) range: with the (cube_id, status)
+        # index it sorted the whole cube for every page (quadratic: 100k memories, 100 pages).
         rows = db.query(
-            f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? AND status IN ({st}) "
+            f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE +cube_id = ? AND +status IN ({st}) "
             "AND rowid > ? ORDER BY rowid LIMIT ?",
             (cube_id, *EXPORTED_STATUSES, last, page),
         )

@@ -12,6 +12,7 @@ Design rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -34,6 +35,22 @@ def _table_exists(db: Database, name: str) -> bool:
 
 
 # --- export ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Database) -> Iterator[None]:
+    """One read transaction: every query inside sees the same committed state (WAL), while
+    other processes keep writing. Inside a write transaction already, that one is the
+    snapshot."""
+    with db.lock:
+        if db.conn.in_transaction:
+            yield
+            return
+        db.conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            db.conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
 
 def counts(db: Database, cube_id: str) -> dict[str, int]:

@@ -120,12 +120,7 @@ def export_cube(
     batch = max(1, min(batch, MAX_BATCH))
     identity = load_identity(store.db)
     owner = store.db.scalar("SELECT name FROM users WHERE id = ?", (cube.owner_id,)) or ""
-    counts = cube_rows.counts(store.db, cube.id)
-    if not with_states:
-        counts["activations"] = 0
-    if not with_adapters:
-        counts["adapters"] = 0
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "memcube-manifest",
         "cube": {
             "id": cube.id,
@@ -134,7 +129,7 @@ def export_cube(
             "owner": str(owner),
         },
         "embedding": {"model": cube.embed_model, "dim": cube.embed_dim},
-        "counts": counts,
+        "counts": {},  # read in the export's snapshot, below
         "created_at": time.time(),
         "device_id": identity.device_id,
         "exported_by": str(identity.public),
@@ -146,7 +141,13 @@ def export_cube(
         with open(tmp, "wb") as fp:
             w = CubeWriter(fp, sealing, identity)
             # The counts a reader checks are what is written, so read them in one snapshot.
-            with store.db.write():
+            with cube_rows.read_snapshot(store.db):
+                counts = cube_rows.counts(store.db, cube.id)
+                if not with_states:
+                    counts["activations"] = 0
+                if not with_adapters:
+                    counts["adapters"] = 0
+                manifest["counts"] = counts
                 w.record(MANIFEST, manifest)
                 for page in cube_rows.item_pages(store.db, cube.id, batch):
                     vs = cube_rows.versions_of(store.db, [r[1] for r in page])

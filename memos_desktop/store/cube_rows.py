@@ -114,17 +114,63 @@ def versions_of(db: Database, item_ids: Sequence[str]) -> dict[str, list[tuple[A
     return out
 
 
-def vectors_of(db: Database, dim: int, rowids: Sequence[int]) -> dict[int, bytes]:
-    table = vec_table(dim)
-    if not rowids or not _table_exists(db, table):
-        return {}
-    return {
-        int(r[0]): bytes(r[1])
-        for r in db.query(
-            f"SELECT rowid, embedding FROM {table} WHERE rowid IN ({_q(len(rowids))})",
-            list(rowids),
-        )
-    }
+class VectorReader:
+    """The stored vectors of pages of rowids, for an export. Reads vec0's shadow tables
+    directly (the rowid -> chunk map, then each chunk's blob once: fetching row by row through
+    the virtual table re-reads a chunk per vector, seconds per 100k, as ``vector_index``
+    measured), checks one vector per page against the virtual table, and falls back to it if
+    the layout is not as expected."""
+
+    def __init__(self, db: Database, dim: int) -> None:
+        self.db = db
+        self.table = vec_table(dim)
+        self.width = dim * 4
+        self.exists = _table_exists(db, self.table)
+        self.direct = self.exists and _table_exists(db, f"{self.table}_vector_chunks00")
+        self._chunk: tuple[int, bytes] | None = None
+
+    def _virtual(self, rowids: Sequence[int]) -> dict[int, bytes]:
+        return {
+            int(r[0]): bytes(r[1])
+            for r in self.db.query(
+                f"SELECT rowid, embedding FROM {self.table} WHERE rowid IN ({_q(len(rowids))})",
+                list(rowids),
+            )
+        }
+
+    def _blob(self, chunk_id: int) -> bytes:
+        if self._chunk is None or self._chunk[0] != chunk_id:
+            r = self.db.query_one(
+                f"SELECT vectors FROM {self.table}_vector_chunks00 WHERE rowid = ?", (chunk_id,)
+            )
+            self._chunk = (chunk_id, bytes(r[0]) if r else b"")
+        return self._chunk[1]
+
+    def read(self, rowids: Sequence[int]) -> dict[int, bytes]:
+        if not rowids or not self.exists:
+            return {}
+        if not self.direct:
+            return self._virtual(rowids)
+        try:
+            out: dict[int, bytes] = {}
+            for r, cid, off in self.db.query(
+                f"SELECT rowid, chunk_id, chunk_offset FROM {self.table}_rowids "
+                f"WHERE rowid IN ({_q(len(rowids))}) ORDER BY rowid",
+                list(rowids),
+            ):
+                if cid is None or off is None:
+                    continue
+                vec = self._blob(int(cid))[int(off) * self.width : (int(off) + 1) * self.width]
+                if len(vec) == self.width:
+                    out[int(r)] = vec
+            if out:
+                first = next(iter(out))
+                if self._virtual([first]).get(first) != out[first]:
+                    raise ValueError("vec0 shadow layout differs")
+            return out
+        except Exception:  # a future sqlite-vec may lay chunks out differently
+            self.direct = False
+            return self._virtual(rowids)
 
 
 def activation_rows(db: Database, cube_id: str) -> Iterator[tuple[Any, ...]]:

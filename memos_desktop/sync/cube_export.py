@@ -149,11 +149,10 @@ def export_cube(
                     counts["adapters"] = 0
                 manifest["counts"] = counts
                 w.record(MANIFEST, manifest)
+                vectors = cube_rows.VectorReader(store.db, cube.embed_dim)
                 for page in cube_rows.item_pages(store.db, cube.id, batch):
                     vs = cube_rows.versions_of(store.db, [r[1] for r in page])
-                    vecs = cube_rows.vectors_of(
-                        store.db, cube.embed_dim, [r[0] for r in page if r[24]]
-                    )
+                    vecs = vectors.read([r[0] for r in page if r[24]])
                     has = [r[0] in vecs and r[24] == cube.embed_model for r in page]
                     meta: dict[str, Any] = {
                         "items": [

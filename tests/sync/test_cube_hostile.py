@@ -482,3 +482,16 @@ def test_adapters_and_kv_states_travel_with_their_model_hashes(stores: Any, tmp_
     p = forge(a, tmp_path, body, {"memories": 0, "versions": 0, "activations": 0, "adapters": 1})
     assert "checksum" in str(attempt(b, p))
     assert snapshot(b) == before
+
+
+def test_export_reads_vectors_from_vec0_chunks_as_the_virtual_table_has_them(
+    stores: Any,
+) -> None:
+    from memos_desktop.store.cube_rows import VectorReader
+
+    a, _ = stores
+    rowids = [int(r[0]) for r in a.db.query("SELECT rowid FROM memory_items")]
+    reader = VectorReader(a.db, DIM)
+    direct = reader.read(rowids)
+    assert reader.direct and len(direct) == 12
+    assert direct == reader._virtual(rowids)

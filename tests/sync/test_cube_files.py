@@ -13,7 +13,7 @@ import pytest
 from memos_desktop.api import MemosAPI, NewMemory, Source
 from memos_desktop.config import Settings, resolve_paths
 from memos_desktop.engines.base import Embedder
-from memos_desktop.store.profile import create_profile
+from memos_desktop.store.profile import create_profile, open_profile
 from memos_desktop.sync.cube_import import UntrustedSignerError
 from memos_desktop.sync.cubefile import CubeFileError, CubePassphraseError
 from tests.conftest import PASSPHRASE
@@ -156,6 +156,14 @@ def test_other_embedding_model_queues_a_durable_reembed(embedder: Embedder, tmp_
         assert b.store.jobs.get(r.reembed_job).status == "queued"
         before = b.search("boat pier", cube="other").hits[0]
         assert before.vec_rank is None and before.fts_rank is not None
+        # durable: the job is still there after the profile is closed and opened again
+        b.close()
+        b = MemosAPI(
+            open_profile(
+                resolve_paths(), "b", Settings(), passphrase_provider=lambda _p: PASSPHRASE
+            ),
+            embedder,
+        )
         seen: list[tuple[int, int]] = []
         rep = b.run_reembed(progress=lambda d, t: seen.append((d, t)))
         assert rep.jobs == 1 and rep.embedded == 2 and seen[-1] == (2, 2)

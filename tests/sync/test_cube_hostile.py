@@ -288,6 +288,8 @@ def test_structure_version_passphrase_and_signature(stores: Any, tmp_path: Path)
     raw = json.dumps(header).encode()
     check(good[:10] + struct.pack(">I", len(raw)) + raw + good[14 + hlen :], "refused")
     check(good[:10] + struct.pack(">I", 10**9) + good[14:], "header declares")
+    deep = b"[" * 30_000 + b"]" * 30_000  # within the 64 KiB header bound, nested too deep
+    check(good[:10] + struct.pack(">I", len(deep)) + deep + good[14 + hlen :], "not valid JSON")
     # a record removed from the middle: the sequence numbers no longer match
     first = 14 + hlen
     n1 = struct.unpack(">I", good[first : first + 4])[0]

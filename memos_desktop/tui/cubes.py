@@ -253,6 +253,12 @@ class CubesScreen(MemosScreen):
 
         self.memos.run_api(lambda s: s.api.cube_file_mode(path), mode_known)
 
+    def action_reembed(self) -> None:
+        if self._busy():
+            return
+        self._start("Re-embedding…")
+        self.transfer("reembed", None, "", None)
+
     def _start(self, text: str) -> None:
         self.transferring = True
         self.query_one("#cube-file-label", Static).update(text)
@@ -278,6 +284,9 @@ class CubesScreen(MemosScreen):
                         cube, path, passphrase=passphrase, progress=progress
                     )
                     text = f"Exported {r.memories} memories of {r.cube} to {r.path}."
+                elif what == "reembed":
+                    e = session.api.run_reembed(progress=lambda d, t: progress("reembed", d, t))
+                    text = f"Re-embedding: {e.summary()}."
                 else:
                     i = session.api.import_cube(
                         path, passphrase=passphrase, into=cube, progress=progress
@@ -285,13 +294,20 @@ class CubesScreen(MemosScreen):
                     text = f"Imported into cube {i.cube}: {i.summary()}."
                     if i.trust == "unknown":
                         text += f" Signed by device {i.signer_device}, not one of yours."
+                    if i.reembed_queued:
+                        text += " Run 'Re-embed now' (command palette) to embed them."
         except (MemosError, OSError) as exc:
             self.post_message(self.TransferFinished("", str(exc)))
             return
         self.post_message(self.TransferFinished(text, None))
 
     def on_cubes_screen_transfer_progressed(self, msg: TransferProgressed) -> None:
-        verb = {"export": "Exporting", "verify": "Verifying", "apply": "Importing"}
+        verb = {
+            "export": "Exporting",
+            "verify": "Verifying",
+            "apply": "Importing",
+            "reembed": "Re-embedding",
+        }
         self.query_one("#cube-file-label", Static).update(
             f"{verb.get(msg.phase, msg.phase)}: {msg.done}/{msg.total} memories"
         )
@@ -318,3 +334,8 @@ class CubesScreen(MemosScreen):
         yield SystemCommand("Delete cube", "After confirmation", self.action_delete)
         yield SystemCommand("Export cube", "To an encrypted cube file", self.action_export)
         yield SystemCommand("Import cube", "From a cube file", self.action_import_cube)
+        yield SystemCommand(
+            "Re-embed now",
+            "Embed imported memories that lack a vector of their cube's model",
+            self.action_reembed,
+        )

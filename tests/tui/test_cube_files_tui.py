@@ -42,6 +42,33 @@ def travel_file(paths: Paths, embedder: Embedder, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.fixture
+def other_model_file(paths: Paths, tmp_path: Path) -> Path:
+    """A cube 'notes' whose vectors are of another embedding model (8 dimensions)."""
+    import numpy as np
+
+    store = create_profile(
+        paths,
+        "third",
+        Settings(),
+        method="passphrase",
+        passphrase=PASSPHRASE,
+        embed_model="other-model",
+        embed_dim=8,
+    )
+    api = MemosAPI(store, None)
+    cube = store.cubes.create(
+        store.users.list()[0], "notes", embed_model="other-model", embed_dim=8
+    )
+    store.memories.add_many(
+        cube, [NewMemory("The bike lock code is 0917")], np.ones((1, 8), dtype=np.float32)
+    )
+    out = tmp_path / "notes.memcube"
+    api.export_cube("notes", out, passphrase=FILE_PW)
+    api.close()
+    return out
+
+
 async def _answer(pilot, app, screen_type, value: str) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: isinstance(app.screen, screen_type))
     app.screen.query_one(Input).value = value
@@ -49,7 +76,12 @@ async def _answer(pilot, app, screen_type, value: str) -> None:  # type: ignore[
 
 
 async def test_cubes_screen_exports_and_imports_files(
-    profile, make_app: AppFactory, travel_file: Path, tmp_path: Path, monkeypatch
+    profile,
+    make_app: AppFactory,
+    travel_file: Path,
+    other_model_file: Path,
+    tmp_path: Path,
+    monkeypatch,
 ):
     monkeypatch.setenv("HOME", str(tmp_path))  # the picker starts in the home folder
     app = make_app()
@@ -102,3 +134,17 @@ async def test_cubes_screen_exports_and_imports_files(
         assert "integrity" in str(label.render()) or "signature" in str(label.render())
         assert len(api.list_cubes()) == 2
         assert not screen.transferring
+
+        # a cube of another embedding model: text at once, vectors by the re-embed job
+        await pilot.press("i")
+        await _answer(pilot, app, CubeFilePicker, str(other_model_file))
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
+        app.screen.query_one(OptionList).highlighted = 0
+        await pilot.press("enter")
+        await _answer(pilot, app, PromptScreen, FILE_PW)
+        await wait_for(pilot, lambda: "1 to re-embed" in str(label.render()))
+        assert "Re-embed now" in str(label.render())
+        screen.action_reembed()
+        await wait_for(pilot, lambda: "1 memories embedded" in str(label.render()))
+        hit = api.search("bike lock", cube="notes").hits[0]
+        assert hit.vec_rank is not None

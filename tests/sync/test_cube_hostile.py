@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import struct
 from collections.abc import Callable, Iterator
@@ -497,3 +498,40 @@ def test_export_reads_vectors_from_vec0_chunks_as_the_virtual_table_has_them(
     direct = reader.read(rowids)
     assert reader.direct and len(direct) == 12
     assert direct == reader._virtual(rowids)
+
+
+def test_a_file_changed_between_verify_and_apply_rolls_back(stores: Any, tmp_path: Path) -> None:
+    """Pass 2 reads the file again: if its bytes are not what pass 1 verified (here another
+    valid export is swapped in after the verification), nothing stays imported."""
+    a, b = stores
+    path = tmp_path / "swap.memcube"
+    export_cube(a, a.cubes.list()[0], path, Sealing(passphrase=PW))
+    other = tmp_path / "other.memcube"
+    a.memories.add_many(
+        a.cubes.list()[0], [NewMemory("one more memory")], np.ones((1, DIM), dtype=np.float32)
+    )
+    export_cube(a, a.cubes.list()[0], other, Sealing(passphrase=PW))
+    changes = b.db.scalar("SELECT count(*) FROM changes")
+
+    def swap(phase: str, done: int, total: int) -> None:
+        if phase == "verify" and done == total:
+            # a new file under the name (pass 1 keeps reading the old one it has open)
+            os.replace(other, path)
+            seen.append(phase)
+
+    seen: list[str] = []
+    with pytest.raises(CubeFileError, match=r"integrity check|changed while"):
+        import_cube(
+            b,
+            path,
+            Opening(passphrase=PW),
+            owner=b.users.list()[0],
+            embed_model="test-embed",
+            embed_dim=DIM,
+            name="imported",
+            progress=swap,
+        )
+    assert seen == ["verify"]  # verified whole: the refusal came from the second read
+    assert [c.name for c in b.cubes.list()] == ["personal"]
+    assert b.db.scalar("SELECT count(*) FROM changes") == changes
+    assert b.db.scalar("SELECT count(*) FROM memory_items") == 0

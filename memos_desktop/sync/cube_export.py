@@ -30,6 +30,7 @@ from memos_desktop.sync.cube_schema import MAX_BATCH
 from memos_desktop.sync.cubefile import (
     ACTIVATION,
     ADAPTER,
+    FORMAT_VERSION,
     ITEMS,
     MANIFEST,
     MAX_RECORD,
@@ -122,6 +123,7 @@ def export_cube(
     owner = store.db.scalar("SELECT name FROM users WHERE id = ?", (cube.owner_id,)) or ""
     manifest: dict[str, Any] = {
         "kind": "memcube-manifest",
+        "format_version": FORMAT_VERSION,
         "cube": {
             "id": cube.id,
             "name": cube.name,

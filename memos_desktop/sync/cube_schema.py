@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memos_desktop.store.records import MEMORY_LAYERS, MEMORY_STATUSES, MEMORY_TYPES, Source
-from memos_desktop.sync.cubefile import CubeFileError
+from memos_desktop.sync.cubefile import FORMAT_VERSION, CubeFileError
 
 MAX_MEMORIES = 10_000_000
 MAX_VERSIONS = 100_000_000
@@ -154,9 +154,12 @@ COUNT_LIMITS = {
 
 
 def manifest(m: Any) -> Manifest:
-    keys = {"kind", "cube", "embedding", "counts", "created_at", "device_id", "exported_by", "app"}
+    keys = {
+        "kind", "format_version", "cube", "embedding", "counts", "created_at", "device_id",
+        "exported_by", "app",
+    }  # fmt: skip
     fields(m, "manifest", keys)
-    if m["kind"] != "memcube-manifest":
+    if m["kind"] != "memcube-manifest" or m["format_version"] != FORMAT_VERSION:
         raise bad("manifest")
     cube = fields(m["cube"], "manifest cube", {"id", "name", "description", "owner"})
     name = text(cube["name"], "cube name", 64, 1)

@@ -99,6 +99,7 @@ def manifest(a: Store, **over: Any) -> dict[str, Any]:
     ident = load_identity(a.db)
     m: dict[str, Any] = {
         "kind": "memcube-manifest",
+        "format_version": 1,
         "cube": {"id": "c1", "name": "forged", "description": "", "owner": "me"},
         "embedding": {"model": "test-embed", "dim": DIM},
         "counts": {"memories": 1, "versions": 0, "activations": 0, "adapters": 0},

@@ -7,6 +7,7 @@ never touches widgets: it posts :class:`CubesScreen.TransferProgressed` and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,8 @@ from memos_desktop.tui.base import MemosScreen
 from memos_desktop.tui.cube_picker import CubeFilePicker
 from memos_desktop.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from memos_desktop.tui.widgets import StatusBar, restore_cursor, selected_key, when
+
+log = logging.getLogger(__name__)
 
 SYNC_NOTE = (
     "x exports the selected cube to an encrypted .memcube file (for a passphrase; "
@@ -298,6 +301,14 @@ class CubesScreen(MemosScreen):
                         text += " Run 'Re-embed now' (command palette) to embed them."
         except (MemosError, OSError) as exc:
             self.post_message(self.TransferFinished("", str(exc)))
+            return
+        except Exception as exc:  # a bug: say so, and free the screen for the next transfer
+            log.exception("cube file %s failed", what)
+            self.post_message(
+                self.TransferFinished(
+                    "", f"an unexpected error ({type(exc).__name__}); see the log"
+                )
+            )
             return
         self.post_message(self.TransferFinished(text, None))
 

@@ -39,7 +39,15 @@ BACKUP_PASSPHRASE_ENV = "MEMOS_DESKTOP_BACKUP_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "MEMOS_DESKTOP_NEW_PASSPHRASE"
 # The bearer token every request to `memos-desktop mcp --http` must carry.
 MCP_TOKEN_ENV = "MEMOS_DESKTOP_MCP_TOKEN"
-SECRET_ENVS = (PASSPHRASE_ENV, BACKUP_PASSPHRASE_ENV, NEW_PASSPHRASE_ENV, MCP_TOKEN_ENV)
+# A cube file's passphrase (`memos-desktop cubes export --passphrase`, `cubes import`).
+CUBE_PASSPHRASE_ENV = "MEMOS_DESKTOP_CUBE_PASSPHRASE"
+SECRET_ENVS = (
+    PASSPHRASE_ENV,
+    BACKUP_PASSPHRASE_ENV,
+    NEW_PASSPHRASE_ENV,
+    MCP_TOKEN_ENV,
+    CUBE_PASSPHRASE_ENV,
+)
 CONFIG_FILE = "config.toml"
 
 log = logging.getLogger(__name__)

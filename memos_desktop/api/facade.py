@@ -17,6 +17,7 @@ from typing import Any
 
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
+from memos_desktop.api.cube_files import CubeFilesApi
 from memos_desktop.api.memories import MemoriesApi
 from memos_desktop.engines.base import CancelToken, SamplingParams, parse_options
 from memos_desktop.errors import InvalidInputError
@@ -26,7 +27,7 @@ from memos_desktop.store.backup import BackupInfo
 from memos_desktop.store.records import Cube, User
 
 
-class MemosAPI(MemoriesApi, ConversationsApi):
+class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi):
     # --- users ------------------------------------------------------------------------------
 
     @locked

@@ -24,6 +24,7 @@ from memos_desktop.cli.common import (
     prompt_passphrase,
     short,
 )
+from memos_desktop.cli.cube_files import COMMANDS as CUBE_FILE_COMMANDS
 from memos_desktop.cli.logs import COMMANDS as LOG_COMMANDS
 from memos_desktop.cli.mcp import mcp as mcp_group
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
@@ -205,7 +206,7 @@ def consolidate(obj: Ctx, limit: int, as_json: bool) -> None:
 
 @main.group()
 def cubes() -> None:
-    """Memory cubes: list, create, rename, delete."""
+    """Memory cubes: list, create, rename, delete, export, import."""
 
 
 @cubes.command("list")
@@ -251,6 +252,8 @@ def cubes_delete(obj: Ctx, name: str, yes: bool) -> None:
     click.echo(f"Deleted cube {name} ({n} memories).")
 
 
+for _cmd in CUBE_FILE_COMMANDS:
+    cubes.add_command(_cmd)
 main.add_command(models_group)
 main.add_command(mcp_group)
 

@@ -98,6 +98,8 @@ def memory_line(item: MemoryItem) -> str:
     return f"- [{_date(item.valid_from or item.created_at)}] {item.text}"
 
 
+# The best hits a base model sees again beside the question when they are core facts.
+CORE_REPEATS = 2
 # Recent exchanges a base model sees before the question (more and it copies old answers).
 HISTORY_EXCHANGES = 2
 
@@ -205,12 +207,12 @@ class Scheduler:
         chosen: list[tuple[MemoryItem, float, str]] = []
         budget = self.budget.retrieved_tokens
 
-        def take(item: MemoryItem, score: float, origin: str) -> None:
+        def take(item: MemoryItem, score: float, origin: str, again: bool = False) -> None:
             nonlocal budget
             if item.type == "episode" and item.key == READ_KEY:
                 return  # the memories read from it stand for it (and carry corrections)
             note = completion.note_text(item.text) if plain else None
-            if plain and (note is None or note in seen_notes):
+            if plain and (note is None or (note in seen_notes and not again)):
                 return  # no fact in it (a question), or already in the notes
             t = self.count(item.text) + 8
             if t > budget or (plain and len(chosen) >= self.budget.completion_notes):
@@ -220,9 +222,14 @@ class Scheduler:
             chosen.append((item, score, origin))
             budget -= t
 
-        for h in hits:
+        for rank, h in enumerate(hits):
             if h.item.id not in core_ids:
                 take(h.item, h.score, "retrieved")
+            elif plain and rank < CORE_REPEATS:
+                # A base model answers from the notes nearest the question: a core fact that
+                # is the best hit ("My name is Marta" for "What is my name?") is said again
+                # there, or a retrieved "My mother's name is Rosa" wins.
+                take(h.item, h.score, "retrieved", again=True)
         have = {i.id for i, _, _ in chosen} | core_ids
         for wid in self.working_set(history):
             if wid in have:
@@ -233,7 +240,7 @@ class Scheduler:
                 continue
             if item.status == "active":
                 take(item, 0.0, "working")
-        used += [_used(i, s, o) for i, s, o in chosen]
+        used += [_used(i, s, o) for i, s, o in chosen if i.id not in core_ids]
         by_time = sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
 
         recent: list[ChatMessage] = []

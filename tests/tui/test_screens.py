@@ -264,8 +264,7 @@ async def test_cubes_create_switch_rename_delete(profile, make_app: AppFactory):
         app.screen.query_one(Input).value = "job"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.status.cube == "job")
-        await pilot.press("x")  # export: says plainly it is not there yet
-        assert "not available yet" in str(screen.query_one("#cubes-sync").render())
+        assert ".memcube" in str(screen.query_one("#cubes-sync").render())  # x / i: files
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#yes")

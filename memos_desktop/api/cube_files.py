@@ -4,9 +4,9 @@ public identity (what others encrypt cube files to), and the foreground re-embed
 Design rules:
 - The policy lives in ``sync/`` (the format, verification, merge); these methods resolve the
   cube, the user and the embedder, and call it, holding the API's lock.
-- ``known``: the public identities this person trusts (the paired devices, from the sync
-  part); a file signed by anyone else is imported and reported as ``trust == "unknown"``, or
-  refused with ``require_known``.
+- ``known``: public identities this person trusts, on top of the devices paired for sync
+  (always known); a file signed by anyone else is imported and reported as
+  ``trust == "unknown"``, or refused with ``require_known``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from memos_desktop.api.base import ApiBase, locked
 from memos_desktop.errors import InvalidInputError
 from memos_desktop.memory import reembed
+from memos_desktop.store import sync_state
 from memos_desktop.sync.cube_export import ExportReport, export_cube
 from memos_desktop.sync.cube_import import ImportReport, import_cube
 from memos_desktop.sync.cubefile import Opening, Sealing, file_mode
@@ -83,6 +84,8 @@ class CubeFilesApi(ApiBase):
         """Verify a cube file completely, then import it in one transaction: as a new cube
         (``name``, default the file's), or merged into the cube ``into``."""
         trusted = [k if isinstance(k, PublicIdentity) else PublicIdentity.parse(k) for k in known]
+        # The devices this one is paired with for sync are known signers too.
+        trusted += [PublicIdentity.parse(p[1]) for p in sync_state.peers(self.store.db)]
         e = self.embedder
         return import_cube(
             self.store,

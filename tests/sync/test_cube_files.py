@@ -182,3 +182,26 @@ def test_export_refuses_bad_destinations(pair: Any, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="passphrase or for recipients"):
         a.export_cube(None, tmp_path / "x.memcube")
     assert not list(tmp_path.glob("*.memcube")) and not list(tmp_path.glob(".*part"))
+
+
+def test_a_device_paired_for_sync_is_a_known_signer(embedder: Embedder, tmp_path: Path) -> None:
+    from memos_desktop.api import sync_ops
+
+    a, b = _api("a", embedder), _api("b", embedder)
+    try:
+        _fill(a)
+        out = tmp_path / "from-a.memcube"
+        a.export_cube(None, out, to=[b.device_identity()])
+        with pytest.raises(UntrustedSignerError):
+            b.import_cube(out, name="x", require_known=True)
+        folder = tmp_path / "sync"
+        folder.mkdir()
+        sync_ops.setup(a, folder)
+        sync_ops.setup(b, folder)
+        dev_a = a.store.device_id
+        sync_ops.pair(b, dev_a, sync_ops.pairing_code(b, dev_a))
+        r = b.import_cube(out, name="x", require_known=True)
+        assert r.trust == "known" and r.added == 3
+    finally:
+        a.close()
+        b.close()

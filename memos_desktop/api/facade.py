@@ -15,6 +15,7 @@ from pathlib import Path
 
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
+from memos_desktop.api.daemon_ops import DaemonOps, answering_stream, touch_answering
 from memos_desktop.api.memories import MemoriesApi
 from memos_desktop.engines.base import CancelToken, SamplingParams
 from memos_desktop.errors import InvalidInputError
@@ -24,7 +25,7 @@ from memos_desktop.store.backup import BackupInfo
 from memos_desktop.store.records import Cube, User
 
 
-class MemosAPI(MemoriesApi, ConversationsApi):
+class MemosAPI(MemoriesApi, ConversationsApi, DaemonOps):
     # --- users ------------------------------------------------------------------------------
 
     @locked
@@ -88,6 +89,7 @@ class MemosAPI(MemoriesApi, ConversationsApi):
         if not query.strip():
             raise InvalidInputError("an empty message", hint="type something to ask")
         c = self.cube
+        touch_answering(self.store.dir)
         svc = ChatService(
             self.store,
             self.engine,
@@ -100,7 +102,8 @@ class MemosAPI(MemoriesApi, ConversationsApi):
         turn = svc.turn(
             query, conversation_id, temporary=temporary, sampling=sampling, cancel=cancel
         )
-        turn._stream = self.locked_stream(turn._stream)
+        # While it streams the daemon pauses (issue 12: it yields to the person).
+        turn._stream = answering_stream(self.store.dir, self.locked_stream(turn._stream))
         return turn
 
     @locked

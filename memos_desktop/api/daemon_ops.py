@@ -21,7 +21,7 @@ from typing import Any
 from memos_desktop.api.base import ApiBase
 from memos_desktop.config import Paths
 from memos_desktop.memory import handlers
-from memos_desktop.memory import maintenance as _maintenance  # noqa: F401 (registers the jobs)
+from memos_desktop.memory import maintenance as _maintenance
 from memos_desktop.memory.consolidate import worker_id
 from memos_desktop.memory.handlers import (
     Outcome,
@@ -69,29 +69,35 @@ def write_daemon_state(paths: Paths, profile: str, state: dict[str, Any]) -> Non
     presence.write_state(paths.profile_dir(profile), state)
 
 
-# The report's words, most telling first ("merged 3 duplicates, summarised 2 sessions").
-_ORDER = (
-    "merged duplicates",
-    "resolved conflicts",
-    "summarised sessions",
-    "archived stale",
-    "added",
-    "updated",
-    "superseded",
-    "conversations read",
-    "refreshed KV states",
-)
+# The report's words, most telling first ("merged 3 duplicates, summarised 2 sessions"):
+# count name -> (verb, singular, plural).
+_WORDS: dict[str, tuple[str, str, str]] = {
+    "merged duplicates": ("merged", "duplicate", "duplicates"),
+    "resolved conflicts": ("resolved", "conflict", "conflicts"),
+    "summarised sessions": ("summarised", "session", "sessions"),
+    "archived stale": ("archived", "stale memory", "stale memories"),
+    "added": ("added", "memory", "memories"),
+    "updated": ("updated", "memory", "memories"),
+    "superseded": ("superseded", "memory", "memories"),
+    "conversations read": ("read", "conversation", "conversations"),
+    "refreshed KV states": ("refreshed", "KV state", "KV states"),
+}
+_QUIET = ("queued maintenance jobs",)
 
 
 def describe(counts: dict[str, int]) -> str:
     """Counts as a phrase: ``{"merged duplicates": 3}`` -> "merged 3 duplicates"."""
+    order = list(_WORDS)
     parts = []
-    for name in sorted(counts, key=lambda k: (_ORDER.index(k) if k in _ORDER else 99, k)):
+    for name in sorted(counts, key=lambda k: (order.index(k) if k in order else 99, k)):
         n = counts[name]
-        if not n or name == "queued maintenance jobs":
+        if not n or name in _QUIET:
             continue
-        verb, _, what = name.partition(" ")
-        parts.append(f"{verb} {n} {what}".strip() if what else f"{n} {verb}")
+        if name in _WORDS:
+            verb, one, many = _WORDS[name]
+            parts.append(f"{verb} {n} {one if n == 1 else many}")
+        else:
+            parts.append(f"{name}: {n}")
     return ", ".join(parts)
 
 
@@ -127,6 +133,7 @@ class DaemonOps(ApiBase):
 
     def queue_periodic_jobs(self) -> int:
         """Queue every periodic job that has no run waiting (daemon start): how many."""
+        handlers.PERIODIC[_maintenance.SWEEP] = self.store.settings.daemon.sweep_interval_s
         n = 0
         for name, every in handlers.PERIODIC.items():
             if handlers.queue_periodic(self.store, name, every, delay=False) is not None:
@@ -157,10 +164,7 @@ def status_line(st: dict[str, Any], now: float | None = None) -> str:
     """One line: "idle · merged 3 duplicates, summarised 2 sessions, 5 min ago · 4 queued"."""
     q = st.get("queue", {})
     queued = int(q.get("queued", 0)) + int(q.get("running", 0))
-    if not st.get("running"):
-        head = "off"
-    else:
-        head = str(st.get("state") or "running")
+    head = str(st.get("state") or "running") if st.get("running") else "off"
     parts = [head]
     last = st.get("last") or {}
     if st.get("running") and last.get("summary"):

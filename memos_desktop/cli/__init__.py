@@ -24,6 +24,7 @@ from memos_desktop.cli.common import (
     prompt_passphrase,
     short,
 )
+from memos_desktop.cli.daemon import daemon as daemon_group
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
 from memos_desktop.cli.models import models as models_group
 from memos_desktop.config import (
@@ -249,6 +250,7 @@ def cubes_delete(obj: Ctx, name: str, yes: bool) -> None:
 
 
 main.add_command(models_group)
+main.add_command(daemon_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

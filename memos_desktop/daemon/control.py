@@ -38,7 +38,9 @@ class DaemonStartError(MemosError):
         self.exit_code = code
 
 
-def daemon_command(profile: str, *, once: bool = False, passphrase_fd: int | None = None) -> list[str]:
+def daemon_command(
+    profile: str, *, once: bool = False, passphrase_fd: int | None = None
+) -> list[str]:
     cmd = [sys.executable, "-m", "memos_desktop.daemon", "run", "--profile", profile]
     if once:
         cmd.append("--once")

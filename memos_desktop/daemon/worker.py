@@ -17,6 +17,7 @@ Design rules:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -127,7 +128,9 @@ class Daemon:
     def run(self) -> int:
         ctx = self.api.job_context()
         queued = self.api.queue_periodic_jobs()
-        log.info("daemon %s started (pid %d); %d periodic jobs queued", self.worker, os.getpid(), queued)
+        log.info(
+            "daemon %s started (pid %d); %d periodic jobs queued", self.worker, os.getpid(), queued
+        )
         batch: dict[str, int] = {}
         poll = self.settings.daemon.poll_s
         try:
@@ -189,10 +192,8 @@ def serve(
         daemon_stub = {"pid": os.getpid(), "state": "starting", "started_at": time.time()}
         write_daemon_state(paths, profile, daemon_stub)
         if settings.daemon.nice:
-            try:
+            with contextlib.suppress(OSError):
                 os.nice(settings.daemon.nice)
-            except OSError:
-                pass
 
         def provide(prompt: str) -> str:
             if passphrase is None:

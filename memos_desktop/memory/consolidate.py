@@ -17,6 +17,7 @@ Design rules:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -125,10 +126,7 @@ def extract_one(
         if not wanted or m.id in wanted
     ]
     emb = embedder if embedder is not None and embedder.model_id == cube.embed_model else None
-    if base_model:
-        items = []
-    else:
-        items = reader.extract(msgs, today=msgs[-1].created_at) if msgs else []
+    items = reader.extract(msgs, today=msgs[-1].created_at) if msgs and not base_model else []
     vecs = [emb.embed([item.text])[0] if emb is not None else None for item in items]
     actions: list[str] = []
     with effects():
@@ -174,7 +172,7 @@ def run_pending(
                 reconciler,
                 embedder,
                 base_model=base_model,
-                effects=lambda j=job: _finishing(store, j),
+                effects=functools.partial(_finishing, store, job),
             )
             if actions is None:
                 skipped += 1

@@ -225,7 +225,10 @@ def _summary_text(ctx: JobContext, cube: Cube, conv_id: str, msgs: list[Any]) ->
             if len(text) >= 10:
                 return text
         except Exception as exc:  # a failing model leaves the reader-built summary
-            log.info("summary by the model failed (%s); built from the reader's memories", type(exc).__name__)
+            log.info(
+                "summary by the model failed (%s); built from the reader's memories",
+                type(exc).__name__,
+            )
     facts: list[str] = []
     for m in msgs:
         if m.role != "user":

@@ -22,6 +22,7 @@ from memos_desktop.config import (
     save_settings,
 )
 from memos_desktop.store.profile import Store, open_profile
+import tests.daemon.plugin_jobs  # noqa: F401  (its kinds are queued from the test process)
 from tests.conftest import new_profile
 
 ROOT = Path(__file__).resolve().parents[2]

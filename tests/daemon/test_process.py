@@ -44,8 +44,6 @@ def copies(store: Store, text: str) -> int:
 def test_sigkill_during_a_job_redoes_it_once_after_the_lease(
     profile: Store, tmp_path: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    import tests.daemon.plugin_jobs  # noqa: F401  (the kind is registered in this process too)
-
     jid, marker = effect_job(profile, tmp_path)
     a = spawn()
     daemons.append(a)

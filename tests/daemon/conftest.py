@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import tests.daemon.plugin_jobs  # noqa: F401  (its kinds are queued from the test process)
 from memos_desktop.config import (
     DaemonSettings,
     ModelSettings,
@@ -22,7 +23,6 @@ from memos_desktop.config import (
     save_settings,
 )
 from memos_desktop.store.profile import Store, open_profile
-import tests.daemon.plugin_jobs  # noqa: F401  (its kinds are queued from the test process)
 from tests.conftest import new_profile
 
 ROOT = Path(__file__).resolve().parents[2]

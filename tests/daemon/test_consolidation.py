@@ -51,7 +51,6 @@ def test_run_once_merges_duplicates_resolves_conflicts_and_loses_nothing(
     profile: Store, embedder: Any
 ) -> None:
     from memos_desktop.api import open_api
-
     from memos_desktop.config import Settings, resolve_paths
 
     seeded = seed(profile, embedder)

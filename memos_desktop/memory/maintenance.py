@@ -301,13 +301,16 @@ def decay(ctx: JobContext, job: Job) -> Counts:
     cube = _cube(ctx, job)
     s = ctx.settings.daemon
     cutoff = time.time() - s.decay_days * 86400
+    # Unused since it was last written or retrieved: an imported memory's created_at is when
+    # it was said (years ago, maybe), not when it came in. Raw episodes are the record: kept.
     stale = [
         it
         for it in _active(ctx, cube)
         if not it.pinned
         and it.layer != "user"
+        and it.type != "episode"
         and it.importance <= s.decay_max_importance
-        and (it.last_used_at or it.created_at) < cutoff
+        and max(it.last_used_at or 0.0, it.updated_at) < cutoff
     ]
     with ctx.effects():
         for it in stale:

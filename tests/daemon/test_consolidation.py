@@ -39,6 +39,12 @@ def seed(store: Store, embedder: Any) -> dict[str, MemoryItem]:
     )
     vecs = embedder.embed([n.text for n in news])
     added = store.memories.add_many(cube, news, vecs, embed_model=embedder.model_id, dedupe=False)
+    # A year passes for the two old ones: nothing wrote or retrieved them since.
+    with store.db.write() as w:
+        w.execute(
+            "UPDATE memory_items SET updated_at = created_at WHERE created_at < ?",
+            (now - 300 * DAY,),
+        )
     return {r.item.text: r.item for r in added}
 
 

@@ -196,8 +196,11 @@ def main() -> None:
         cube_ids.append(cube.id)
         known: set[str] = set()
         for msgs, dids in sessions(conv):
+            had = {c.id for c in api.store.conversations.list(api.user.id, limit=100000)}
             api.add(msgs, cube=cube.id)
-            conv_id = api.store.conversations.list(api.user.id, limit=1)[0].id
+            (conv_id,) = {
+                c.id for c in api.store.conversations.list(api.user.id, limit=100000)
+            } - had
             recorded = api.store.conversations.messages(conv_id)
             for m, did in zip(recorded, dids, strict=True):
                 did_of[m.id] = did

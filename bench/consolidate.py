@@ -141,7 +141,7 @@ def ttfts(api: MemosAPI, questions: list[str]) -> list[float]:
 
 def busy_daemon(home: str, cube_ids: list[str], *, yielding: bool) -> subprocess.Popen[bytes]:
     paths = resolve_paths()
-    d = DaemonSettings() if yielding else DaemonSettings(idle_s=0.0, nice=0)
+    d = DaemonSettings() if yielding else DaemonSettings(yield_to_answers=False, nice=0)
     save_settings(paths, Settings(daemon=d, models=ModelSettings(chat="no-model-for-the-daemon")))
     env = {
         **os.environ,
@@ -262,7 +262,7 @@ def main() -> None:
     conditions = (
         ("daemon off", None),
         ("daemon busy, yielding (defaults)", True),
-        ("daemon busy, not yielding (idle_s 0, nice 0)", False),
+        ("daemon busy, not yielding (yield_to_answers false, nice 0)", False),
     )
     results: dict[str, list[float]] = {label: [] for label, _ in conditions}
     ran: dict[str, int] = {label: 0 for label, _ in conditions}

@@ -176,7 +176,9 @@ class EngineSettings:
 class DaemonSettings:
     """The background daemon (issue 12)."""
 
-    # Work pauses while a front end answers and for this long after its last answer ends.
+    # Work pauses while a front end answers and for this long after its last answer ends
+    # (``yield_to_answers = false``: it never pauses; for measuring what pausing buys).
+    yield_to_answers: bool = True
     idle_s: float = 5.0
     # How often an idle (or paused) daemon looks at the queue again.
     poll_s: float = 1.0

@@ -84,7 +84,8 @@ class DaemonOps(ApiBase):
 
     def person_active(self) -> bool:
         """Is a front end answering on this profile now, or did it within the idle window?"""
-        return presence.person_active(self.store.dir, self.store.settings.daemon.idle_s)
+        d = self.store.settings.daemon
+        return d.yield_to_answers and presence.person_active(self.store.dir, d.idle_s)
 
     def answering_dir(self) -> Path:
         return self.store.dir

@@ -86,11 +86,13 @@ def stop(obj: Ctx) -> None:
 @click.pass_obj
 def status(obj: Ctx, as_json: bool) -> None:
     """Is it running, what it did last, and its queue."""
+    from memos_desktop.api import start_state
     from memos_desktop.api.daemon_ops import daemon_state
 
     st = daemon_state(obj.paths, obj.profile)
-    if (obj.paths.profile_dir(obj.profile) / "key.json").exists():
-        # The queue is in the database: this opens the profile (a CLI command beside it).
+    if start_state(obj.paths, obj.profile).kind == "open":
+        # The queue is in the database: this opens the profile (a CLI command beside it) when
+        # that needs no passphrase typed; otherwise the state file alone is shown.
         st = obj.api().daemon_status()
     if as_json:
         emit_json(st)

@@ -293,7 +293,8 @@ def main() -> None:
         "",
         f"Machine: {machine()}; commit {git_rev()}. Command: "
         "`.venv/bin/python bench/consolidate.py "
-        f"--conversations {args.conversations} --questions {args.questions} --rounds {args.rounds}`. "
+        f"--conversations {args.conversations} --questions {args.questions} "
+        f"--rounds {args.rounds}`. "
         "LoCoMo conversations "
         f"{args.conversations}: {n_turns} turns ingested as conversations through `MemosAPI.add` "
         f"(rule reader + raw episodes) in {ingest_s:.1f} s, {len(qs)} questions (categories 1-4).",

@@ -25,17 +25,9 @@ from typing import Any
 from memos_desktop.api.daemon_ops import daemon_state
 from memos_desktop.config import Paths
 from memos_desktop.daemon.worker import LOG_FILE
-from memos_desktop.errors import BusyError, MemosError
+from memos_desktop.errors import BusyError, DaemonStartError
 
 UP_STATES = ("idle", "working", "paused")
-
-
-class DaemonStartError(MemosError):
-    """The spawned daemon stopped before it was up; carries the child's exit code."""
-
-    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.exit_code = code
 
 
 def daemon_command(

@@ -136,6 +136,10 @@ def test_log_and_state_hold_no_memory_text(
     log = (pdir / "daemon.log").read_text()
     state = json.loads((pdir / "daemon.json").read_text())
     assert f"job {jid} (test.effect): done" in log
+    from tests.daemon.conftest import cli
+
+    shown = cli("daemon", "logs", "-n", "3")
+    assert shown.returncode == 0 and "daemon stopped" in shown.stdout
     for word in ("locker", "4417", "Elm"):
         assert word not in log and word not in json.dumps(state)
     assert state["last"]["summary"].startswith("added 1 memory")
@@ -143,9 +147,9 @@ def test_log_and_state_hold_no_memory_text(
     assert (pdir / "daemon.json").stat().st_mode & 0o077 == 0
 
 
-@pytest.mark.parametrize("with_passphrase", [True, False])
+@pytest.mark.parametrize("with_passphrase", [True, False, "wrong"])
 def test_daemon_start_hands_the_passphrase_over_a_pipe(
-    profile: Store, with_passphrase: bool
+    profile: Store, with_passphrase: bool | str
 ) -> None:
     """`daemon start`: the child gets the passphrase on a pipe (not in its environment or
     command line); without one and without a terminal it says what to do (exit 5)."""
@@ -153,6 +157,12 @@ def test_daemon_start_hands_the_passphrase_over_a_pipe(
     from tests.daemon.conftest import child_env, cli
 
     env = child_env()
+    if with_passphrase == "wrong":
+        r = cli("daemon", "start", env={**env, "MEMOS_DESKTOP_PASSPHRASE": "not it"})
+        assert r.returncode == 5, r.stderr
+        assert "the daemon stopped while starting" in r.stderr and "passphrase" in r.stderr
+        assert "not it" not in (resolve_paths().profile_dir("default") / "daemon.log").read_text()
+        return
     if not with_passphrase:
         env.pop("MEMOS_DESKTOP_PASSPHRASE")
         r = cli("daemon", "start", env=env)

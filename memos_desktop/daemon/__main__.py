@@ -26,6 +26,11 @@ def read_fd(fd: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # One BLAS thread: the daemon works in the background, at low priority, on one core at
+    # most (its merge job's matrix products otherwise take both cores of a small machine).
+    # Set before numpy is imported (config and errors do not import it).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     take_env_secrets()
     p = argparse.ArgumentParser(prog="memos-desktop-daemon")
     p.add_argument("command", choices=["run"])

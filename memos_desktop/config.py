@@ -197,6 +197,28 @@ class OpenAISettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    """The background daemon (issue 12)."""
+
+    # Work pauses while a front end answers and for this long after its last answer ends
+    # (``yield_to_answers = false``: it never pauses; for measuring what pausing buys).
+    yield_to_answers: bool = True
+    idle_s: float = 5.0
+    # How often an idle (or paused) daemon looks at the queue again.
+    poll_s: float = 1.0
+    # How often the maintenance sweep queues merge, conflict, summary, decay and KV jobs.
+    sweep_interval_s: float = 3600.0
+    # Memories unused (never retrieved) for this many days, not pinned and of low importance,
+    # are archived (never deleted).
+    decay_days: float = 180.0
+    decay_max_importance: float = 0.3
+    # A conversation is summarised once it has this many messages.
+    summary_min_messages: int = 6
+    # The daemon runs at this nice level (0: as the person's own processes).
+    nice: int = 10
+
+
+@dataclass(frozen=True)
 class UiSettings:
     theme: str = "textual-dark"
 
@@ -228,6 +250,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     keymap: dict[str, str] = field(default_factory=dict)
     mcp: McpSettings = field(default_factory=McpSettings)
 
@@ -241,6 +264,7 @@ _SECTIONS: dict[str, type] = {
     "ui": UiSettings,
     "mcp": McpSettings,
     "openai": OpenAISettings,
+    "daemon": DaemonSettings,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -290,6 +314,13 @@ _RANGES: dict[str, tuple[float, float]] = {
     "mcp.http_port": (1024, 65535),
     "openai.n_ctx": (0, 10_000_000),
     "openai.timeout_s": (0.1, 3600.0),
+    "daemon.idle_s": (0.0, 86400.0),
+    "daemon.poll_s": (0.05, 3600.0),
+    "daemon.sweep_interval_s": (1.0, 30 * 86400.0),
+    "daemon.decay_days": (1.0, 36500.0),
+    "daemon.decay_max_importance": (0.0, 1.0),
+    "daemon.summary_min_messages": (2, 10000),
+    "daemon.nice": (0, 19),
 }
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}

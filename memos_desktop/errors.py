@@ -130,6 +130,15 @@ class LeaseLostError(BusyError):
     """A worker's lease on a job expired and another worker claimed it: its result is dropped."""
 
 
+class DaemonStartError(MemosError):
+    """The daemon stopped before it was up (issue 12); its exit code is the child's (5 for a
+    wrong passphrase, 7 when the profile is busy...)."""
+
+    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.exit_code = code
+
+
 class EngineError(MemosError):
     exit_code = 8
 

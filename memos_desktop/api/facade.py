@@ -18,6 +18,7 @@ from typing import Any
 from memos_desktop.api.base import locked
 from memos_desktop.api.conversations import ConversationsApi
 from memos_desktop.api.cube_files import CubeFilesApi
+from memos_desktop.api.daemon_ops import DaemonOps, answering_stream, touch_answering
 from memos_desktop.api.memories import MemoriesApi
 from memos_desktop.engines.base import CancelToken, SamplingParams, parse_options
 from memos_desktop.errors import InvalidInputError
@@ -27,7 +28,7 @@ from memos_desktop.store.backup import BackupInfo
 from memos_desktop.store.records import Cube, User
 
 
-class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi):
+class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi, DaemonOps):
     # --- users ------------------------------------------------------------------------------
 
     @locked
@@ -98,6 +99,7 @@ class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi):
             raise InvalidInputError("an empty message", hint="type something to ask")
         opts = parse_options(options or {})
         c = self.cube
+        touch_answering(self.store.dir)
         svc = ChatService(
             self.store,
             self.engine,
@@ -117,7 +119,8 @@ class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi):
             context=context,
             options=opts,
         )
-        turn._stream = self.locked_stream(turn._stream)
+        # While it streams the daemon pauses (issue 12: it yields to the person).
+        turn._stream = answering_stream(self.store.dir, self.locked_stream(turn._stream))
         return turn
 
     @locked

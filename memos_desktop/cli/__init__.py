@@ -25,6 +25,7 @@ from memos_desktop.cli.common import (
     short,
 )
 from memos_desktop.cli.cube_files import COMMANDS as CUBE_FILE_COMMANDS
+from memos_desktop.cli.daemon import daemon as daemon_group
 from memos_desktop.cli.logs import COMMANDS as LOG_COMMANDS
 from memos_desktop.cli.mcp import mcp as mcp_group
 from memos_desktop.cli.memories import COMMANDS as MEMORY_COMMANDS
@@ -256,6 +257,7 @@ for _cmd in CUBE_FILE_COMMANDS:
     cubes.add_command(_cmd)
 main.add_command(models_group)
 main.add_command(mcp_group)
+main.add_command(daemon_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,9 +16,13 @@ Design rules:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from memos_desktop.engines.base import ChatEngine, Embedder
@@ -27,7 +31,7 @@ from memos_desktop.memory import slots
 from memos_desktop.memory.reader import FineReader
 from memos_desktop.memory.reconcile import Reconciler
 from memos_desktop.memory.statements import Statement
-from memos_desktop.store.jobs import register_kind
+from memos_desktop.store.jobs import Job, register_kind
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import NewMemory
 
@@ -93,6 +97,48 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@contextlib.contextmanager
+def _finishing(store: Store, job: Job) -> Iterator[None]:
+    assert job.lease_token is not None
+    with store.unit_of_work():
+        yield
+        store.jobs.finish(job, job.lease_token)
+
+
+def extract_one(
+    store: Store,
+    job: Job,
+    reader: FineReader,
+    reconciler: Reconciler,
+    embedder: Embedder | None,
+    *,
+    base_model: bool,
+    effects: Callable[[], AbstractContextManager[None]],
+) -> list[str] | None:
+    """One extraction job: the model reads the job's messages (outside any transaction), then
+    the reconciler's writes run inside ``effects()`` (the unit of work that also finishes the
+    job). Returns the reconciler's actions; None when a base model was not asked."""
+    cube = store.cubes.get(str(job.payload["cube_id"]))
+    wanted = set(job.payload.get("message_ids", []))
+    msgs = [
+        m
+        for m in store.conversations.messages(str(job.payload["conversation_id"]))
+        if not wanted or m.id in wanted
+    ]
+    emb = embedder if embedder is not None and embedder.model_id == cube.embed_model else None
+    items = reader.extract(msgs, today=msgs[-1].created_at) if msgs and not base_model else []
+    vecs = [emb.embed([item.text])[0] if emb is not None else None for item in items]
+    actions: list[str] = []
+    with effects():
+        for item, vec in zip(items, vecs, strict=True):
+            plan = reconciler.plan(cube, item, vec, read_as(item))
+            reconciler.apply(
+                cube, plan, vec, emb.model_id if emb else "", emb.embed if emb else None
+            )
+            actions.append(plan.action)
+    return None if base_model else actions
+
+
 def run_pending(
     store: Store,
     engine: ChatEngine,
@@ -119,31 +165,18 @@ def run_pending(
             break
         assert job.lease_token is not None
         try:
-            cube = store.cubes.get(str(job.payload["cube_id"]))
-            wanted = set(job.payload.get("message_ids", []))
-            msgs = [
-                m
-                for m in store.conversations.messages(str(job.payload["conversation_id"]))
-                if not wanted or m.id in wanted
-            ]
-            emb = (
-                embedder if embedder is not None and embedder.model_id == cube.embed_model else None
+            actions = extract_one(
+                store,
+                job,
+                reader,
+                reconciler,
+                embedder,
+                base_model=base_model,
+                effects=functools.partial(_finishing, store, job),
             )
-            if base_model:
+            if actions is None:
                 skipped += 1
-                items = []
-            else:
-                items = reader.extract(msgs, today=msgs[-1].created_at) if msgs else []
-            vecs = [emb.embed([item.text])[0] if emb is not None else None for item in items]
-            actions: list[str] = []
-            with store.unit_of_work():
-                for item, vec in zip(items, vecs, strict=True):
-                    plan = reconciler.plan(cube, item, vec, read_as(item))
-                    reconciler.apply(
-                        cube, plan, vec, emb.model_id if emb else "", emb.embed if emb else None
-                    )
-                    actions.append(plan.action)
-                store.jobs.finish(job, job.lease_token)
+                actions = []
             for a in actions:
                 counts[a] += 1
             done += 1

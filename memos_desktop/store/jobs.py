@@ -256,6 +256,18 @@ class JobRepo:
             )
             self._fenced(w, job, token, "fail")
 
+    def release(self, job: Job | int, token: str) -> None:
+        """Put a claimed job back untouched, its attempt not counted: its worker was asked to
+        stop (SIGTERM) before the job's effects committed. Only the lease holder can."""
+        with self.db.write() as w:
+            w.execute(
+                "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), "
+                "updated_at = ?, locked_by = NULL, lease_token = NULL, lease_until = NULL "
+                "WHERE id = ? AND status = 'running' AND lease_token = ?",
+                (time.time(), _id(job), token),
+            )
+            self._fenced(w, job, token, "release")
+
     def renew(self, job: Job | int, token: str, lease_s: float | None = None) -> float:
         """Extend the lease to ``lease_s`` (or the kind's default) from now; returns the new
         expiry. Only the lease holder can renew."""

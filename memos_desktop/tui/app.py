@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from memos_desktop.api import Kind
 
 T = TypeVar("T")
+DAEMON_POLL_S = 5.0  # how often the status bar asks what the daemon does
 log = logging.getLogger(__name__)
 
 
@@ -175,6 +176,8 @@ class MemosApp(App[int]):
         self.status.cube = cube
         self.status.pending_jobs = pending_jobs
         self.set_state("loading model")
+        self.poll_daemon()
+        self.set_interval(DAEMON_POLL_S, self.poll_daemon)
         self.post_message(self.SessionOpened())
         for screen in self._all_screens():
             screen.post_message(self.SessionOpened())
@@ -279,6 +282,23 @@ class MemosApp(App[int]):
         gc.freeze()
         if unfreeze:
             self._frozen_base = gc.get_freeze_count()  # what is alive now is the new base
+
+    @work(thread=True, exclusive=True, group="daemon", exit_on_error=False)
+    def poll_daemon(self) -> None:
+        """The daemon's state, what it did last and its queue, for the status bar (issue 12)."""
+        session = self.session
+        if session is None or self.status.state == "generating":
+            return
+        from memos_desktop.api.presence import status_line
+
+        st = session.api.daemon_status()
+        q = st.get("queue", {})
+        pending = int(q.get("queued", 0)) + int(q.get("running", 0))
+        self.call_from_thread(self._daemon_polled, status_line({**st, "queue": {}}), pending)
+
+    def _daemon_polled(self, line: str, pending: int) -> None:
+        self.status.daemon, self.status.pending_jobs = line, pending
+        self.refresh_status()
 
     def refresh_status(self) -> None:
         from memos_desktop.tui.widgets import StatusBar

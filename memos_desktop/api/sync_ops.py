@@ -5,8 +5,9 @@ sync from another process (the daemon beside the app) is kept apart by the profi
 lock (:mod:`memos_desktop.sync.folder`).
 
 Hooks for other parts:
-- the daemon calls :func:`sync_now` on a schedule (it raises :class:`SyncError` when sync is
-  not set up: check :func:`is_set_up` first);
+- the daemon syncs every :data:`SYNC_INTERVAL_S` through the periodic job registered here
+  (:func:`sync_now` raises :class:`SyncError` when sync is not set up: the job checks
+  :func:`is_set_up` first);
 - the cube importer takes :func:`paired_devices` as the signers it knows;
 - the TUI shows :func:`status_line` in its status bar.
 """
@@ -16,6 +17,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from memos_desktop.memory.handlers import JobContext, register_periodic
+from memos_desktop.store.jobs import Job
 
 if TYPE_CHECKING:
     from memos_desktop.api.facade import MemosAPI
@@ -123,3 +127,24 @@ def _age(seconds: float) -> str:
     if seconds < 86400:
         return f"{int(seconds // 3600)} h ago"
     return f"{int(seconds // 86400)} d ago"
+
+
+# --- the daemon's periodic sync ------------------------------------------------------------
+
+# How often a running daemon syncs a profile that is set up for it.
+SYNC_INTERVAL_S = 300.0
+
+
+def _sync_job(ctx: JobContext, job: Job) -> dict[str, int]:
+    """The daemon's periodic "sync" job: nothing when sync is not set up; else one sync (its
+    files are written atomically and applied idempotently, so a job redone after a crash does
+    no harm)."""
+    api = ctx.services.get("api")
+    if api is None or not is_set_up(api):
+        return {}
+    report = sync_now(api)
+    counts = {"synced": 1, "sent": report.exported, "applied": report.applied}
+    return {k: v for k, v in counts.items() if v}
+
+
+register_periodic("sync", SYNC_INTERVAL_S, _sync_job, description="sync with paired devices")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import memos_desktop.api.sync_ops  # noqa: F401  (registers the periodic "sync" job)
 from memos_desktop.api.daemon_ops import (
     Released,
     claim_role,

@@ -21,6 +21,7 @@ import numpy as np
 
 from memos_desktop.engines.base import Embedder
 from memos_desktop.errors import InvalidInputError, LeaseLostError
+from memos_desktop.memory.handlers import Counts, JobContext, register_handler
 from memos_desktop.store import cube_rows
 from memos_desktop.store.jobs import Job, register_kind
 from memos_desktop.store.profile import Store
@@ -48,9 +49,18 @@ class ReembedReport:
         return f"{self.embedded} memories embedded in {self.jobs} jobs ({self.failed} failed)"
 
 
-def handle(store: Store, embedder: Embedder, job: Job, progress: Progress | None = None) -> int:
-    """Run one claimed ``reembed`` job to the end and finish it; returns how many memories
-    were embedded. Raises LeaseLostError if another worker took the job."""
+def handle(
+    store: Store,
+    embedder: Embedder,
+    job: Job,
+    progress: Progress | None = None,
+    *,
+    finish: bool = True,
+) -> int:
+    """Run one claimed ``reembed`` job to the end and finish it (``finish=False``: the caller
+    does); returns how many memories were embedded. Each batch commits on its own: a job
+    redone after a crash embeds only what is still missing. Raises LeaseLostError if another
+    worker took the job."""
     assert job.lease_token is not None
     cube = store.cubes.get(str(job.payload["cube_id"]))
     if embedder.model_id != cube.embed_model or embedder.dim != cube.embed_dim:
@@ -79,9 +89,27 @@ def handle(store: Store, embedder: Embedder, job: Job, progress: Progress | None
         done += len(rows)
         if progress is not None:
             progress(done, max(total, done))
-    store.jobs.finish(job, job.lease_token)
+    if finish:
+        store.jobs.finish(job, job.lease_token)
     return done
 
+
+def _daemon_job(ctx: JobContext, job: Job) -> Counts:
+    """The daemon's handler: the cube's embedder, the batches, then the job's finish."""
+    cube = ctx.store.cubes.get(str(job.payload["cube_id"]))
+    embedder = ctx.embedder_for(cube)
+    if embedder is None:
+        raise InvalidInputError(
+            f"no embedding model is available to re-embed the cube {cube.name}",
+            hint="`memos-desktop models list` shows the embedders",
+        )
+    done = handle(ctx.store, embedder, job, finish=False)
+    with ctx.effects():
+        pass
+    return {"reembedded": done}
+
+
+register_handler(REEMBED.name, _daemon_job)
 
 HANDLERS: dict[str, Callable[[Store, Embedder, Job, Progress | None], int]] = {REEMBED.name: handle}
 

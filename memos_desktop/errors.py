@@ -126,6 +126,11 @@ class BusyError(MemosError):
     exit_code = 7
 
 
+class ReadOnlyError(BusyError):
+    """This process opened the profile read-only (a second terminal app beside the first):
+    nothing was written."""
+
+
 class LeaseLostError(BusyError):
     """A worker's lease on a job expired and another worker claimed it: its result is dropped."""
 

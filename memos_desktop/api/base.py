@@ -96,6 +96,15 @@ class ApiBase:
         calls one step that no other thread interleaves with."""
         return self._lock
 
+    def set_read_only(self, reason: str) -> None:
+        """Refuse every write from now on (ReadOnlyError, exit 7, nothing written): a second
+        terminal app beside the first reads and searches only. ``reason`` is shown."""
+        self.store.db.read_only = reason
+
+    @property
+    def read_only(self) -> str | None:
+        return self.store.db.read_only
+
     def locked_stream(self, it: Iterator[str]) -> Iterator[str]:
         """Yield from ``it`` holding the lock only while each piece is produced."""
         while True:

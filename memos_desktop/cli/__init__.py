@@ -49,9 +49,14 @@ log = logging.getLogger(__name__)
 @click.option(
     "--profile", envvar="MEMOS_DESKTOP_PROFILE", help="profile name (default: from settings)"
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="open the terminal app read-only (browse and search; beside another one)",
+)
 @click.version_option(__version__, prog_name="memos-desktop")
 @click.pass_context
-def main(ctx: click.Context, profile: str | None) -> None:
+def main(ctx: click.Context, profile: str | None, read_only: bool) -> None:
     """memos-desktop: a private memory assistant. With no command, opens the terminal app."""
     paths = resolve_paths()
     try:
@@ -68,7 +73,7 @@ def main(ctx: click.Context, profile: str | None) -> None:
             return
         from memos_desktop.tui import run
 
-        sys.exit(run(paths, settings, ctx.obj.profile))
+        sys.exit(run(paths, settings, ctx.obj.profile, read_only=read_only))
 
 
 @main.command()

@@ -38,6 +38,7 @@ from memos_desktop.errors import (
     BusyError,
     CorruptDatabaseError,
     DiskFullError,
+    ReadOnlyError,
     StoreError,
     WritesStoppedError,
     WrongKeyError,
@@ -125,6 +126,8 @@ class Database:
         self._transactions = 0
         # Why writes are stopped (a damaged page was found), or None.
         self.writes_stopped: str | None = None
+        # Set by a process that must not write (a second terminal app): why.
+        self.read_only: str | None = None
         self.commit_hooks: list[Callable[[], None]] = []
         self.damage_hooks: list[Callable[[str], None]] = []
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOMUTEX
@@ -235,6 +238,12 @@ class Database:
     def write(self) -> Iterator[apsw.Connection]:
         """A write transaction, taken with BEGIN IMMEDIATE (see module docstring)."""
         with self.lock:
+            if self.read_only is not None:
+                raise ReadOnlyError(
+                    f"nothing was changed: this window is read-only ({self.read_only})",
+                    hint="make changes in the other memos-desktop window, or quit it and open "
+                    "this one again",
+                )
             if self.writes_stopped is not None:
                 raise WritesStoppedError(
                     f"writes are stopped on {self.path}: {self.writes_stopped}; "

@@ -96,8 +96,11 @@ class MemosApp(App[int]):
         *,
         embedder_factory: EmbedderFactory | None = None,
         engine_factory: EngineFactory | None = None,
+        read_only: str | None = None,
     ) -> None:
         super().__init__()
+        # Why this app writes nothing (a second app beside the first), or None.
+        self.read_only = read_only
         self.paths = paths
         self.settings = settings
         self.profile = profile
@@ -148,6 +151,8 @@ class MemosApp(App[int]):
                 embedder_factory=self._embedder_factory,
                 engine_factory=self._engine_factory,
             )
+            if self.read_only is not None:
+                session.api.set_read_only(self.read_only)
             cube = session.api.cube.name
             counts = session.api.job_counts()
             from memos_desktop.api import sync_ops
@@ -181,6 +186,9 @@ class MemosApp(App[int]):
         self.post_message(self.SessionOpened())
         for screen in self._all_screens():
             screen.post_message(self.SessionOpened())
+        if self.read_only is not None:
+            self.set_state("read-only")  # no chat: it records what is said
+            return
         self.load_model()
 
     @work(thread=True, exclusive=True, group="model")

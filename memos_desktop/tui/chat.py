@@ -155,6 +155,16 @@ class ChatScreen(MemosScreen):
         self._session_ready()
 
     def _session_ready(self) -> None:
+        if self.memos.read_only is not None:
+            prompt = self.query_one(PromptInput)
+            prompt.disabled = True
+            prompt.placeholder = "Read-only: chat in the other memos-desktop window"
+            for hint in self.query(".chat-hint").results(Static):
+                hint.update(
+                    f"Read-only ({self.memos.read_only}). Browse and search memories (F3); "
+                    "chat and changes happen in the other window."
+                )
+            return
         for hint in self.query(".chat-hint").results(Static):
             hint.update("Ask anything. What you tell me is remembered, encrypted. " + SLASH_HELP)
 

@@ -53,6 +53,9 @@ def test_a_second_terminal_app_gets_the_message_and_exit_7(profile: Store, embed
         second, m2 = on_pty()
         out = b""
         try:
+            while b"[q] quit" not in out and second.poll() is None:
+                out += drain(m2)
+            os.write(m2, b"q\n")  # it asks: read-only, or quit
             while second.poll() is None:
                 out += drain(m2)
             out += drain(m2)
@@ -62,6 +65,28 @@ def test_a_second_terminal_app_gets_the_message_and_exit_7(profile: Store, embed
         assert second.returncode == 7, text
         assert "the terminal app is already running on profile 'default'" in text
         assert f"pid {first.pid}" in text
+        assert "read-only" in text
+        assert first.poll() is None
+
+        # asked again, "r" opens it read-only beside the first (it paints and says so)
+        second, m2 = on_pty()
+        out = b""
+        try:
+            while b"[q] quit" not in out and second.poll() is None:
+                out += drain(m2)
+            os.write(m2, b"r\n")
+            after = [b""]
+
+            def painted_read_only() -> bool:
+                after[0] += drain(m2)
+                return b"read-only" in after[0]
+
+            wait_for(painted_read_only, 60, "the read-only app")
+            assert second.poll() is None
+        finally:
+            second.kill()
+            second.wait(timeout=10)
+            os.close(m2)
         assert first.poll() is None
         # a CLI command beside the open app works
         r = cli("add", "I keep my bike in the hall")

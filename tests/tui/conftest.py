@@ -35,13 +35,14 @@ def profile(paths: Paths, embedder: Embedder) -> Paths:
 def make_app(paths: Paths, embedder: Embedder, tiny_path: Path, sha_cache: Path) -> AppFactory:
     """``make_app(settings=None)``: the app on the tiny model and the session's embedder."""
 
-    def make(settings: Settings | None = None) -> MemosApp:
+    def make(settings: Settings | None = None, read_only: str | None = None) -> MemosApp:
         app = MemosApp(
             paths,
             settings or Settings(),
             "default",
             embedder_factory=lambda: embedder,
             engine_factory=lambda: LlamaCppEngine(tiny_path, TINY, sha_cache_file=sha_cache),
+            read_only=read_only,
         )
         keep_toasts(app)
         return app

@@ -315,8 +315,9 @@ def main() -> None:
             "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
             "template makes it a chat model); *tiny-completion* is the same model given the "
             'completion prompt (`[engine] prompt_style = "completion"`). Random text must '
-            "score nothing: it does not stop, holds no right fact and never says it does not "
-            "know.",
+            'score nothing: it does not stop and holds no right fact. Its "I don\'t know" is '
+            "the app's, not the model's: under the completion prompt the check of unsupported "
+            "answers replaces the random text with it (every answer, answerable or not).",
             "",
             head,
             *rows,

@@ -317,7 +317,7 @@ def main() -> None:
             'completion prompt (`[engine] prompt_style = "completion"`). Random text must '
             'score nothing: it does not stop and holds no right fact. Its "I don\'t know" is '
             "the app's, not the model's: under the completion prompt the check of unsupported "
-            "answers replaces the random text with it (every answer, answerable or not).",
+            "answers replaces the random text with it.",
             "",
             head,
             *rows,

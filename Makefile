@@ -133,6 +133,10 @@ bench: install
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/mcp_server.py
+	$(BIN)/python bench/openai_engine.py
+	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/sync_catchup.py
+	$(BIN)/python bench/consolidate.py --conversations 1-2 --questions 8 --rounds 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -41,6 +41,7 @@ STOPWORDS = frozenset(
 )
 KNN_MAX = 4096  # sqlite-vec's limit on k
 VEC_IN_MAX = 10_000  # largest rowid set passed to a vec0 KNN as "rowid IN (...)"
+FTS_OVERFETCH = 4  # BM25 ranks this many times the hits wanted before the filters
 Neighbour = tuple[int, float, Any]  # rowid, cosine distance, the stored unit vector
 
 
@@ -156,13 +157,29 @@ class Searcher:
         terms = self._prune_common(query_terms(query), max_df, max_docs)
         if not terms:
             return []
+        match = " OR ".join(quote(t) for t in terms)
+        bm25 = f"bm25(memory_fts, 1.0, 0.5, 0.5, {float(context_weight)!r})"
+        # Most searches filter out little (their cube, active memories): rank in FTS5 alone
+        # and filter the best few (joining every match to memory_items first cost 2x at 100k).
+        # Exact: filtering keeps the order, and when too few of the best pass while more
+        # matches exist, the filtered join below decides.
+        want = max(limit * FTS_OVERFETCH, limit)
+        rows = self.db.query(
+            f"SELECT rowid, {bm25} AS score FROM memory_fts WHERE memory_fts MATCH ? "
+            "ORDER BY score LIMIT ?",
+            (match, want),
+        )
+        ok = self._postfilter([int(r[0]) for r in rows], f)
+        hits = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in ok]
+        if len(hits) >= limit or len(rows) < want:
+            return hits[:limit]
         where, params = filter_sql(f, "m")
         rows = self.db.query(
-            f"SELECT m.rowid, bm25(memory_fts, 1.0, 0.5, 0.5, {float(context_weight)!r}) AS score "
+            f"SELECT m.rowid, {bm25} AS score "
             "FROM memory_fts "
             "JOIN memory_items m ON m.rowid = memory_fts.rowid "
             f"WHERE memory_fts MATCH ? AND {where} ORDER BY score LIMIT ?",
-            (" OR ".join(quote(t) for t in terms), *params, limit),
+            (match, *params, limit),
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 

@@ -337,3 +337,28 @@ def test_the_preference_channel_reuses_the_main_scan_and_finds_the_same(store: S
     only_facts = [(r, d) for r, d in main if store.memories.get_many([r])[r].type == "fact"]
     assert h.preference_channel(q, DIM, f, params, only_facts[:10]) == alone
     assert len(scans) == 1  # too few preferences in the list: the type-filtered scan ran
+
+
+def test_bm25_ranks_first_and_filters_after_yet_misses_nothing(store: Store) -> None:
+    """BM25 ranks the best matches before the filters; when the filters drop most of them
+    (another cube holds the best matches, the wanted type is rare) the filtered query still
+    finds every memory that passes, in score order."""
+    a = cube(store)
+    b = store.cubes.create(store.users.list()[0], "other", embed_model=a.embed_model, embed_dim=DIM)
+    store.memories.add_many(
+        a, [NewMemory(text=f"garden garden note {i}") for i in range(300)], None, dedupe=False
+    )
+    few = [f"a garden plan for the balcony, number {i}" for i in range(5)]
+    store.memories.add_many(b, [NewMemory(text=t) for t in few], None, dedupe=False)
+    store.memories.add_many(a, [NewMemory(text="garden shed", type="event")], None, dedupe=False)
+
+    got = store.searcher.fts("garden", SearchFilters(cube_ids=(b.id,)), 10)
+    assert len(got) == 5
+    items = store.memories.get_many([r for r, _ in got])
+    assert {items[r].text for r, _ in got} == set(few)
+    assert [s for _, s in got] == sorted(s for _, s in got)
+    ev = store.searcher.fts("garden", SearchFilters(cube_ids=(a.id,), types=("event",)), 10)
+    assert [store.memories.get_many([r])[r].text for r, _ in ev] == ["garden shed"]
+    # when the best matches pass, they are the filtered query's best
+    top = store.searcher.fts("garden", SearchFilters(cube_ids=(a.id,)), 10)
+    assert len(top) == 10 and [s for _, s in top] == sorted(s for _, s in top)

@@ -163,16 +163,22 @@ class Searcher:
         # and filter the best few (joining every match to memory_items first cost 2x at 100k).
         # Exact: filtering keeps the order, and when too few of the best pass while more
         # matches exist, the filtered join below decides.
-        want = max(limit * FTS_OVERFETCH, limit)
-        rows = self.db.query(
-            f"SELECT rowid, {bm25} AS score FROM memory_fts WHERE memory_fts MATCH ? "
-            "ORDER BY score LIMIT ?",
-            (match, want),
+        # A selective filter (a type, a tag, a time) would drop most of the best: join first.
+        selective = f.pinned is not None or any(
+            v is not None and v != ()
+            for v in (f.types, f.layers, f.tags, f.since, f.until, f.valid_at)
         )
-        ok = self._postfilter([int(r[0]) for r in rows], f)
-        hits = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in ok]
-        if len(hits) >= limit or len(rows) < want:
-            return hits[:limit]
+        if not selective:
+            want = limit * FTS_OVERFETCH
+            rows = self.db.query(
+                f"SELECT rowid, {bm25} AS score FROM memory_fts WHERE memory_fts MATCH ? "
+                "ORDER BY score LIMIT ?",
+                (match, want),
+            )
+            ok = self._postfilter([int(r[0]) for r in rows], f)
+            hits = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in ok]
+            if len(hits) >= limit or len(rows) < want:
+                return hits[:limit]
         where, params = filter_sql(f, "m")
         rows = self.db.query(
             f"SELECT m.rowid, {bm25} AS score "

@@ -82,6 +82,8 @@ def _num(
         return
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
         raise _bad(what)
+    if isinstance(v, int) and not -(1 << 63) <= v < (1 << 63):
+        raise _bad(what)  # SQLite stores 64-bit integers only
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise _bad(what)
 

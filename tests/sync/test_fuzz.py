@@ -260,3 +260,15 @@ def test_a_file_signed_by_another_key_is_refused(world: World, tmp_path: Path) -
 def test_a_file_sealed_with_another_sync_key_is_refused(world: World) -> None:
     data = seal(world.ident_a, b"k" * 32, "changeset", world.n + 1, b'{"entries":[]}', 0)
     world.refuse(data)
+
+
+@pytest.mark.parametrize("value", [1 << 63, -(1 << 63) - 1, 10**30])
+def test_an_integer_sqlite_cannot_store_is_refused(value: int) -> None:
+    """Found by the fuzz test above: a signed payload with a time of 2**63 reached SQLite's
+    binding and raised OverflowError instead of being refused."""
+    from memos_desktop.store import sync_merge
+
+    for field in ("created_at", "valid_from", "confidence"):
+        with pytest.raises(SyncError):
+            sync_merge._check_value(field, value)
+    sync_merge._check_value("created_at", (1 << 63) - 1)  # the largest that fits is fine

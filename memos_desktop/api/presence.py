@@ -64,6 +64,9 @@ _WORDS: dict[str, tuple[str, str, str]] = {
     "superseded": ("superseded", "memory", "memories"),
     "conversations read": ("read", "conversation", "conversations"),
     "refreshed KV states": ("refreshed", "KV state", "KV states"),
+    "sent changes": ("synced", "change out", "changes out"),
+    "applied sync files": ("applied", "sync file", "sync files"),
+    "reembedded": ("re-embedded", "memory", "memories"),
 }
 _QUIET = ("queued maintenance jobs",)
 

@@ -143,7 +143,7 @@ def _sync_job(ctx: JobContext, job: Job) -> dict[str, int]:
     if api is None or not is_set_up(api):
         return {}
     report = sync_now(api)
-    counts = {"synced": 1, "sent": report.exported, "applied": report.applied}
+    counts = {"sent changes": report.exported, "applied sync files": report.applied}
     return {k: v for k, v in counts.items() if v}
 
 

@@ -220,6 +220,17 @@ def holdback(text: str, stops: Sequence[str]) -> int:
     return best
 
 
+def release(pending: str, stops: Sequence[str]) -> tuple[str, str, bool]:
+    """One step of a stream with stop strings: (text safe to yield now, text held back,
+    whether a stop string was reached; if so the held text ends before it)."""
+    hit = min((i for i in (pending.find(x) for x in stops) if i >= 0), default=-1)
+    if hit >= 0:
+        return "", pending[:hit], True
+    keep = holdback(pending, stops)
+    cut = len(pending) - keep
+    return pending[:cut], pending[cut:], False
+
+
 class CancelToken:
     """Cancels a generation from another thread; engines check it between tokens."""
 

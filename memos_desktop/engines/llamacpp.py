@@ -46,7 +46,7 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
     final_chunk,
-    holdback,
+    release,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS, PromptFormat, prompt_style
 from memos_desktop.engines.core import EngineCore
@@ -328,16 +328,13 @@ class LlamaCppEngine(EngineCore):
                     break
                 n_out += 1
                 pending += decoder.decode(native.token_piece(self._vocab, token))
-                hit = min((i for i in (pending.find(x) for x in stops) if i >= 0), default=-1)
-                if hit >= 0:
-                    pending = pending[:hit]
+                # Hold back a tail that could still grow into a stop string.
+                out, pending, stopped = release(pending, stops)
+                if stopped:
                     finish = "stop"
                     break
-                # Hold back a tail that could still grow into a stop string.
-                keep = holdback(pending, stops)
-                if len(pending) > keep:
-                    yield StreamChunk(pending[: len(pending) - keep])
-                    pending = pending[len(pending) - keep :]
+                if out:
+                    yield StreamChunk(out)
             if finish != "stop":
                 pending += decoder.decode(b"", final=True)
         finally:

@@ -37,7 +37,7 @@ from memos_desktop.engines.base import (
     SamplingParams,
     StreamChunk,
     final_chunk,
-    holdback,
+    release,
 )
 from memos_desktop.engines.openai_http import OpenAIClient, ServerModel
 from memos_desktop.engines.schema_check import schema_errors
@@ -254,15 +254,12 @@ class OpenAICompatEngine:
                         t_first = time.perf_counter()
                     n_out += 1
                     pending += piece
-                    hit = min((i for i in (pending.find(x) for x in stops) if i >= 0), default=-1)
-                    if hit >= 0:
-                        pending = pending[:hit]
+                    out, pending, stopped = release(pending, stops)
+                    if stopped:
                         finish = "stop"
                         break
-                    keep = holdback(pending, stops)
-                    if len(pending) > keep:
-                        yield StreamChunk(pending[: len(pending) - keep])
-                        pending = pending[len(pending) - keep :]
+                    if out:
+                        yield StreamChunk(out)
                 reason = choice.get("finish_reason")
                 if reason:
                     finish = "length" if reason == "length" else "stop"

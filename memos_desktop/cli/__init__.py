@@ -9,7 +9,16 @@ code (see ``errors.py``); no traceback for expected failures. Everything goes th
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+# One BLAS thread, set before numpy is imported. numpy's BLAS runs only the search's
+# matrix-vector products here, which are memory-bound (a second thread adds little), and on a
+# small machine its spinning threads fight llama.cpp's for the cores: the KNN re-scoring step
+# measured 0.19 ms with one thread and 8 ms with two while a model was generating (issue 14,
+# BENCHMARKS "Store"). The daemon does the same (daemon/__main__.py). A person can override it.
+# (Not OMP_NUM_THREADS: llama.cpp's CPU backend may use OpenMP for its own threads.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 

@@ -119,6 +119,7 @@ wheel: install
 
 bench: install
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/knn_recall.py
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/engines.py --builds

@@ -56,6 +56,7 @@ EXTRACTION_SCHEMA: dict[str, Any] = {
     "required": ["memories"],
 }
 
+EXTRACTION_MAX_TOKENS = 400  # the structured answer's budget per conversation window
 EXTRACTION_PROMPT = """You maintain a personal memory for {user}. From the conversation below,
 list the facts, preferences, events and standing instructions about {user} worth remembering
 for future conversations. Rules:
@@ -281,7 +282,7 @@ class FineReader:
             out = self.engine.complete_json(
                 [ChatMessage("user", prompt)],
                 EXTRACTION_SCHEMA,
-                SamplingParams.greedy(max_tokens=400),
+                SamplingParams.greedy(max_tokens=EXTRACTION_MAX_TOKENS),
             )
         except Exception as exc:  # small models fail often: keep the raw items, log, count
             log.warning("fine extraction failed: %s", type(exc).__name__)

@@ -80,7 +80,11 @@ class Data:
         j = int(self.rng.integers(0, len(items)))
         words = [
             w
-            for w in re.findall(r"\w+", items[j].text.split(":", 1)[-1].lower())
+            # the speaker's turn, without the " (note N)" added to make every text distinct
+            # (a word in every memory, which no real query holds)
+            for w in re.findall(
+                r"\w+", items[j].text.split(":", 1)[-1].rsplit(" (note ", 1)[0].lower()
+            )
             if w not in STOPWORDS and not w.isdigit()
         ]
         k = min(len(words), int(self.rng.integers(3, 5)))

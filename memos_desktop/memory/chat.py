@@ -41,10 +41,10 @@ from memos_desktop.engines.base import (
     with_options,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
-from memos_desktop.memory import completion
+from memos_desktop.memory import completion, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
-from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory
+from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory, used_memory
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, Message, SearchHit
 
@@ -95,6 +95,15 @@ class ChatTurn:
 
     def __iter__(self) -> Iterator[str]:
         yield from self._stream
+
+
+@dataclass(frozen=True)
+class _Slot:
+    ask: slot_answers.Asked
+    memories: slot_answers.Memories
+
+    def fits(self, text: str, item_id: str = "") -> bool:
+        return self.memories.fits(self.ask, text, item_id)
 
 
 class ChatService:
@@ -179,6 +188,11 @@ class ChatService:
         # A base model's prompt leaves out memories with no fact in them (questions): ask for
         # more, the scheduler keeps the best few facts.
         hits = self.retrieve(asked, top_k * 2 if self.style == "completion" else top_k)
+        direct, slot = None, None
+        if self.style == "completion" and not context and completion.is_question(asked):
+            direct, slot = self._direct(asked, hits)
+        if slot is not None:
+            hits = [h for h in hits if slot.fits(h.item.text, h.item.id)]
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
         if system.strip():
             extra = ChatMessage("system", system.strip())
@@ -193,6 +207,17 @@ class ChatService:
             prefix_tokens=n_prefix,
         )
 
+        if direct is not None:
+            # One memory says what is asked (one slot's value, the instruction asked about,
+            # the yes or no): it is said from that memory, not left to a small model that
+            # may take another subject's note.
+            item = direct.item
+            score = next((h.score for h in hits if h.item.id == item.id), 0.0)
+            turn.used = (used_memory(item, score, "retrieved"),)
+            turn._stream = self._known_answer(
+                turn, direct.text, assembled, temporary, conv_id, query, now, history
+            )
+            return turn
         params = self.sampling(sampling, options)
         plain = self.style == "completion"
         if plain and not assembled.used and completion.personal_question(asked):
@@ -210,6 +235,12 @@ class ChatService:
         # made up, and "I don't know" is said instead.
         check = plain and completion.is_question(asked)
         given = completion.given_text(assembled.messages) if check else ""
+        if check and slot is not None:
+            # Only the notes that may hold the asked slot support an answer to it ("Your
+            # middle name is Marta." is not supported by "Your name is Marta.").
+            core = [u.text for u in assembled.used if u.origin == "core"]
+            kept = [n for t in core if slot.fits(t) and (n := completion.note_text(t))]
+            given = "\n".join(kept) + "\n" + assembled.messages[-1].content
 
         def stream() -> Iterator[str]:
             started = not plain
@@ -260,6 +291,26 @@ class ChatService:
 
         turn._stream = stream()
         return turn
+
+    def _direct(
+        self, question: str, hits: Sequence[SearchHit]
+    ) -> tuple[slot_answers.SlotAnswer | None, _Slot | None]:
+        """For a base model: the answer one memory gives (see ``slot_answers``), and, for a
+        question about one slot, which notes may hold it."""
+        items = [h.item for h in hits]
+        said = slot_answers.instruction_answer(question, items)
+        if said is not None:
+            return said, None
+        ask = slot_answers.asked(question)
+        slot = None
+        if ask is not None:
+            keyed = self.store.memories.by_keys(self.cube.id, ask.keys())
+            mem = slot_answers.Memories([*items, *keyed])
+            said = slot_answers.answer(ask, mem, items[: self.scheduler.budget.completion_notes])
+            slot = _Slot(ask, mem)
+        if said is None:
+            said = slot_answers.yes_no_answer(question, items)
+        return said, slot
 
     def _known_answer(
         self,

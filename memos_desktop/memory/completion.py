@@ -194,12 +194,12 @@ def _base_verb(word: str) -> str:
 def second_person(text: str) -> str:
     """ "I live in Porto" -> "You live in Porto"; "The user lives in Porto" and "lives in Porto"
     -> "You live in Porto"; a request to the assistant ("Call me Mar") is quoted as the
-    person's ("You asked: call me Mar."); other text is kept as it is."""
+    person's ("You asked me to call you Mar."); other text is kept as it is."""
     told = _REMEMBER.match(text)
     if told:  # "Remember that my pharmacy is X": a fact, told as a request
         text = text[told.end() :]
     elif _REQUEST.match(text):
-        return "You asked: " + text[0].lower() + text[1:]
+        return request_note(text)
     first = text.split(maxsplit=1)[0] if text.split() else ""
     if first.islower() and (first in _IRREGULAR or re.fullmatch(r"[a-z]+[^su]s", first)):
         return "You " + _base_verb(first) + text[len(first) :]
@@ -212,6 +212,43 @@ def second_person(text: str) -> str:
         return text[0].upper() + text[1:]
     s, _ = _swap(text)
     return s[0].upper() + s[1:] if s else s
+
+
+# A request seen from the assistant's side: its "me" is the person, its "you" the assistant.
+_TURN_AROUND = {
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "i": "you",
+    "i'm": "you're",
+    "you": "me",
+    "your": "my",
+    "yours": "mine",
+    "yourself": "myself",
+}
+_PLEASE = re.compile(r"^(?:please|kindly|just)\s+|[\s,]+please$", re.I)
+_DONT = re.compile(r"^(?:don't|do not)\b", re.I)
+
+
+def request_note(text: str) -> str:
+    """A request to the assistant as a note in the assistant's words, which are the answer's
+    ("Keep your answers short, please" -> "You asked me to keep my answers short."; "Please
+    always use metric units with me" -> "You asked me to always use metric units with
+    you.")."""
+    t = one_line(text).rstrip(" .!")
+    for _ in range(2):
+        t = _PLEASE.sub("", t).strip()
+    t = _DONT.sub("not", t)
+    out: list[str] = []
+    pos = 0
+    for w in _WORD.finditer(t):
+        word = w.group(0)
+        out += [t[pos : w.start()], _TURN_AROUND.get(word.lower(), word)]
+        pos = w.end()
+    out.append(t[pos:])
+    said = "".join(out)
+    return f"You asked me to {said[:1].lower()}{said[1:]}."
 
 
 def _swap(text: str, prev: str = "") -> tuple[str, str]:

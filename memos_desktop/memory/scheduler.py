@@ -127,7 +127,7 @@ def finished(history: Sequence[Message]) -> list[Message]:
     return out
 
 
-def _used(item: MemoryItem, score: float, origin: str) -> UsedMemory:
+def used_memory(item: MemoryItem, score: float, origin: str) -> UsedMemory:
     return UsedMemory(
         item.id, item.text, item.type, score, origin, tuple(s.to_json() for s in item.sources)
     )
@@ -200,7 +200,7 @@ class Scheduler:
         now: float,
     ) -> Assembled:
         prefix, core = self.prefix(cube)
-        used = [_used(i, 1.0, "core") for i in core]
+        used = [used_memory(i, 1.0, "core") for i in core]
         core_ids = {i.id for i in core}
         plain = self.style == "completion"
         seen_notes = set(_notes(core)) if plain else set()
@@ -240,8 +240,10 @@ class Scheduler:
                 continue
             if item.status == "active":
                 take(item, 0.0, "working")
-        used += [_used(i, s, o) for i, s, o in chosen if i.id not in core_ids]
+        used += [used_memory(i, s, o) for i, s, o in chosen if i.id not in core_ids]
         by_time = sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
+        # A base model answers from the note nearest the question: the best match goes there.
+        best_last = sorted(chosen, key=lambda c: c[1])
 
         recent: list[ChatMessage] = []
         hist_budget = self.budget.history_tokens
@@ -262,7 +264,7 @@ class Scheduler:
                 if recent[i].role == "user" and recent[i + 1].role == "assistant"
             ][-HISTORY_EXCHANGES:]
             text = completion.question_text(
-                _notes(i for i, _, _ in by_time), pairs, query, any_notes=bool(core)
+                _notes(i for i, _, _ in best_last), pairs, query, any_notes=bool(core)
             )
             messages: tuple[ChatMessage, ...] = (*prefix, ChatMessage("user", text))
         else:

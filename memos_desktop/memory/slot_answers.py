@@ -1,0 +1,347 @@
+"""Questions that ask for one slot of a memory ("Where do I live?" -> self / residence): said
+from the memory that holds the slot's value, and kept away from notes about something else.
+
+A small base model answers from whichever note is nearest or most alike, and often takes
+another subject's ("What is my name?" -> "Your name is Rosa." from "My mother's name is
+Rosa"). When the question asks for exactly one attribute of one subject, the memories say which
+of them hold it: the reader's patterns (``memory/slots.py``) read the same subject and
+attribute from a memory ("My sister Ines lives in Lisbon" -> sister:ines / residence) as from
+the question ("Where does my sister live?" -> sister / residence).
+
+Design rules:
+- Patterns only, as in ``slots.py``: a question they do not read is answered as before, by the
+  model. Only plain questions about one subject and one attribute are read; anything else
+  ("What do I do on Sundays?", "Where did we go in June?") yields nothing.
+- A slot is answered without the model only when the memories hold exactly one current value
+  for it, and no newer memory the patterns cannot read shares words with it (it may be a
+  change they missed). The answer is that memory as a plain fact about "you" (what the model
+  is shown and would copy), or for a relative's name "Your sister is called Ines.".
+- Otherwise the model answers, but from notes that may hold the slot: a note read as being
+  about another subject, or only about other single-valued attributes of the same subject
+  ("Your mother's name is Rosa." for "Where does my mother live?"), is left out. A note the
+  patterns cannot read is always kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from memos_desktop.memory import completion, slots, statements
+from memos_desktop.memory.lexicon import RELATIONS, SYNONYMS
+from memos_desktop.memory.reader import FUNCTION_WORDS, READ_KEY, stem
+from memos_desktop.memory.slots import Claim
+from memos_desktop.store.records import MemoryItem
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a question asks for: one attribute of one subject."""
+
+    subject: str  # "self", "sister", "sister:ines", "leo"
+    attribute: str  # "residence", "name", "favourite-book", "middle-name"
+    obj: str = ""  # a multi-valued attribute's object
+    phrase: str = ""  # the subject as asked ("my best friend"), for the answer
+
+    def keys(self) -> list[str]:
+        """The memory keys (``Claim.key``) the reader may have stored this slot under."""
+        rel, _, name = self.subject.partition(":")
+        subjects = [self.subject] + ([rel, name] if name else [])
+        tail = f":{self.obj}" if self.obj else ""
+        return [f"{s}:{self.attribute}{tail}" for s in subjects]
+
+
+# --- reading the question --------------------------------------------------------------------
+
+_REL = "|".join(sorted((re.escape(r) for r in RELATIONS), key=len, reverse=True))
+_ADJ = r"(?:best|older|younger|little|big|eldest|youngest|oldest|twin|new|baby|elder) "
+_NAME = r"(?-i:[A-Z])[\w'-]+"
+_STOP_NAMES = frozenset("I It This That There The What Where When Who Why How Which".split())
+
+
+def _subject(possessive: bool) -> str:
+    """A subject: I/we, my (best) sister (Ines), a name; with ``possessive``, my/our, my
+    sister's, Ines's."""
+    s = "'s" if possessive else ""
+    own = r"(?P<self>my|our)" if possessive else r"(?P<self>i|we)"
+    return (
+        rf"(?:(?P<rel>(?:my|our) (?:{_ADJ})?(?:{_REL}))(?: (?P<relname>{_NAME}))?{s}|"
+        rf"{own}|(?P<name>{_NAME}){s})"
+    )
+
+
+_S, _P = _subject(False), _subject(True)
+_NOW = r"(?: now| these days| at the moment| nowadays)?"
+_QUESTIONS: list[tuple[str, str]] = [
+    ("residence", rf"where (?:do|does) {_S} (?:live|stay|reside){_NOW}"),
+    ("residence", rf"(?:which|what) (?:city|town|country|village) (?:do|does) {_S} live in{_NOW}"),
+    ("residence", rf"where (?:am|is|are) {_S} (?:living|based){_NOW}"),
+    ("name", rf"what (?:is|was) {_P} (?:(?P<adj>[a-z]+) )?name"),
+    ("name", rf"what (?:is|are) {_S} called"),
+    ("name", rf"who (?:is|are) {_S}"),
+    ("occupation", rf"what (?:is|was) {_P} (?:job|occupation|profession){_NOW}"),
+    ("occupation", rf"what (?:do|does) {_S} do(?: for (?:work|a living))?{_NOW}"),
+    ("occupation", rf"what (?:do|does) {_S} work as{_NOW}"),
+    ("employer", rf"where (?:do|does) {_S} work{_NOW}"),
+    ("employer", rf"(?:who|which company) (?:do|does) {_S} work (?:for|at){_NOW}"),
+    ("birthday", rf"when (?:is|was) {_P} birthday"),
+    ("birthday", rf"when was {_S} born"),
+    ("birthplace", rf"where was {_S} born"),
+    ("origin", rf"where (?:am|is|are) {_S} (?:originally )?from"),
+    ("origin", rf"where (?:do|does) {_S} come from"),
+    ("age", rf"(?:how old|what age) (?:am|is|are) {_S}{_NOW}"),
+    (
+        "car",
+        rf"(?:what|which) (?:(?:kind|make|model|type|brand) of )?car (?:do|does) {_S} "
+        rf"(?:drive|have|own){_NOW}",
+    ),
+    ("car", rf"what (?:is|colou?r is) {_P} car{_NOW}"),
+    ("commute", rf"how (?:do|does) {_S} (?:get|go|travel|commute) to work{_NOW}"),
+    ("phone", rf"what (?:is|was) {_P} (?:phone|mobile|telephone) number"),
+    ("email", rf"what (?:is|was) {_P} e-?mail(?: address)?"),
+    ("address", rf"what (?:is|was) {_P} (?:home |postal )?address"),
+    ("favourite", rf"(?:what|which|who) (?:is|are) {_P} favou?rite (?P<what>[a-z][a-z -]*)"),
+]
+_COMPILED = [(a, re.compile(rf"^{rx}$", re.I)) for a, rx in _QUESTIONS]
+# Names that are the same slot as "name"; any other ("middle name") is a slot of its own.
+_SAME_NAME = frozenset({"first", "full", "real", "given"})
+
+
+def asked(question: str) -> Asked | None:
+    """The slot a question asks for, or None when it is not a plain question about one."""
+    q = " ".join(question.replace("\u2019", "'").split()).rstrip(" ?.!")
+    q = re.sub(r"^(what|who|where|when|how)'s\b", r"\1 is", q, flags=re.I)
+    for attribute, rx in _COMPILED:
+        m = rx.match(q)
+        if m is None:
+            continue
+        g = m.groupdict()
+        if g.get("self"):
+            subject, phrase = "self", ""
+        elif g.get("rel"):
+            word = g["rel"].split()[-1].casefold()
+            name = g.get("relname")
+            subject = RELATIONS[word] + (f":{name.casefold()}" if name else "")
+            phrase = g["rel"] + (f" {name}" if name else "")
+        elif g.get("name") and g["name"] not in _STOP_NAMES:
+            if attribute == "name":
+                return None  # "Who is Leo?" asks who, not a name
+            subject, phrase = g["name"].casefold(), g["name"]
+        else:
+            continue
+        if attribute == "name" and subject == "self" and q.casefold().startswith("who"):
+            return None  # "Who am I?"
+        if g.get("adj") and g["adj"].casefold() not in _SAME_NAME:
+            attribute = f"{g['adj'].casefold()}-name"
+        if attribute == "favourite":
+            what = " ".join(g["what"].casefold().split())
+            attribute = "favourite-" + SYNONYMS.get(what, what).replace(" ", "-")
+        return Asked(subject, attribute, phrase=phrase)
+    return None
+
+
+# --- what memories say -----------------------------------------------------------------------
+
+# "Since the move I cycle to work", "These days my favourite food is ...": a leading phrase
+# the reader's patterns stop at, before the subject.
+_LEADING = re.compile(r"^(?:[A-Za-z]+,? ){1,4}?(?=(?:I|we|We|my|My|our|Our)\b)")
+
+
+def claims_of(text: str) -> list[Claim]:
+    """The claims the reader's patterns find in a memory; when they find none, the same after
+    a short leading phrase ("Since the move", "These days")."""
+    out = [c for s in statements.read(text) for c in s.claims]
+    if out:
+        return out
+    m = _LEADING.match(text.strip())
+    if m is None:
+        return []
+    rest = text.strip()[m.end() :]
+    return [c for s in statements.read(rest[0].upper() + rest[1:]) for c in s.claims]
+
+
+def _single(attribute: str) -> bool:
+    return slots.single(attribute) or attribute.endswith("-name")
+
+
+class Memories:
+    """The claims of the candidate memories, and which names are which relatives ("My sister
+    Ines lives in Lisbon": Ines is the sister)."""
+
+    def __init__(self, items: Iterable[MemoryItem]) -> None:
+        self.items: dict[str, MemoryItem] = {}
+        self.claims: dict[str, list[Claim]] = {}
+        self.links: set[tuple[str, str]] = set()
+        for item in items:
+            if item.id in self.items or item.status != "active":
+                continue
+            if item.type == "episode" or item.key == READ_KEY:
+                continue
+            self.items[item.id] = item
+            cl = claims_of(item.text)
+            self.claims[item.id] = cl
+            for c in cl:
+                rel, _, name = c.subject.partition(":")
+                if name and rel in RELATIONS.values():
+                    self.links.add((rel, name))
+                elif c.attribute == "name" and c.subject in RELATIONS.values() and c.value:
+                    self.links.add((c.subject, c.value))
+
+    def same(self, asked: str, said: str) -> bool:
+        """Is ``said`` (a claim's subject) the subject ``asked`` about?"""
+        if slots.same_subject(asked, said):
+            return True
+        a, b = asked.partition(":")[0], said.partition(":")[0]
+        return (a, said) in self.links or (b, asked) in self.links
+
+    def value(self, ask: Asked, c: Claim) -> str:
+        """The value ``c`` gives the asked slot, or ""."""
+        if not self.same(ask.subject, c.subject) or c.negated or c.weak:
+            return ""
+        if ask.attribute == "name" and ask.subject != "self":
+            if c.attribute == "name" and c.value:
+                return c.value
+            _, _, name = c.subject.partition(":")
+            if name:
+                return name
+            return next((n for r, n in self.links if r == c.subject), "")
+        if c.attribute != ask.attribute or (ask.obj and c.obj != ask.obj):
+            return ""
+        return c.value or c.obj
+
+    def fits(self, ask: Asked, text: str, item_id: str = "") -> bool:
+        """May a memory (its text and id) hold the asked slot? Not if it is read as being
+        about other subjects only, or only about other single-valued attributes of the asked
+        one."""
+        cl = self.claims.get(item_id)
+        if cl is None:
+            cl = claims_of(text)
+        if not cl:
+            return True
+        mine = [c for c in cl if self.same(ask.subject, c.subject)]
+        if not mine:
+            return False
+        if any(self.value(ask, c) for c in mine) or not _single(ask.attribute):
+            return True
+        return not all(_single(c.attribute) and c.attribute != ask.attribute for c in mine)
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _content(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text.casefold()) if w not in FUNCTION_WORDS}
+
+
+@dataclass(frozen=True)
+class SlotAnswer:
+    text: str
+    item: MemoryItem
+
+
+def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> SlotAnswer | None:
+    """The answer to ``ask`` from the one memory that holds its value, or None when none
+    does, several values are held, or a newer memory in ``recent`` (the question's best
+    hits) that the patterns cannot read shares words with it."""
+    found: dict[str, MemoryItem] = {}
+    for item_id, cl in mem.claims.items():
+        for c in cl:
+            v = mem.value(ask, c)
+            if v:
+                item = mem.items[item_id]
+                old = found.get(v)
+                if old is None or item.created_at > old.created_at:
+                    found[v] = item
+    if len(found) != 1:
+        return None
+    ((value, item),) = found.items()
+    words = _content(completion.note_text(item.text) or item.text)
+    for other in recent:
+        if other.id == item.id or other.created_at <= item.created_at:
+            continue
+        if other.type == "episode" or other.key == READ_KEY or other.status != "active":
+            continue
+        if not claims_of(other.text) and words & _content(other.text):
+            return None  # a later note the patterns cannot read may change it
+    if ask.attribute == "name" and ask.subject != "self":
+        who = ask.phrase or f"my {ask.subject.partition(':')[0]}"
+        said = completion.second_person(who)
+        return SlotAnswer(f"{said} is called {_as_written(value, item.text)}.", item)
+    note = completion.note_text(item.text)
+    return SlotAnswer(note, item) if note else None
+
+
+def _as_written(value: str, text: str) -> str:
+    """``value`` (folded) as the memory writes it ("ines" -> "Ines")."""
+    m = re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, re.I)
+    return m.group(0) if m else value.title()
+
+
+# --- questions about what the assistant was asked to do --------------------------------------
+
+# "Which units should you use with me?", "How long should your answers be?", "What did I ask
+# you to call me?": the person asks how the assistant is to behave, which their standing
+# instructions say.
+_TO_YOU = re.compile(
+    r"\b(?:should|must|shall) (?:you|your)\b|\byou (?:should|must)\b|"
+    r"\b(?:did|do) I (?:ask|tell|want|need) you\b|\b(?:are|were) you (?:supposed|meant) to\b",
+    re.I,
+)
+# How far down the question's hits an instruction may be to answer it.
+INSTRUCTION_RANKS = 3
+
+
+def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> SlotAnswer | None:
+    """A question about how the assistant is to behave, answered with the best-matching
+    standing instruction among the question's first hits ("You asked me to keep my answers
+    short."), or None."""
+    if not completion.is_question(question) or not _TO_YOU.search(question):
+        return None
+    ranked = [i for i in hits if i.type != "episode" and i.key != READ_KEY][:INSTRUCTION_RANKS]
+    for item in ranked:
+        if item.type == "instruction" and item.status == "active":
+            note = completion.note_text(item.text)
+            if note:
+                return SlotAnswer(note, item)
+    return None
+
+
+# --- yes/no questions a note answers ---------------------------------------------------------
+
+_YES_NO = re.compile(r"^(?:do|did|am|was|have|can) (?:i|we)\b(?P<rest>.*)$", re.I)
+_NEGATED = re.compile(
+    r"\b(?:not|never|no longer|don't|doesn't|didn't|haven't|can't|cannot|won't|isn't|"
+    r"aren't|wasn't)\b",
+    re.I,
+)
+
+
+def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> SlotAnswer | None:
+    """A yes/no question about the person ("Do I drink alcohol?") that a note says in so many
+    words, with or without a negation ("I do not drink alcohol"): "No, you do not drink
+    alcohol." Every content word of the question must be in the note; the newest such note of
+    the first few hits speaks. A choice ("tea or coffee?") is not a yes/no question."""
+    q = " ".join(question.split()).rstrip(" ?")
+    m = _YES_NO.match(q)
+    if m is None or re.search(r"\bor\b", q, re.I):
+        return None
+    want = _content(m.group("rest"))
+    if not want:
+        return None
+    ranked = [i for i in hits if i.type != "episode" and i.key != READ_KEY]
+    said = [
+        i
+        for i in ranked[:INSTRUCTION_RANKS]
+        if i.status == "active" and i.type != "instruction" and want <= _content(i.text)
+    ]
+    if not said:
+        return None
+    item = max(said, key=lambda i: i.created_at)
+    note = completion.note_text(item.text)
+    if not note:
+        return None
+    yes = "No" if _NEGATED.search(item.text) else "Yes"
+    if re.match(r"^You(?:r|'re)?\b", note):
+        note = note[0].lower() + note[1:]
+    return SlotAnswer(f"{yes}, {note}", item)

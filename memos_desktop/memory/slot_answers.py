@@ -43,6 +43,7 @@ class Asked:
     attribute: str  # "residence", "name", "favourite-book", "middle-name"
     obj: str = ""  # a multi-valued attribute's object
     phrase: str = ""  # the subject as asked ("my best friend"), for the answer
+    words: frozenset[str] = frozenset()  # the question's content words (stems)
 
     def keys(self) -> list[str]:
         """The memory keys (``Claim.key``) the reader may have stored this slot under."""
@@ -137,7 +138,7 @@ def asked(question: str) -> Asked | None:
         if attribute == "favourite":
             what = " ".join(g["what"].casefold().split())
             attribute = "favourite-" + SYNONYMS.get(what, what).replace(" ", "-")
-        return Asked(subject, attribute, phrase=phrase)
+        return Asked(subject, attribute, phrase=phrase, words=frozenset(_content(q)))
     return None
 
 
@@ -234,6 +235,20 @@ def _content(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.casefold()) if w not in FUNCTION_WORDS}
 
 
+def _may_change(ask: Asked, mem: Memories, other: MemoryItem) -> bool:
+    """Could ``other`` (newer than the memory holding the slot) change it? When it speaks of
+    what the question asks (shares its words) and is not read as being about another subject
+    or another single-valued attribute ("Since the move I cycle to work" is the commute, not
+    the job; "Lately the book I love most is Solaris" may be the favourite book)."""
+    if not ask.words & _content(other.text):
+        return False
+    cl = claims_of(other.text)
+    mine = [c for c in cl if mem.same(ask.subject, c.subject)]
+    if cl and not mine:
+        return False
+    return not any(_single(c.attribute) and c.attribute != ask.attribute for c in mine)
+
+
 @dataclass(frozen=True)
 class SlotAnswer:
     text: str
@@ -256,14 +271,13 @@ def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> Slot
     if len(found) != 1:
         return None
     ((value, item),) = found.items()
-    words = _content(completion.note_text(item.text) or item.text)
     for other in recent:
         if other.id == item.id or other.created_at <= item.created_at:
             continue
         if other.type == "episode" or other.key == READ_KEY or other.status != "active":
             continue
-        if not claims_of(other.text) and words & _content(other.text):
-            return None  # a later note the patterns cannot read may change it
+        if _may_change(ask, mem, other):
+            return None  # a later note, not read as this slot, may still change it
     if ask.attribute == "name" and ask.subject != "self":
         who = ask.phrase or f"my {ask.subject.partition(':')[0]}"
         said = completion.second_person(who)

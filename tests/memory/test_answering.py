@@ -47,7 +47,7 @@ GREEDY = SamplingParams.greedy(max_tokens=8)
             "User: Remember that my pharmacy is Farmacia Central.",
             "Your pharmacy is Farmacia Central.",
         ),
-        ("User: Call me Mar, not Marta.", "You asked: call me Mar, not Marta."),
+        ("User: Call me Mar, not Marta.", "You asked me to call you Mar, not Marta."),
         ("Dana works at the US embassy", "Dana works at the US embassy."),
         ("User: Where do I live?", None),  # a question holds no fact
         ("User: Where do I live?\nAssistant: You live in Porto.", None),  # nor the model's words

@@ -41,7 +41,7 @@ from memos_desktop.engines.base import (
     with_options,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
-from memos_desktop.memory import completion, slot_answers
+from memos_desktop.memory import completion, note_answers, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory, used_memory
@@ -268,7 +268,11 @@ class ChatService:
                     yield text
             if held:
                 answer = "".join(held)
-                if not own.outer_cancelled and not completion.supported(answer, given, asked):
+                if (
+                    not own.outer_cancelled
+                    and answer.strip() != completion.DONT_KNOW
+                    and not completion.supported(answer, given, asked)
+                ):
                     log.info(
                         "an answer the notes do not support was replaced by %r",
                         completion.DONT_KNOW,
@@ -294,11 +298,11 @@ class ChatService:
 
     def _direct(
         self, question: str, hits: Sequence[SearchHit]
-    ) -> tuple[slot_answers.SlotAnswer | None, _Slot | None]:
+    ) -> tuple[slot_answers.MemoryAnswer | None, _Slot | None]:
         """For a base model: the answer one memory gives (see ``slot_answers``), and, for a
         question about one slot, which notes may hold it."""
         items = [h.item for h in hits]
-        said = slot_answers.instruction_answer(question, items)
+        said = note_answers.instruction_answer(question, items)
         if said is not None:
             return said, None
         ask = slot_answers.asked(question)
@@ -309,7 +313,9 @@ class ChatService:
             said = slot_answers.answer(ask, mem, items[: self.scheduler.budget.completion_notes])
             slot = _Slot(ask, mem)
         if said is None:
-            said = slot_answers.yes_no_answer(question, items)
+            said = note_answers.yes_no_answer(question, items)
+        if said is None:
+            said = note_answers.choice_answer(question, items)
         return said, slot
 
     def _known_answer(

@@ -266,8 +266,8 @@ def _swap(text: str, prev: str = "") -> tuple[str, str]:
             rep = _VERB_AFTER[low]
         else:
             rep = word
-        if word[0].isupper() and rep is not word:
-            rep = rep[0].upper() + rep[1:]
+        if word[0].isupper() and rep is not word and (low != "i" or not out[:-1]):
+            rep = rep[0].upper() + rep[1:]  # "I" is upper case anywhere: "you" only first
         out.append(rep)
         prev = low
         pos = w.end()

@@ -12,9 +12,10 @@ Design rules:
 - Patterns only, as in ``slots.py``: a question they do not read is answered as before, by the
   model. Only plain questions about one subject and one attribute are read; anything else
   ("What do I do on Sundays?", "Where did we go in June?") yields nothing.
-- A slot is answered without the model only when the memories hold exactly one current value
-  for it, and no newer memory the patterns cannot read shares words with it (it may be a
-  change they missed). The answer is that memory as a plain fact about "you" (what the model
+- A slot is answered without the model only when the memories hold one value for it (of a
+  single-valued attribute, the latest memory's: a later one replaces an earlier one), and
+  no newer memory that the patterns do not read as another slot shares its words (it may be
+  a change they missed). The answer is that memory as a plain fact about "you" (what the model
   is shown and would copy), or for a relative's name "Your sister is called Ines.".
 - Otherwise the model answers, but from notes that may hold the slot: a note read as being
   about another subject, or only about other single-valued attributes of the same subject
@@ -138,7 +139,7 @@ def asked(question: str) -> Asked | None:
         if attribute == "favourite":
             what = " ".join(g["what"].casefold().split())
             attribute = "favourite-" + SYNONYMS.get(what, what).replace(" ", "-")
-        return Asked(subject, attribute, phrase=phrase, words=frozenset(_content(q)))
+        return Asked(subject, attribute, phrase=phrase, words=frozenset(content_words(q)))
     return None
 
 
@@ -231,16 +232,18 @@ class Memories:
 _WORD = re.compile(r"[a-z0-9']+")
 
 
-def _content(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """The stems of a text's words that are not function words."""
     return {stem(w) for w in _WORD.findall(text.casefold()) if w not in FUNCTION_WORDS}
 
 
-def _may_change(ask: Asked, mem: Memories, other: MemoryItem) -> bool:
-    """Could ``other`` (newer than the memory holding the slot) change it? When it speaks of
-    what the question asks (shares its words) and is not read as being about another subject
-    or another single-valued attribute ("Since the move I cycle to work" is the commute, not
-    the job; "Lately the book I love most is Solaris" may be the favourite book)."""
-    if not ask.words & _content(other.text):
+def _may_change(ask: Asked, mem: Memories, other: MemoryItem, item: MemoryItem) -> bool:
+    """Could ``other`` (newer than ``item``, the memory holding the slot) change it? When it
+    shares with both the question and ``item`` the words of what is asked, and is not read
+    as being about another subject or another single-valued attribute ("Lately the book I
+    love most is Solaris" may change "My favourite book is Dune"; "I work night shifts" says
+    nothing of "I am a nurse")."""
+    if not ask.words & content_words(other.text) & content_words(item.text):
         return False
     cl = claims_of(other.text)
     mine = [c for c in cl if mem.same(ask.subject, c.subject)]
@@ -250,15 +253,18 @@ def _may_change(ask: Asked, mem: Memories, other: MemoryItem) -> bool:
 
 
 @dataclass(frozen=True)
-class SlotAnswer:
+class MemoryAnswer:
+    """An answer said from one memory, without the model."""
+
     text: str
     item: MemoryItem
 
 
-def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> SlotAnswer | None:
-    """The answer to ``ask`` from the one memory that holds its value, or None when none
-    does, several values are held, or a newer memory in ``recent`` (the question's best
-    hits) that the patterns cannot read shares words with it."""
+def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> MemoryAnswer | None:
+    """The answer to ``ask`` from the memory that holds its value (of a single-valued
+    attribute held with several values, the latest), or None when none does, several
+    relatives or values could be meant, or a newer memory in ``recent`` (the question's best
+    hits) may have changed it without being read as this slot."""
     found: dict[str, MemoryItem] = {}
     for item_id, cl in mem.claims.items():
         for c in cl:
@@ -268,94 +274,34 @@ def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> Slot
                 old = found.get(v)
                 if old is None or item.created_at > old.created_at:
                     found[v] = item
-    if len(found) != 1:
+    if not found:
         return None
-    ((value, item),) = found.items()
+    if len(found) > 1:
+        # Of a single-valued attribute the latest memory holds the current value (a change
+        # the reconciler did not pair with the old one); several relatives of one kind, or
+        # several values of a multi-valued attribute, are no one answer.
+        if not _single(ask.attribute) or (ask.attribute == "name" and ask.subject != "self"):
+            return None
+        times = sorted((i.created_at for i in found.values()), reverse=True)
+        if times[0] == times[1]:
+            return None
+    value, item = max(found.items(), key=lambda vi: vi[1].created_at)
     for other in recent:
         if other.id == item.id or other.created_at <= item.created_at:
             continue
         if other.type == "episode" or other.key == READ_KEY or other.status != "active":
             continue
-        if _may_change(ask, mem, other):
+        if _may_change(ask, mem, other, item):
             return None  # a later note, not read as this slot, may still change it
     if ask.attribute == "name" and ask.subject != "self":
         who = ask.phrase or f"my {ask.subject.partition(':')[0]}"
         said = completion.second_person(who)
-        return SlotAnswer(f"{said} is called {_as_written(value, item.text)}.", item)
+        return MemoryAnswer(f"{said} is called {_as_written(value, item.text)}.", item)
     note = completion.note_text(item.text)
-    return SlotAnswer(note, item) if note else None
+    return MemoryAnswer(note, item) if note else None
 
 
 def _as_written(value: str, text: str) -> str:
     """``value`` (folded) as the memory writes it ("ines" -> "Ines")."""
     m = re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, re.I)
     return m.group(0) if m else value.title()
-
-
-# --- questions about what the assistant was asked to do --------------------------------------
-
-# "Which units should you use with me?", "How long should your answers be?", "What did I ask
-# you to call me?": the person asks how the assistant is to behave, which their standing
-# instructions say.
-_TO_YOU = re.compile(
-    r"\b(?:should|must|shall) (?:you|your)\b|\byou (?:should|must)\b|"
-    r"\b(?:did|do) I (?:ask|tell|want|need) you\b|\b(?:are|were) you (?:supposed|meant) to\b",
-    re.I,
-)
-# How far down the question's hits an instruction may be to answer it.
-INSTRUCTION_RANKS = 3
-
-
-def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> SlotAnswer | None:
-    """A question about how the assistant is to behave, answered with the best-matching
-    standing instruction among the question's first hits ("You asked me to keep my answers
-    short."), or None."""
-    if not completion.is_question(question) or not _TO_YOU.search(question):
-        return None
-    ranked = [i for i in hits if i.type != "episode" and i.key != READ_KEY][:INSTRUCTION_RANKS]
-    for item in ranked:
-        if item.type == "instruction" and item.status == "active":
-            note = completion.note_text(item.text)
-            if note:
-                return SlotAnswer(note, item)
-    return None
-
-
-# --- yes/no questions a note answers ---------------------------------------------------------
-
-_YES_NO = re.compile(r"^(?:do|did|am|was|have|can) (?:i|we)\b(?P<rest>.*)$", re.I)
-_NEGATED = re.compile(
-    r"\b(?:not|never|no longer|don't|doesn't|didn't|haven't|can't|cannot|won't|isn't|"
-    r"aren't|wasn't)\b",
-    re.I,
-)
-
-
-def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> SlotAnswer | None:
-    """A yes/no question about the person ("Do I drink alcohol?") that a note says in so many
-    words, with or without a negation ("I do not drink alcohol"): "No, you do not drink
-    alcohol." Every content word of the question must be in the note; the newest such note of
-    the first few hits speaks. A choice ("tea or coffee?") is not a yes/no question."""
-    q = " ".join(question.split()).rstrip(" ?")
-    m = _YES_NO.match(q)
-    if m is None or re.search(r"\bor\b", q, re.I):
-        return None
-    want = _content(m.group("rest"))
-    if not want:
-        return None
-    ranked = [i for i in hits if i.type != "episode" and i.key != READ_KEY]
-    said = [
-        i
-        for i in ranked[:INSTRUCTION_RANKS]
-        if i.status == "active" and i.type != "instruction" and want <= _content(i.text)
-    ]
-    if not said:
-        return None
-    item = max(said, key=lambda i: i.created_at)
-    note = completion.note_text(item.text)
-    if not note:
-        return None
-    yes = "No" if _NEGATED.search(item.text) else "Yes"
-    if re.match(r"^You(?:r|'re)?\b", note):
-        note = note[0].lower() + note[1:]
-    return SlotAnswer(f"{yes}, {note}", item)

@@ -12,14 +12,13 @@ import pytest
 from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import Embedder
 from memos_desktop.memory import completion
+from memos_desktop.memory.note_answers import choice_answer, instruction_answer, yes_no_answer
 from memos_desktop.memory.slot_answers import (
     Asked,
     Memories,
     answer,
     asked,
     claims_of,
-    instruction_answer,
-    yes_no_answer,
 )
 from memos_desktop.store.records import MemoryItem
 from tests.memory.conftest import make_api
@@ -83,9 +82,11 @@ def test_a_leading_phrase_does_not_hide_what_a_memory_says() -> None:
 
 
 def _item(text: str, at: float, type_: str = "fact", status: str = "active") -> MemoryItem:
+    """A memory record as the store returns it; ``at`` is its creation time (and, with the
+    text, its id)."""
     return MemoryItem(
         rowid=int(at),
-        id=f"m{int(at)}",
+        id=f"m{at}:{text}",
         cube_id="c",
         text=text,
         key="",
@@ -146,7 +147,10 @@ def test_no_value_two_values_or_a_newer_unread_note_leave_it_to_the_model() -> N
     assert _said("What is my sister's name?", two) == ""  # which sister?
     metro = _item("I commute by metro", 8)
     bike = _item("Since the move I cycle to work", 9)
-    assert _said("How do I get to work?", [metro, bike]) == ""  # metro or bike
+    # a single-valued attribute: the latest memory holds the current value
+    assert _said("How do I get to work?", [metro, bike]) == "Since the move you cycle to work."
+    # told at the same moment: no latest
+    assert _said("How do I get to work?", [bike, _item("I commute by metro", 9)]) == ""
     book = _item("My favourite book is Dune", 10, "preference")
     newer = _item("Lately the book I love most is Solaris by Lem", 11, "preference")
     assert _said("What is my favourite book?", [book]) == "Your favourite book is Dune."
@@ -190,6 +194,18 @@ def test_a_yes_no_question_a_note_says_gets_yes_or_no() -> None:
     assert got is not None and got.text.startswith("Yes, you also have a dog")
     assert yes_no_answer("Do I drink wine?", [no, dog]) is None  # the note does not say
     assert yes_no_answer("Do I prefer tea or coffee?", [no]) is None  # a choice
+
+
+def test_a_choice_a_note_settles_is_answered() -> None:
+    coffee = _item("I have switched to coffee", 2, "preference")
+    tea = _item("I barely drink tea now", 3, "preference")
+    got = choice_answer("Do I prefer tea or coffee?", [coffee, tea])
+    assert got is not None and got.text == "Coffee: you barely drink tea now."  # against tea
+    got = choice_answer("Do I prefer tea or coffee?", [coffee])
+    assert got is not None and got.text == "Coffee: you have switched to coffee."
+    both = _item("I like tea and coffee", 4, "preference")
+    assert choice_answer("Do I prefer tea or coffee?", [both]) is None  # names both
+    assert choice_answer("Do I drink tea?", [tea]) is None  # not a choice
 
 
 def test_requests_are_notes_in_the_assistants_words() -> None:

@@ -1,0 +1,142 @@
+"""Questions one note answers as it stands, said from that note without the model: how the
+assistant was asked to behave ("How long should your answers be?" -> "You asked me to keep my
+answers short."), a yes/no the note says in so many words ("Do I drink alcohol?" -> "No, you do
+not drink alcohol."), a choice it settles ("Do I prefer tea or coffee?" with "I have switched
+to coffee").
+
+A small base model given the right note still answers these wrong: it does not see that a
+request is the answer to a question about the assistant, answers "Yes." beside "You do not
+drink alcohol.", or takes the first of two alternatives.
+
+Design rules:
+- Only the question's first few hits (:data:`RANKS`, not episodes) may answer, so the note is
+  one the search found about this question; when none fits the rule, the model answers.
+- Every word the rule needs must be in the note (a yes/no: all the question's content words;
+  a choice: exactly one of the alternatives); the answer is the note itself, in the
+  assistant's words, after the yes, no or choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from memos_desktop.memory import completion
+from memos_desktop.memory.reader import READ_KEY, stem
+from memos_desktop.memory.slot_answers import MemoryAnswer, content_words
+from memos_desktop.store.records import MemoryItem
+
+# How far down the question's hits (episodes left out) a note may be to answer it.
+RANKS = 3
+
+
+def _first(hits: Sequence[MemoryItem]) -> list[MemoryItem]:
+    return [i for i in hits if i.type != "episode" and i.key != READ_KEY and i.status == "active"][
+        :RANKS
+    ]
+
+
+# --- questions about what the assistant was asked to do --------------------------------------
+
+# "Which units should you use with me?", "How long should your answers be?", "What did I ask
+# you to call me?": the person asks how the assistant is to behave, which their standing
+# instructions say.
+_TO_YOU = re.compile(
+    r"\b(?:should|must|shall) (?:you|your)\b|\byou (?:should|must)\b|"
+    r"\b(?:did|do) I (?:ask|tell|want|need) you\b|\b(?:are|were) you (?:supposed|meant) to\b",
+    re.I,
+)
+
+
+def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
+    """A question about how the assistant is to behave, answered with the best-matching
+    standing instruction among the question's first hits ("You asked me to keep my answers
+    short."), or None."""
+    if not completion.is_question(question) or not _TO_YOU.search(question):
+        return None
+    for item in _first(hits):
+        if item.type == "instruction":
+            note = completion.note_text(item.text)
+            if note:
+                return MemoryAnswer(note, item)
+    return None
+
+
+# --- yes/no questions a note answers ---------------------------------------------------------
+
+_YES_NO = re.compile(r"^(?:do|did|am|was|have|can) (?:i|we)\b(?P<rest>.*)$", re.I)
+_NEGATED = re.compile(
+    r"\b(?:not|never|no longer|don't|doesn't|didn't|haven't|can't|cannot|won't|isn't|"
+    r"aren't|wasn't)\b",
+    re.I,
+)
+
+
+def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
+    """A yes/no question about the person ("Do I drink alcohol?") that a note says in so many
+    words, with or without a negation ("I do not drink alcohol"): "No, you do not drink
+    alcohol." Every content word of the question must be in the note; the newest such note of
+    the first few hits speaks. A choice ("tea or coffee?") is not a yes/no question."""
+    q = " ".join(question.split()).rstrip(" ?")
+    m = _YES_NO.match(q)
+    if m is None or re.search(r"\bor\b", q, re.I):
+        return None
+    want = content_words(m.group("rest"))
+    if not want:
+        return None
+    said = [i for i in _first(hits) if i.type != "instruction" and want <= content_words(i.text)]
+    if not said:
+        return None
+    item = max(said, key=lambda i: i.created_at)
+    note = completion.note_text(item.text)
+    if not note:
+        return None
+    yes = "No" if _NEGATED.search(item.text) else "Yes"
+    if re.match(r"^You(?:r|'re)?\b", note):
+        note = note[0].lower() + note[1:]
+    return MemoryAnswer(f"{yes}, {note}", item)
+
+
+# --- a choice between two things -------------------------------------------------------------
+
+_CHOICE = re.compile(
+    r"^(?:do|did|would|should|will|am) (?:i|we) (?:\w+ )?(?:\w+ )?(?P<a>[\w'-]+) or "
+    r"(?:(?:a|an|the) )?(?P<b>[\w'-]+)$",
+    re.I,
+)
+_LESS = re.compile(
+    r"\b(?:not|never|no longer|don't|barely|rarely|hardly|seldom|stopped|quit|gave up|"
+    r"instead of|any more|anymore)\b",
+    re.I,
+)
+
+
+def choice_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
+    """A choice between two things ("Do I prefer tea or coffee?") that the latest of the first
+    hits naming exactly one of them settles: for it ("I have switched to coffee"), or against
+    it, which picks the other ("I barely drink tea now")."""
+    q = " ".join(question.split()).rstrip(" ?")
+    m = _CHOICE.match(q)
+    if m is None:
+        return None
+    a, b = m.group("a"), m.group("b")
+    sa, sb = stem(a.casefold()), stem(b.casefold())
+    if sa == sb:
+        return None
+    votes: list[tuple[float, str, MemoryItem]] = []
+    for item in _first(hits):
+        words = {stem(w) for w in re.findall(r"[\w'-]+", item.text.casefold())}
+        named = [(w, o) for w, s, o in ((a, sa, b), (b, sb, a)) if s in words]
+        if len(named) != 1 or item.type == "instruction":
+            continue
+        word, other = named[0]
+        votes.append((item.created_at, other if _LESS.search(item.text) else word, item))
+    if not votes:
+        return None
+    _, pick, item = max(votes, key=lambda v: v[0])
+    note = completion.note_text(item.text)
+    if not note:
+        return None
+    if re.match(r"^You(?:r|'re)?\b", note):
+        note = note[0].lower() + note[1:]
+    return MemoryAnswer(f"{pick[0].upper()}{pick[1:]}: {note}", item)

@@ -242,8 +242,6 @@ class Scheduler:
                 take(item, 0.0, "working")
         used += [used_memory(i, s, o) for i, s, o in chosen if i.id not in core_ids]
         by_time = sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
-        # A base model answers from the note nearest the question: the best match goes there.
-        best_last = sorted(chosen, key=lambda c: c[1])
 
         recent: list[ChatMessage] = []
         hist_budget = self.budget.history_tokens
@@ -264,7 +262,7 @@ class Scheduler:
                 if recent[i].role == "user" and recent[i + 1].role == "assistant"
             ][-HISTORY_EXCHANGES:]
             text = completion.question_text(
-                _notes(i for i, _, _ in best_last), pairs, query, any_notes=bool(core)
+                _notes(i for i, _, _ in by_time), pairs, query, any_notes=bool(core)
             )
             messages: tuple[ChatMessage, ...] = (*prefix, ChatMessage("user", text))
         else:

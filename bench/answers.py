@@ -268,12 +268,20 @@ def main() -> None:
             rows.append(row(model, split, part))
             kinds.append(f"- {model}, {split}: {by_kind(part)}")
         told_rows.append(row(model, "statements told", told))
-        skipped = sum(a.tokens == 0 and a.stopped for a in answers)
+        for split in ("dev", "test"):
+            # Said without the model: from the one memory that answers (a slot's value, the
+            # instruction asked about, a yes/no or choice a note settles), or "I don't know"
+            # to a question about the person with no memory in the prompt.
+            part = [a for a in answers if a.q["split"] == split and a.tokens == 0 and a.stopped]
+            if part:
+                known = [a for a in part if a.q["kind"] != "unknown"]
+                kinds.append(
+                    f"- {model}, {split}: {len(part)} answers said without generating, "
+                    f"{len(known)} of them to answerable questions ({sum(a.right for a in known)}"
+                    f" right), {len(part) - len(known)} to questions with no answer in memory "
+                    f"({sum(a.right for a in part if a.q['kind'] == 'unknown')} right)"
+                )
         if model == "gemma":
-            kinds.append(
-                f'- gemma: {skipped} of {len(answers)} answers were "I don\'t know." without '
-                "generating (a question about the person with no memory in the prompt)"
-            )
             for split in ("dev", "test"):
                 part = [a for a in answers if a.q["split"] == split and a.unsupported]
                 unknown = sum(a.q["kind"] == "unknown" for a in part)
@@ -317,7 +325,11 @@ def main() -> None:
             'completion prompt (`[engine] prompt_style = "completion"`). Random text must '
             'score nothing: it does not stop and holds no right fact. Its "I don\'t know" is '
             "the app's, not the model's: under the completion prompt the check of unsupported "
-            "answers replaces the random text with it.",
+            "answers replaces the random text with it. Under the completion prompt a question "
+            "one memory answers (one slot's value, the instruction asked about, a yes/no or a "
+            "choice a note settles) is said from that memory without generating "
+            "(memory/slot_answers.py, memory/note_answers.py), for any model: those answers "
+            "are counted below, and they are why *tiny-completion* has right answers.",
             "",
             head,
             *rows,

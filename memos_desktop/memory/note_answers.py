@@ -65,11 +65,23 @@ def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswe
 # --- yes/no questions a note answers ---------------------------------------------------------
 
 _YES_NO = re.compile(r"^(?:do|did|am|was|have|can) (?:i|we)\b(?P<rest>.*)$", re.I)
-_NEGATED = re.compile(
-    r"\b(?:not|never|no longer|don't|doesn't|didn't|haven't|can't|cannot|won't|isn't|"
-    r"aren't|wasn't)\b",
-    re.I,
+_NEGATION = frozenset(
+    """not never no don't doesn't didn't haven't can't cannot won't isn't aren't wasn't
+    barely rarely hardly seldom stopped quit longer""".split()
 )
+# How many words before what it denies a negation may stand ("I do not really drink wine").
+_REACH = 3
+
+
+def denied(text: str, stems: set[str]) -> bool:
+    """Is the first word of ``text`` among ``stems`` denied by a negation just before it ("I
+    do not drink alcohol", "I barely drink tea now"), rather than elsewhere in the text ("I
+    am vegan now, not just vegetarian" does not deny "vegan")?"""
+    words = re.findall(r"[\w']+", text.casefold())
+    for i, w in enumerate(words):
+        if stem(w) in stems:
+            return any(x in _NEGATION for x in words[max(0, i - _REACH) : i])
+    return False
 
 
 def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
@@ -91,7 +103,7 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     note = completion.note_text(item.text)
     if not note:
         return None
-    yes = "No" if _NEGATED.search(item.text) else "Yes"
+    yes = "No" if denied(item.text, want) else "Yes"
     if re.match(r"^You(?:r|'re)?\b", note):
         note = note[0].lower() + note[1:]
     return MemoryAnswer(f"{yes}, {note}", item)
@@ -102,11 +114,6 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
 _CHOICE = re.compile(
     r"^(?:do|did|would|should|will|am) (?:i|we) (?:\w+ )?(?:\w+ )?(?P<a>[\w'-]+) or "
     r"(?:(?:a|an|the) )?(?P<b>[\w'-]+)$",
-    re.I,
-)
-_LESS = re.compile(
-    r"\b(?:not|never|no longer|don't|barely|rarely|hardly|seldom|stopped|quit|gave up|"
-    r"instead of|any more|anymore)\b",
     re.I,
 )
 
@@ -130,7 +137,8 @@ def choice_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
         if len(named) != 1 or item.type == "instruction":
             continue
         word, other = named[0]
-        votes.append((item.created_at, other if _LESS.search(item.text) else word, item))
+        against = denied(item.text, {stem(word.casefold())})
+        votes.append((item.created_at, other if against else word, item))
     if not votes:
         return None
     _, pick, item = max(votes, key=lambda v: v[0])

@@ -79,16 +79,22 @@ _QUESTIONS: list[tuple[str, str]] = [
     ("residence", rf"where (?:do|does) {_S} (?:live|stay|reside){_NOW}"),
     ("residence", rf"(?:which|what) (?:city|town|country|village) (?:do|does) {_S} live in{_NOW}"),
     ("residence", rf"where (?:am|is|are) {_S} (?:living|based){_NOW}"),
+    ("residence", rf"where (?:did|has|have) {_S} (?:just |recently )?move(?:d)? to"),
     ("name", rf"what (?:is|was) {_P} (?:(?P<adj>[a-z]+) )?name"),
     ("name", rf"what (?:is|are) {_S} called"),
     ("name", rf"who (?:is|are) {_S}"),
+    ("name", rf"what is the name of {_S}"),
+    ("spouse", rf"who (?:am|is|are) {_S} married to"),
     ("occupation", rf"what (?:is|was) {_P} (?:job|occupation|profession){_NOW}"),
     ("occupation", rf"what (?:do|does) {_S} do(?: for (?:work|a living))?{_NOW}"),
     ("occupation", rf"what (?:do|does) {_S} work as{_NOW}"),
+    ("occupation", rf"what (?:job|work) (?:do|does) {_S} (?:do|have){_NOW}"),
     ("employer", rf"where (?:do|does) {_S} work{_NOW}"),
     ("employer", rf"(?:who|which company) (?:do|does) {_S} work (?:for|at){_NOW}"),
+    ("employer", rf"(?:who|what) is {_P} employer{_NOW}"),
     ("birthday", rf"when (?:is|was) {_P} birthday"),
     ("birthday", rf"when was {_S} born"),
+    ("birthday", rf"what is {_P} (?:date of birth|birth date|birthdate)"),
     ("birthplace", rf"where was {_S} born"),
     ("origin", rf"where (?:am|is|are) {_S} (?:originally )?from"),
     ("origin", rf"where (?:do|does) {_S} come from"),
@@ -99,7 +105,23 @@ _QUESTIONS: list[tuple[str, str]] = [
         rf"(?:drive|have|own){_NOW}",
     ),
     ("car", rf"what (?:is|colou?r is) {_P} car{_NOW}"),
+    ("car", rf"what (?:do|does) {_S} drive{_NOW}"),
     ("commute", rf"how (?:do|does) {_S} (?:get|go|travel|commute) to work{_NOW}"),
+    ("commute", rf"how (?:do|does) {_S} commute{_NOW}"),
+    ("diet", rf"what (?:kind of )?diet (?:do|does) {_S} (?:follow|have|keep){_NOW}"),
+    ("diet", rf"what is {_P} diet{_NOW}"),
+    ("study", rf"what (?:do|does) {_S} study{_NOW}"),
+    ("children", rf"how many (?:children|kids) (?:do|does) {_S} have"),
+    (
+        "when",
+        rf"when is {_P} (?P<what>[\w -]+?) (?:appointment|meeting|class|lesson|exam|"
+        rf"interview|check-up|checkup|session|training)",
+    ),
+    (
+        "when",
+        rf"when (?:do|does) {_S} (?:go |have |do |take )?(?P<what>[\w-]+ing|[\w-]+ "
+        rf"(?:class|lessons?|training))",
+    ),
     ("phone", rf"what (?:is|was) {_P} (?:phone|mobile|telephone) number"),
     ("email", rf"what (?:is|was) {_P} e-?mail(?: address)?"),
     ("address", rf"what (?:is|was) {_P} (?:home |postal )?address"),
@@ -136,10 +158,13 @@ def asked(question: str) -> Asked | None:
             return None  # "Who am I?"
         if g.get("adj") and g["adj"].casefold() not in _SAME_NAME:
             attribute = f"{g['adj'].casefold()}-name"
+        obj = ""
         if attribute == "favourite":
             what = " ".join(g["what"].casefold().split())
             attribute = "favourite-" + SYNONYMS.get(what, what).replace(" ", "-")
-        return Asked(subject, attribute, phrase=phrase, words=frozenset(content_words(q)))
+        elif attribute == "when":
+            obj = slots.obj_key(g["what"])
+        return Asked(subject, attribute, obj, phrase, frozenset(content_words(q)))
     return None
 
 
@@ -164,7 +189,9 @@ def claims_of(text: str) -> list[Claim]:
 
 
 def _single(attribute: str) -> bool:
-    return slots.single(attribute) or attribute.endswith("-name")
+    """One value at a time: the reader's single-valued attributes, a name of any kind, and
+    when a given thing happens ("my dentist appointment", "swimming")."""
+    return slots.single(attribute) or attribute.endswith("-name") or attribute == "when"
 
 
 class Memories:

@@ -47,6 +47,14 @@ from tests.model_fixtures import GEMMA_BASE
         ("What is my favourite film?", "self", "favourite-movie"),
         ("What is my dog's favourite toy?", "dog", "favourite-toy"),
         ("How do I get to work?", "self", "commute"),
+        ("What is the name of my dog?", "dog", "name"),
+        ("Who am I married to?", "self", "spouse"),
+        ("Where did I move to?", "self", "residence"),
+        ("What do I drive?", "self", "car"),
+        ("What's my date of birth?", "self", "birthday"),
+        ("How many kids do I have?", "self", "children"),
+        ("When is my dentist appointment?", "self", "when"),
+        ("When do I go swimming?", "self", "when"),
     ],
 )
 def test_a_question_about_one_slot_is_read(question: str, subject: str, attribute: str) -> None:
@@ -159,6 +167,18 @@ def test_no_value_two_values_or_a_newer_unread_note_leave_it_to_the_model() -> N
     assert _said("What is my favourite book?", [book, gone]) == "Your favourite book is Dune."
 
 
+def test_when_a_thing_happens_is_the_latest_memory_of_that_thing() -> None:
+    told = [
+        _item("I go swimming every Thursday", 1),
+        _item("I have a dentist appointment on Friday", 2, "event"),
+        _item("I moved my swimming to Wednesdays", 3, "event"),
+    ]
+    ask = asked("When do I go swimming?")
+    assert ask is not None and ask.obj == "swimming"
+    assert _said("When do I go swimming?", told) == "You moved your swimming to Wednesdays."
+    assert "Friday" in _said("When is my dentist appointment?", told)
+
+
 def test_a_slot_question_sees_only_notes_that_may_hold_the_slot() -> None:
     mem = Memories(FAMILY)
     ask = Asked("mother", "residence")
@@ -193,6 +213,9 @@ def test_a_yes_no_question_a_note_says_gets_yes_or_no() -> None:
     got = yes_no_answer("Do I have a dog?", [no, dog])
     assert got is not None and got.text.startswith("Yes, you also have a dog")
     assert yes_no_answer("Do I drink wine?", [no, dog]) is None  # the note does not say
+    vegan = _item("I am vegan now, not just vegetarian", 3, "preference")
+    got = yes_no_answer("Am I vegan?", [vegan])  # the "not" denies vegetarian, not vegan
+    assert got is not None and got.text.startswith("Yes, you are vegan")
     assert yes_no_answer("Do I prefer tea or coffee?", [no]) is None  # a choice
 
 

@@ -308,7 +308,7 @@ class ChatService:
         ask = slot_answers.asked(question)
         slot = None
         if ask is not None:
-            keyed = self.store.memories.by_keys(self.cube.id, ask.keys())
+            keyed = self.store.memories.by_keys(self.cube.id, ask.memory_keys())
             mem = slot_answers.Memories([*items, *keyed])
             said = slot_answers.answer(ask, mem, items[: self.scheduler.budget.completion_notes])
             slot = _Slot(ask, mem)

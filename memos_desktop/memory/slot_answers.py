@@ -46,12 +46,17 @@ class Asked:
     phrase: str = ""  # the subject as asked ("my best friend"), for the answer
     words: frozenset[str] = frozenset()  # the question's content words (stems)
 
-    def keys(self) -> list[str]:
-        """The memory keys (``Claim.key``) the reader may have stored this slot under."""
+    def memory_keys(self) -> list[str]:
+        """The memory keys (``Claim.key``) the reader may have stored this slot under, and for
+        a relative the key of their name ("My husband is called Rui" says who "Rui" is in
+        "Rui is a firefighter")."""
         rel, _, name = self.subject.partition(":")
         subjects = [self.subject] + ([rel, name] if name else [])
         tail = f":{self.obj}" if self.obj else ""
-        return [f"{s}:{self.attribute}{tail}" for s in subjects]
+        keys = [f"{s}:{self.attribute}{tail}" for s in subjects]
+        if rel in RELATIONS.values():
+            keys.append(f"{rel}:name")
+        return keys
 
 
 # --- reading the question --------------------------------------------------------------------

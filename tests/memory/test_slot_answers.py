@@ -167,6 +167,19 @@ def test_no_value_two_values_or_a_newer_unread_note_leave_it_to_the_model() -> N
     assert _said("What is my favourite book?", [book, gone]) == "Your favourite book is Dune."
 
 
+def test_a_relative_named_in_another_memory_is_the_same_subject() -> None:
+    ask = asked("What is my husband's job?")
+    assert ask is not None and "husband:name" in ask.memory_keys()  # fetched to know who he is
+    told = [_item("My husband is called Rui", 1), _item("Rui is a firefighter", 2)]
+    assert _said("What is my husband's job?", told) == "Rui is a firefighter."
+    # without the memory that names him, "Rui" is someone else: no answer, and his note is
+    # not one the question is about
+    assert _said("What is my husband's job?", told[1:]) == ""
+    mem = Memories(told)
+    assert mem.fits(ask, told[1].text, told[1].id)
+    assert not Memories(told[1:]).fits(ask, told[1].text, told[1].id)
+
+
 def test_when_a_thing_happens_is_the_latest_memory_of_that_thing() -> None:
     told = [
         _item("I go swimming every Thursday", 1),

@@ -191,6 +191,8 @@ class ChatService:
         direct, slot = None, None
         if self.style == "completion" and not context and completion.is_question(asked):
             direct, slot = self._direct(asked, hits)
+            if system.strip():
+                direct = None  # the caller's own instruction shapes the answer: the model's
         if slot is not None:
             hits = [h for h in hits if slot.fits(h.item.text, h.item.id)]
         assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)

@@ -310,6 +310,12 @@ def test_gemma_does_not_answer_a_slot_from_another_subjects_note(told: MemosAPI)
         # the person was born
         retrieved = [u.text for u in turn.used if u.origin != "core"]
         assert not any("Coimbra" in t or "Ines" in t for t in retrieved), retrieved
+    # the caller's own instruction, or text given with the question: the model answers
+    q = "Where does my sister live?"
+    for system, context in (("Answer in one word.", ""), ("", "Ines: hi!")):
+        turn = told.chat(q, system=system, context=context)
+        said = "".join(turn)
+        assert turn.stats is not None and turn.stats.completion_tokens > 0, said
     turn = told.chat("What do you know about my family?")  # no slot: the model answers
     said = "".join(turn)
     assert turn.stats is not None and turn.stats.completion_tokens > 0, said

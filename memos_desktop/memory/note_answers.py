@@ -14,6 +14,8 @@ Design rules:
 - Every word the rule needs must be in the note (a yes/no: all the question's content words;
   a choice: exactly one of the alternatives); the answer is the note itself, in the
   assistant's words, after the yes, no or choice.
+- The questions are about the person ("Do I ..."), so a note the reader's patterns read as
+  being about someone else ("My sister has a dog") never answers them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from memos_desktop.memory import completion
+from memos_desktop.memory import completion, slots
 from memos_desktop.memory.reader import READ_KEY, stem
 from memos_desktop.memory.slot_answers import MemoryAnswer, content_words
 from memos_desktop.store.records import MemoryItem
@@ -34,6 +36,13 @@ def _first(hits: Sequence[MemoryItem]) -> list[MemoryItem]:
     return [i for i in hits if i.type != "episode" and i.key != READ_KEY and i.status == "active"][
         :RANKS
     ]
+
+
+def about_someone_else(text: str) -> bool:
+    """Is the note read as being about another subject than the person ("My sister has a
+    dog", "Rui works at a bank")? Unread notes are not."""
+    read = slots.subject_of(" ".join(text.split()))
+    return read is not None and read[0] != "self"
 
 
 # --- questions about what the assistant was asked to do --------------------------------------
@@ -96,7 +105,13 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     want = content_words(m.group("rest"))
     if not want:
         return None
-    said = [i for i in _first(hits) if i.type != "instruction" and want <= content_words(i.text)]
+    said = [
+        i
+        for i in _first(hits)
+        if i.type != "instruction"
+        and want <= content_words(i.text)
+        and not about_someone_else(i.text)
+    ]
     if not said:
         return None
     item = max(said, key=lambda i: i.created_at)
@@ -134,7 +149,7 @@ def choice_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     for item in _first(hits):
         words = {stem(w) for w in re.findall(r"[\w'-]+", item.text.casefold())}
         named = [(w, o) for w, s, o in ((a, sa, b), (b, sb, a)) if s in words]
-        if len(named) != 1 or item.type == "instruction":
+        if len(named) != 1 or item.type == "instruction" or about_someone_else(item.text):
             continue
         word, other = named[0]
         against = denied(item.text, {stem(word.casefold())})

@@ -230,6 +230,11 @@ def test_a_yes_no_question_a_note_says_gets_yes_or_no() -> None:
     got = yes_no_answer("Am I vegan?", [vegan])  # the "not" denies vegetarian, not vegan
     assert got is not None and got.text.startswith("Yes, you are vegan")
     assert yes_no_answer("Do I prefer tea or coffee?", [no]) is None  # a choice
+    # another person's note does not answer a question about the person
+    sister = _item("My sister has a dog called Rex", 4)
+    assert yes_no_answer("Do I have a dog?", [sister, no]) is None
+    rui = _item("Rui does not drink alcohol", 5)
+    assert yes_no_answer("Do I drink alcohol?", [rui]) is None
 
 
 def test_a_choice_a_note_settles_is_answered() -> None:
@@ -242,6 +247,8 @@ def test_a_choice_a_note_settles_is_answered() -> None:
     both = _item("I like tea and coffee", 4, "preference")
     assert choice_answer("Do I prefer tea or coffee?", [both]) is None  # names both
     assert choice_answer("Do I drink tea?", [tea]) is None  # not a choice
+    mum = _item("My mum has switched to coffee", 5, "preference")
+    assert choice_answer("Do I prefer tea or coffee?", [mum]) is None  # someone else's
 
 
 def test_requests_are_notes_in_the_assistants_words() -> None:

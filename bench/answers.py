@@ -15,7 +15,8 @@ the prompt: a prompt label such as "Question:", a 5-word run of the fixed prompt
 of notes; or it leaks special-token text such as "<start_of_turn>"), *right* (answerable
 questions: it contains an accepted answer and does not say it does not know; questions with
 no answer in memory: it says it does not know), *stale* (corrections: the old value only).
-The dev split was used to tune the completion prompt; test was not looked at while tuning.
+The dev split was used to tune the completion prompt and the question patterns of the answers
+said from memory; test was not looked at while tuning.
 """
 
 from __future__ import annotations
@@ -317,8 +318,9 @@ def main() -> None:
             f"bench/answers.py`. Set: bench/data/answers.json, {n_stmt} statements told in "
             f"{len(data['conversations'])} conversations (12 corrections told last), then a "
             f"restart, then {n_q} questions each in a new conversation, through `MemosAPI.chat` "
-            "with the app's defaults. **dev** was used to tune the completion prompt and the "
-            "check of unsupported answers; **test** was not. Time is from the call to the end "
+            "with the app's defaults. **dev** was used to tune the completion prompt, the "
+            "check of unsupported answers and the question patterns of the answers said from "
+            "memory; **test** was not. Time is from the call to the end "
             "of the stream (retrieval, prompt, KV "
             "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
             "template makes it a chat model); *tiny-completion* is the same model given the "

@@ -117,15 +117,18 @@ def run_tui() -> None:
                     break
                 await pilot.pause(0.05)
             report["opened"] = app.session is not None
-            report["end"] = state()
-            # Raw file descriptors: Textual captures sys.stdout while the app runs.
-            os.write(1, b"OPEN\n")
-            await asyncio.get_running_loop().run_in_executor(None, os.read, 0, 1)
-            for _ in range(1200):  # let the model worker finish before the app exits
+            # Let the model worker finish first: while llama.cpp loads a model it points fd 1
+            # and 2 at /dev/null (llama-cpp-python's suppress_stdout_stderr), so a line
+            # written then is lost and the test waits for it forever.
+            for _ in range(1200):
                 if app.status.state in ("ready", "no model"):
                     break
                 await pilot.pause(0.05)
             report["state"] = app.status.state
+            report["end"] = state()
+            # Raw file descriptors: Textual captures sys.stdout while the app runs.
+            os.write(1, b"OPEN\n")
+            await asyncio.get_running_loop().run_in_executor(None, os.read, 0, 1)
             app.exit()
 
     asyncio.run(drive())

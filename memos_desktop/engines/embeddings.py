@@ -71,6 +71,9 @@ class LlamaEmbedder:
     ) -> None:
         import llama_cpp
 
+        from memos_desktop.engines import llama_native
+
+        llama_native.keep_stdio()  # the terminal app keeps drawing while the model loads
         self._lc = llama_cpp
         self._id = model_id
         self.path = path

@@ -38,6 +38,38 @@ def route_native_logs() -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+class _KeepStdio:
+    """Stands in for llama-cpp-python's ``suppress_stdout_stderr``, which while a model loads
+    points file descriptors 1 and 2 (and sys.stdout / sys.stderr) at /dev/null for the whole
+    process: the terminal app draws on fd 2 from another thread meanwhile, and what it drew
+    was lost. llama.cpp's own logs already go to our callback (``route_native_logs``) and
+    ``verbose=False`` prints nothing, so there is nothing to hide."""
+
+    def __init__(self, disable: bool = True) -> None:
+        self.disable = disable
+
+    def __enter__(self) -> _KeepStdio:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def keep_stdio() -> None:
+    """Load models without redirecting the process's stdout and stderr (see ``_KeepStdio``);
+    also routes llama.cpp's logs, which that relies on."""
+    route_native_logs()
+    import importlib
+
+    for name in ("llama", "_internals", "llama_chat_format"):  # each imported it by name
+        try:
+            module = importlib.import_module(f"llama_cpp.{name}")
+        except ImportError:
+            continue
+        if hasattr(module, "suppress_stdout_stderr"):
+            setattr(module, "suppress_stdout_stderr", _KeepStdio)  # noqa: B010
+
+
 def copy_seq_state(ctx: Any) -> bytes:
     """The KV state of sequence 0 as bytes (b"" if llama.cpp could not copy it)."""
     size = llama_cpp.llama_state_seq_get_size(ctx, 0)

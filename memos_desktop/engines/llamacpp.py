@@ -122,7 +122,7 @@ class LlamaCppEngine(EngineCore):
         self.path = path
         self._model_id = model_id or path.stem
         self._sha = model_sha256(path, sha_cache_file or default_sha_cache())
-        native.route_native_logs()
+        native.keep_stdio()
         t0 = time.perf_counter()
         try:
             self._llama = llama_cpp.Llama(

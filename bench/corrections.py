@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._profile import minilm_profile
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
-from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.engines.loader import load_embedder
 from memos_desktop.errors import AmbiguousError
 from memos_desktop.memory import slots, statements
-from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import MEMORY_STATUSES, NewMemory, SearchFilters
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -111,19 +107,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--errors", choices=["dev", "test"], help="print the cases not right")
     args = ap.parse_args()
-    os.environ["MEMOS_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="memos-corrections-")
-    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    paths = resolve_paths()
-    embedder = load_embedder(paths, "all-minilm-l6-v2")
-    store = create_profile(
-        paths,
-        "bench",
-        Settings(),
-        method="passphrase",
-        passphrase="b",
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    )
+    embedder, store = minilm_profile("memos-corrections-")
     api = MemosAPI(store, embedder)
     results = {}
     try:

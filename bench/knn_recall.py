@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._profile import minilm_profile
 from bench._report import git_rev, machine, write_section
-from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.engines.loader import load_embedder
 from memos_desktop.store import vector_index
-from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
@@ -55,10 +52,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--cache", default="", help="an .npz to keep the (public) LoCoMo vectors in")
     args = ap.parse_args()
-    os.environ["MEMOS_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="memos-knn-")
-    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    paths = resolve_paths()
-    embedder = load_embedder(paths, "all-minilm-l6-v2")
+    embedder, store = minilm_profile("memos-knn-")
     turns, questions = load()
     t0 = time.perf_counter()
     if args.cache and Path(args.cache).exists():
@@ -70,15 +64,6 @@ def main() -> None:
         if args.cache:
             np.savez(args.cache, turns=tv, questions=qv)
     embed_s = time.perf_counter() - t0
-    store = create_profile(
-        paths,
-        "bench",
-        Settings(),
-        method="passphrase",
-        passphrase="b",
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    )
     cube = store.cubes.list()[0]
     for i in range(0, len(turns), 1000):
         store.memories.add_many(

@@ -16,11 +16,9 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._ablations import PARTS_OFF
+from bench._profile import minilm_profile
 from bench._report import git_rev, machine, write_section
 from memos_desktop.api import MemosAPI
-from memos_desktop.config import Settings, resolve_paths
-from memos_desktop.engines.loader import load_embedder
 from memos_desktop.memory.search import HybridSearch, SearchParams, retriever_alone
-from memos_desktop.store.profile import create_profile
 from memos_desktop.store.records import NewMemory, SearchFilters, Source
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo10.json"
@@ -127,20 +123,7 @@ def main() -> None:
     if args.conversations:
         lo, _, hi = args.conversations.partition("-")
         data = data[int(lo) - 1 : int(hi or lo)]
-    home = tempfile.mkdtemp(prefix="memos-locomo-")
-    os.environ["MEMOS_DESKTOP_HOME"] = home
-    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    paths = resolve_paths()
-    embedder = load_embedder(paths, "all-minilm-l6-v2")
-    store = create_profile(
-        paths,
-        "bench",
-        Settings(),
-        method="passphrase",
-        passphrase="b",
-        embed_model=embedder.model_id,
-        embed_dim=embedder.dim,
-    )
+    embedder, store = minilm_profile("memos-locomo-")
     store.searcher.resident = True
     api = MemosAPI(store, embedder)
     from tokenizers import Tokenizer

@@ -1,6 +1,7 @@
 """Answers from memory, end to end: do they stop, stay clean, hold the right fact, and how fast.
 
-Usage: .venv/bin/python bench/answers.py [--models gemma,tiny] [--show dev] [--no-write]
+Usage: .venv/bin/python bench/answers.py [--models gemma,tiny] [--sets answers,answers_tune]
+       [--show dev] [--no-write]
 
 For each model, on a fresh encrypted profile: the statements of bench/data/answers.json are
 told through ``MemosAPI.chat`` (one conversation per list, corrections last), the profile is
@@ -15,8 +16,11 @@ the prompt: a prompt label such as "Question:", a 5-word run of the fixed prompt
 of notes; or it leaks special-token text such as "<start_of_turn>"), *right* (answerable
 questions: it contains an accepted answer and does not say it does not know; questions with
 no answer in memory: it says it does not know), *stale* (corrections: the old value only).
-The dev split was used to tune the completion prompt and the question patterns of the answers
-said from memory; test was not looked at while tuning.
+Sets (bench/data, see its README): ``answers.json`` (split dev / test), ``answers_tune.json``
+(split tune: a second person, written later by someone who had not seen the app's rules) and
+``answers_holdout.json`` (split holdout: a third, written the same way). dev and tune were used
+to tune the completion prompt and the question patterns of the answers said from memory; test
+and holdout were not looked at while tuning. Each set is told to its own fresh profile.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from memos_desktop.memory import completion
 from memos_desktop.memory.scheduler import PERSONA
 from memos_desktop.store.profile import create_profile
 
-DATA = Path(__file__).resolve().parent / "data" / "answers.json"
+DATA = Path(__file__).resolve().parent / "data"
+SETS = ("answers", "answers_tune", "answers_holdout")
 PASSPHRASE = "bench answers"
 
 LEAK = re.compile(
@@ -130,8 +135,10 @@ def ask(api: MemosAPI, text: str, conv: str | None = None) -> tuple[Any, str, fl
     return turn, out, time.perf_counter() - t0
 
 
-def run(model: str, data: dict[str, Any], show: str) -> tuple[list[Answer], list[Answer]]:
-    home = tempfile.mkdtemp(prefix=f"memos-answers-{model}-")
+def run(
+    model: str, name: str, data: dict[str, Any], show: str
+) -> tuple[list[Answer], list[Answer]]:
+    home = tempfile.mkdtemp(prefix=f"memos-answers-{model}-{name}-")
     os.environ["MEMOS_DESKTOP_HOME"] = home
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     paths = resolve_paths()
@@ -197,7 +204,7 @@ def run(model: str, data: dict[str, Any], show: str) -> tuple[list[Answer], list
             bool(getattr(turn, "unsupported", False)),
         )
         answers.append(a)
-        if show and q["split"] == show:
+        if q["split"] in show.split(","):
             mark = "ok " if a.right else ("STALE" if a.stale else "BAD")
             print(
                 f"{mark} [{q['kind']}] {q['q']!r} -> {out!r} ({a.finish}, {secs:.2f}s)",
@@ -212,6 +219,7 @@ def pct(n: int, d: int) -> str:
 
 
 def row(model: str, split: str, ans: list[Answer]) -> str:
+    """A table row; ``split`` is "set | split" (two columns)."""
     known = [a for a in ans if a.q["kind"] not in ("unknown", "statement")]
     unknown = [a for a in ans if a.q["kind"] == "unknown"]
     secs = sorted(a.seconds for a in ans)
@@ -246,15 +254,19 @@ def main() -> None:
         default="gemma,tiny,tiny-completion",
         help="comma-separated: gemma, tiny, tiny-completion",
     )
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated, from bench/data")
     ap.add_argument("--dump", default="", help="write every answer to this JSON file")
-    ap.add_argument("--show", default="", help="print each answer of this split (dev)")
+    ap.add_argument("--show", default="", help="print each answer of these splits (dev,tune)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    data = json.loads(DATA.read_text(encoding="utf-8"))
+    sets = {
+        name: json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
+        for name in (n.strip() for n in args.sets.split(",") if n.strip())
+    }
     head = (
-        "| model | split | answers | stopped by themselves | echo / special-token leak | "
+        "| model | set | split | answers | stopped by themselves | echo / special-token leak | "
         "right fact (answerable) | says it does not know (nothing in memory) | median s | "
-        "p95 s |\n|---|---|---|---|---|---|---|---|---|"
+        "p95 s |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     rows: list[str] = []
     kinds: list[str] = []
@@ -263,64 +275,72 @@ def main() -> None:
     long_examples: list[str] = []
     dump: list[dict[str, Any]] = []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        told, answers = run(model, data, args.show)
-        for split in ("dev", "test"):
-            part = [a for a in answers if a.q["split"] == split]
-            rows.append(row(model, split, part))
-            kinds.append(f"- {model}, {split}: {by_kind(part)}")
-        told_rows.append(row(model, "statements told", told))
-        for split in ("dev", "test"):
-            # Said without the model: from the one memory that answers (a slot's value, the
-            # instruction asked about, a yes/no or choice a note settles), or "I don't know"
-            # to a question about the person with no memory in the prompt.
-            part = [a for a in answers if a.q["split"] == split and a.tokens == 0 and a.stopped]
-            if part:
-                known = [a for a in part if a.q["kind"] != "unknown"]
-                kinds.append(
-                    f"- {model}, {split}: {len(part)} answers said without generating, "
-                    f"{len(known)} of them to answerable questions ({sum(a.right for a in known)}"
-                    f" right), {len(part) - len(known)} to questions with no answer in memory "
-                    f"({sum(a.right for a in part if a.q['kind'] == 'unknown')} right)"
+        for name, data in sets.items():
+            told, answers = run(model, name, data, args.show)
+            splits = list(dict.fromkeys(q["split"] for q in data["questions"]))
+            for split in splits:
+                part = [a for a in answers if a.q["split"] == split]
+                rows.append(row(model, f"{name} | {split}", part))
+                kinds.append(f"- {model}, {name} {split}: {by_kind(part)}")
+            told_rows.append(row(model, f"{name} | statements told", told))
+            for split in splits:
+                # Said without the model: from the one memory that answers (a slot's value,
+                # the instruction asked about, a yes/no or choice a note settles).
+                part = [a for a in answers if a.q["split"] == split and a.tokens == 0 and a.stopped]
+                if part:
+                    known = [a for a in part if a.q["kind"] != "unknown"]
+                    kinds.append(
+                        f"- {model}, {name} {split}: {len(part)} answers said without "
+                        f"generating, {len(known)} of them to answerable questions "
+                        f"({sum(a.right for a in known)} right), {len(part) - len(known)} to "
+                        "questions with no answer in memory "
+                        f"({sum(a.right for a in part if a.q['kind'] == 'unknown')} right)"
+                    )
+            if model == "gemma":
+                for split in splits:
+                    part = [a for a in answers if a.q["split"] == split and a.unsupported]
+                    unknown = sum(a.q["kind"] == "unknown" for a in part)
+                    kinds.append(
+                        f"- gemma, {name} {split}: {len(part)} answers the notes did not support "
+                        f'were replaced by "I don\'t know." ({unknown} to questions with no '
+                        f"answer in memory, {len(part) - unknown} to answerable ones)"
+                    )
+            for a in answers + told:
+                if unclean(a.text) and len(unclean_examples) < 6:
+                    unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
+                if model == "gemma" and not a.stopped and len(long_examples) < 6:
+                    long_examples.append(f"- {a.q['q']!r} -> {a.text[:100]!r} ({a.finish})")
+                dump.append(
+                    {
+                        "model": model,
+                        "set": name,
+                        **a.q,
+                        "answer": a.text,
+                        "finish": a.finish,
+                        "seconds": round(a.seconds, 3),
+                        "right": a.right,
+                        "unsupported": a.unsupported,
+                        "unclean": unclean(a.text),
+                    }
                 )
-        if model == "gemma":
-            for split in ("dev", "test"):
-                part = [a for a in answers if a.q["split"] == split and a.unsupported]
-                unknown = sum(a.q["kind"] == "unknown" for a in part)
-                kinds.append(
-                    f"- gemma, {split}: {len(part)} answers the notes did not support were "
-                    f'replaced by "I don\'t know." ({unknown} to questions with no answer in '
-                    f"memory, {len(part) - unknown} to answerable ones)"
-                )
-        for a in answers + told:
-            if unclean(a.text) and len(unclean_examples) < 6:
-                unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
-            if model == "gemma" and not a.stopped and len(long_examples) < 6:
-                long_examples.append(f"- {a.q['q']!r} -> {a.text[:100]!r} ({a.finish})")
-            dump.append(
-                {
-                    "model": model,
-                    **a.q,
-                    "answer": a.text,
-                    "finish": a.finish,
-                    "seconds": round(a.seconds, 3),
-                    "right": a.right,
-                    "unsupported": a.unsupported,
-                    "unclean": unclean(a.text),
-                }
-            )
-    n_stmt = len(data["statements"])
-    n_q = len(data["questions"])
+    described = "; ".join(
+        f"{name}.json: {len(d['statements'])} statements told in {len(d['conversations'])} "
+        f"conversations, {len(d['questions'])} questions"
+        for name, d in sets.items()
+    )
     body = "\n".join(
         [
             "## Answers from memory (bench/answers.py)",
             "",
             f"Machine: {machine()}. Commit {git_rev()}. Command: `.venv/bin/python "
-            f"bench/answers.py`. Set: bench/data/answers.json, {n_stmt} statements told in "
-            f"{len(data['conversations'])} conversations (12 corrections told last), then a "
-            f"restart, then {n_q} questions each in a new conversation, through `MemosAPI.chat` "
-            "with the app's defaults. **dev** was used to tune the completion prompt, the "
-            "check of unsupported answers and the question patterns of the answers said from "
-            "memory; **test** was not. Time is from the call to the end "
+            f"bench/answers.py`. Sets (bench/data): {described}. Each set's statements are told "
+            "to a fresh profile (corrections last), then a restart, then every question is "
+            "asked in a new conversation, through `MemosAPI.chat` with the app's defaults. "
+            "**dev** (answers.json) and **tune** (answers_tune.json) were used to tune the "
+            "completion prompt, the check of unsupported answers and the question patterns of "
+            "the answers said from memory; **test** (answers.json) and **holdout** "
+            "(answers_holdout.json, written by someone who had not seen those rules) were not "
+            "looked at while tuning. Time is from the call to the end "
             "of the stream (retrieval, prompt, KV "
             "restore, generation and recording). *tiny* is a random-weight model (its ChatML "
             "template makes it a chat model); *tiny-completion* is the same model given the "

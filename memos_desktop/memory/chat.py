@@ -44,9 +44,10 @@ from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory import completion, note_answers, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
+from memos_desktop.memory.reader import READ_KEY
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory, used_memory
 from memos_desktop.store.profile import Store
-from memos_desktop.store.records import Cube, Message, SearchHit
+from memos_desktop.store.records import Cube, MemoryItem, Message, SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ class _Cancel(CancelToken):
     @property
     def cancelled(self) -> bool:
         return self._event.is_set() or self.outer_cancelled
+
+
+def asked_before(item: MemoryItem) -> bool:
+    """A raw episode of an exchange in which the person only asked (no fact in it)."""
+    if item.type != "episode" or item.key == READ_KEY:
+        return False
+    return completion.note_text(item.text) is None
 
 
 def sent_again(old: str, new: str) -> bool:
@@ -187,7 +195,11 @@ class ChatService:
         top_k = self.scheduler.budget.top_k
         # A base model's prompt leaves out memories with no fact in them (questions): ask for
         # more, the scheduler keeps the best few facts.
-        hits = self.retrieve(asked, top_k * 2 if self.style == "completion" else top_k)
+        want = top_k * 2 if self.style == "completion" else top_k
+        # The raw episodes of what the person asked before ("User: What's my name?") hold no
+        # fact and are nearest to a question like theirs: they would crowd out the memories
+        # that answer. Fetched beyond what is wanted, then left out.
+        hits = [h for h in self.retrieve(asked, want * 2) if not asked_before(h.item)][:want]
         direct, slot = None, None
         if self.style == "completion" and not context and completion.is_question(asked):
             direct, slot = self._direct(asked, hits)
@@ -318,6 +330,8 @@ class ChatService:
             said = note_answers.yes_no_answer(question, items)
         if said is None:
             said = note_answers.choice_answer(question, items)
+        if said is None:
+            said = note_answers.covering_answer(question, items, self.scheduler.note_for)
         return said, slot
 
     def _known_answer(

@@ -172,9 +172,30 @@ _REQUEST = re.compile(
 )
 
 
+# Asked without a question mark, as people type ("what do i do for a living", "remind me my
+# locker code"): a question word and then not a subject pronoun ("What I love is..." and
+# "When I was a kid..." tell), an auxiliary and a person, or a request to recall.
+_ASKED = re.compile(
+    r"^(?:(?:what|where|who|whose|which|why|how)(?:'?s\b|\s+(?!(?:i|we|you|he|she|they|it|my|"
+    r"our|a|an|the)\b)\w)|when(?:'s\b|\s+(?:is|are|was|were|do|does|did|will|can|should)\b)|"
+    r"(?:do|does|did|am|is|are|was|were|have|has|can|should) (?:i|my|we|our)\b|"
+    r"(?:can you |could you )?(?:please )?(?:remind|tell) me\b|do you (?:know|remember)\b)",
+    re.I,
+)
+_QUESTION_WORDS = 8  # "my mum's name?", "favourite movie?": short, with a question mark
+
+
 def is_question(text: str) -> bool:
-    t = text.strip()
-    return t.endswith("?") and bool(_QUESTION_START.match(t))
+    """Is ``text`` something asked? A question mark after a question word or a short phrase
+    ("my mum's name?"), or a question typed without one ("what do i do for a living", "remind
+    me what my dad does")."""
+    t = text.strip().replace("\u2019", "'")
+    if t.endswith("?"):
+        last = re.split(r"(?<=[.!?])\s+", t.rstrip("?"))[-1]
+        return bool(
+            _QUESTION_START.match(t) or _QUESTION_START.match(last) or _ASKED.match(last)
+        ) or (len(t.split()) <= _QUESTION_WORDS and not re.match(r"^(?:i|we)\b", t, re.I))
+    return bool(_ASKED.match(t)) and t[-1:] not in "!"
 
 
 def _base_verb(word: str) -> str:
@@ -227,6 +248,10 @@ _TURN_AROUND = {
     "yours": "mine",
     "yourself": "myself",
 }
+# Words after which "you" is the subject of what follows.
+_BEFORE_SUBJECT = frozenset(
+    "when whenever if unless before after while until as because so and that then where".split()
+)
 _PLEASE = re.compile(r"^(?:please|kindly|just)\s+|[\s,]+please$", re.I)
 _DONT = re.compile(r"^(?:don't|do not)\b", re.I)
 
@@ -242,10 +267,15 @@ def request_note(text: str) -> str:
     t = _DONT.sub("not", t)
     out: list[str] = []
     pos = 0
+    prev = ""
     for w in _WORD.finditer(t):
         word = w.group(0)
-        out += [t[pos : w.start()], _TURN_AROUND.get(word.lower(), word)]
+        low = word.lower()
+        # "when you give me times": that "you" does something, so it is "I".
+        rep = "I" if low == "you" and prev in _BEFORE_SUBJECT else _TURN_AROUND.get(low, word)
+        out += [t[pos : w.start()], rep]
         pos = w.end()
+        prev = low
     out.append(t[pos:])
     said = "".join(out)
     return f"You asked me to {said[:1].lower()}{said[1:]}."
@@ -266,7 +296,8 @@ def _swap(text: str, prev: str = "") -> tuple[str, str]:
             rep = _VERB_AFTER[low]
         else:
             rep = word
-        if word[0].isupper() and rep is not word and (low != "i" or not out[:-1]):
+        first = not "".join(out).strip()
+        if word[0].isupper() and rep is not word and (not re.match(r"i\b", low) or first):
             rep = rep[0].upper() + rep[1:]  # "I" is upper case anywhere: "you" only first
         out.append(rep)
         prev = low

@@ -21,10 +21,11 @@ Design rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from memos_desktop.memory import completion, slots
-from memos_desktop.memory.reader import READ_KEY, stem
+from memos_desktop.memory.lexicon import RELATIONS, SYNONYMS
+from memos_desktop.memory.reader import FUNCTION_WORDS, READ_KEY, stem
 from memos_desktop.memory.slot_answers import MemoryAnswer, content_words
 from memos_desktop.store.records import MemoryItem
 
@@ -63,12 +64,20 @@ def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswe
     short."), or None."""
     if not completion.is_question(question) or not _TO_YOU.search(question):
         return None
-    for item in _first(hits):
+    want = asked_words(question)
+    best: tuple[int, int, MemoryAnswer] | None = None
+    for rank, item in enumerate(_first(hits)):
         if item.type == "instruction":
             note = completion.note_text(item.text)
-            if note:
-                return MemoryAnswer(note, item)
-    return None
+            if not note:
+                continue
+            # The instruction the question names ("temperatures" in "Use Celsius for
+            # temperatures"), else the best hit: a question's words may be none of its own
+            # ("How long should your answers be?" and "Keep replies short").
+            shared = len(want & asked_words(item.text))
+            if best is None or shared > best[0]:
+                best = (shared, rank, MemoryAnswer(note, item))
+    return best[2] if best is not None else None
 
 
 # --- yes/no questions a note answers ---------------------------------------------------------
@@ -115,6 +124,7 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     if not said:
         return None
     item = max(said, key=lambda i: i.created_at)
+    item = _denied_later(item, m.group("rest"), hits) or item
     note = completion.note_text(item.text)
     if not note:
         return None
@@ -122,6 +132,26 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     if re.match(r"^You(?:r|'re)?\b", note):
         note = note[0].lower() + note[1:]
     return MemoryAnswer(f"{yes}, {note}", item)
+
+
+def _denied_later(item: MemoryItem, asked: str, hits: Sequence[MemoryItem]) -> MemoryItem | None:
+    """A later note among the first hits that denies what the question ends on ("I've quit
+    coffee completely" after "I drink a lot of coffee", for "Do I drink coffee?"): it is the
+    answer now."""
+    words = [stem(w) for w in re.findall(r"[\w']+", asked.casefold()) if content_words(w)]
+    if not words:
+        return None
+    last = {words[-1]}
+    later = [
+        i
+        for i in _first(hits)
+        if i.created_at > item.created_at
+        and i.type != "instruction"
+        and last <= content_words(i.text)
+        and denied(i.text, last)
+        and not about_someone_else(i.text)
+    ]
+    return max(later, key=lambda i: i.created_at) if later else None
 
 
 # --- a choice between two things -------------------------------------------------------------
@@ -163,3 +193,74 @@ def choice_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     if re.match(r"^You(?:r|'re)?\b", note):
         note = note[0].lower() + note[1:]
     return MemoryAnswer(f"{pick[0].upper()}{pick[1:]}: {note}", item)
+
+
+# --- a question whose every word a note holds ------------------------------------------------
+
+_ASKS_WHAT = re.compile(
+    r"^(?:what|where|when|who|whose|which|how)\b|^(?:can you |could you )?(?:please )?"
+    r"(?:remind|tell) me\b|^do you (?:know|remember)\b",
+    re.I,
+)
+# Words of a question that say how it asks, not what about.
+_HOW_ASKED = frozenset(
+    """how why whose whom kind sort type again remind tell know remember please exactly
+    actually ever usually currently still any anything something""".split()
+)
+# Fewest words a question must have for a note holding them all to answer it: with one
+# ("Where do I live?") that is a note that merely mentions it.
+COVER_WORDS = 2
+
+
+def asked_words(text: str) -> set[str]:
+    """The stems of what a text is about: no function words, no "'s", contractions joined."""
+    t = re.sub(r"'s\b", "", text.casefold().replace("\u2019", "'")).replace("'", "")
+    return {
+        stem(RELATIONS.get(w, SYNONYMS.get(w, w)))  # "mum" is "mother", "films" "movie"
+        for w in re.findall(r"\w+", t)
+        if w not in FUNCTION_WORDS and w not in _HOW_ASKED and len(w) > 1
+    }
+
+
+def covering_answer(
+    question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
+) -> MemoryAnswer | None:
+    """A question (what, where, who... at least :data:`COVER_WORDS` words about something)
+    that a note among the first hits answers by holding every one of its words and more
+    ("What kind of music am I into?" -> "Music-wise you're into post-rock, Mogwai..."): said
+    from that note (``note_of`` gives a memory's note). Of several, the newest speaks (a
+    later note replaces an earlier one). A question about the person is not answered from a
+    note about someone else."""
+    q = " ".join(question.split())
+    if not completion.is_question(q) or not _ASKS_WHAT.match(q):
+        return None
+    want = asked_words(q)
+    if len(want) < COVER_WORDS:
+        return None
+    others = {stem(w.casefold()) for w in re.findall(r"(?<!^)\b(?-i:[A-Z])\w+", q)}
+    others |= {w for w in want if w in RELATIONS.values()}
+    found: list[tuple[MemoryItem, str]] = []
+    first: list[tuple[MemoryItem, set[str]]] = []
+    for item in hits:
+        if item.status != "active" or item.key == READ_KEY or item.type == "instruction":
+            continue
+        note = note_of(item)
+        if not note:
+            continue
+        have = asked_words(note)
+        first.append((item, have))
+        if len(first) > RANKS:
+            break
+        if not want <= have or not have - want:
+            continue
+        if about_someone_else(item.text) and not want & others:
+            continue
+        found.append((item, note))
+    if not found:
+        return None
+    item, note = max(found, key=lambda f: f[0].created_at)
+    held = asked_words(note)
+    for other, have in first:
+        if other.created_at > item.created_at and want & have & held:
+            return None  # a later note on the same thing may have changed it: the model reads both
+    return MemoryAnswer(note, item)

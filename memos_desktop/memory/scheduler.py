@@ -181,6 +181,22 @@ class Scheduler:
             text += "\n\nWhat you know about the user:\n" + "\n".join(memory_line(i) for i in core)
         return (ChatMessage("system", text),), core
 
+    def note_for(self, item: MemoryItem) -> str | None:
+        """A memory as a base model's note: what the person said in the message it was read
+        from, whole, while everything the reader found in that message still holds ("I work
+        as a software tester at Lumina Soft" for "I am a software tester"; "gym locker code
+        is 4471, I keep forgetting it" for "I keep forgetting it"). The reader's pieces keep
+        a statement's parts apart for corrections and the memory list, but lose what its
+        patterns did not read; a small model answers from the whole better. Once one of them
+        was replaced, the message holds an old value, and the memory speaks for itself."""
+        if item.type == "episode" or item.source != "conversation":
+            return completion.note_text(item.text)
+        said = self.store.memories.said_with(item)
+        episode = next((i for i in said if i.type == "episode" and i.key == READ_KEY), None)
+        if episode is None or any(i.status != "active" for i in said):
+            return completion.note_text(item.text)
+        return completion.note_text(episode.text) or completion.note_text(item.text)
+
     def working_set(self, history: Sequence[Message]) -> list[str]:
         """Ids of memories used earlier in this conversation (most recent first)."""
         seen: list[str] = []
@@ -204,22 +220,22 @@ class Scheduler:
         core_ids = {i.id for i in core}
         plain = self.style == "completion"
         seen_notes = set(_notes(core)) if plain else set()
-        chosen: list[tuple[MemoryItem, float, str]] = []
+        chosen: list[tuple[MemoryItem, float, str, str]] = []
         budget = self.budget.retrieved_tokens
 
         def take(item: MemoryItem, score: float, origin: str, again: bool = False) -> None:
             nonlocal budget
             if item.type == "episode" and item.key == READ_KEY:
                 return  # the memories read from it stand for it (and carry corrections)
-            note = completion.note_text(item.text) if plain else None
+            note = self.note_for(item) if plain else None
             if plain and (note is None or (note in seen_notes and not again)):
                 return  # no fact in it (a question), or already in the notes
-            t = self.count(item.text) + 8
+            t = self.count(note or item.text) + 8
             if t > budget or (plain and len(chosen) >= self.budget.completion_notes):
                 return
             if note is not None:
                 seen_notes.add(note)
-            chosen.append((item, score, origin))
+            chosen.append((item, score, origin, note or ""))
             budget -= t
 
         for rank, h in enumerate(hits):
@@ -230,7 +246,7 @@ class Scheduler:
                 # is the best hit ("My name is Marta" for "What is my name?") is said again
                 # there, or a retrieved "My mother's name is Rosa" wins.
                 take(h.item, h.score, "retrieved", again=True)
-        have = {i.id for i, _, _ in chosen} | core_ids
+        have = {i.id for i, *_ in chosen} | core_ids
         for wid in self.working_set(history):
             if wid in have:
                 continue
@@ -240,7 +256,7 @@ class Scheduler:
                 continue
             if item.status == "active":
                 take(item, 0.0, "working")
-        used += [used_memory(i, s, o) for i, s, o in chosen if i.id not in core_ids]
+        used += [used_memory(i, s, o) for i, s, o, _ in chosen if i.id not in core_ids]
         by_time = sorted(chosen, key=lambda c: c[0].valid_from or c[0].created_at)
 
         recent: list[ChatMessage] = []
@@ -262,13 +278,13 @@ class Scheduler:
                 if recent[i].role == "user" and recent[i + 1].role == "assistant"
             ][-HISTORY_EXCHANGES:]
             text = completion.question_text(
-                _notes(i for i, _, _ in by_time), pairs, query, any_notes=bool(core)
+                list(dict.fromkeys(n for *_, n in by_time)), pairs, query, any_notes=bool(core)
             )
             messages: tuple[ChatMessage, ...] = (*prefix, ChatMessage("user", text))
         else:
             question = query
             if chosen:
-                block = "\n".join(memory_line(i) for i, _, _ in by_time)
+                block = "\n".join(memory_line(i) for i, *_ in by_time)
                 question = (
                     f"Memories that may be relevant (today is {_date(now)}):\n{block}\n\n{query}"
                 )

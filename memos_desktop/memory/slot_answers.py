@@ -258,7 +258,10 @@ class Memories:
             return False
         if any(self.value(ask, c) for c in mine) or not _single(ask.attribute):
             return True
-        return not all(_single(c.attribute) and c.attribute != ask.attribute for c in mine)
+        # A description ("Our daughter Zosia is 4 and loves dinosaurs") may say anything.
+        return not all(
+            _single(c.attribute) and c.attribute not in (ask.attribute, "description") for c in mine
+        )
 
 
 _WORD = re.compile(r"[a-z0-9']+")

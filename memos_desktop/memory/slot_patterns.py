@@ -99,7 +99,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"^(?:'s )?(?:new )?email(?: address)? (?:{_BE}|changed to) (?:now )?(?P<v>\S+@\S+)",
         ),
         ("address", rf"^(?:'s )?(?:new )?address {_BE} (?P<v>.+)"),
-        ("selfname", r"^(?:am|'m) (?P<v>(?-i:[A-Z])[\w'-]+)$"),
+        ("selfname", r"^(?:am|'m) (?P<v>(?-i:[A-Z])[\w'-]+(?: (?-i:[A-Z])[\w'-]+)?)$"),
         (
             "occupation_as",
             r"^(?:now |currently |still )?(?:work|works|am working|is working|"

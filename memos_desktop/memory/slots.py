@@ -332,6 +332,10 @@ def _match(subject: str, rest: str) -> list[Claim]:
     return out
 
 
+# A name as written: one or two capitalised words ("Agnieszka", "Ines Costa").
+_A_NAME = re.compile(r"(?-i:[A-Z][a-z\u00c0-\u024f'-]+)(?: (?-i:[A-Z][a-z\u00c0-\u024f'-]+))?")
+
+
 def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
     v = m.group("v") if "v" in m.re.groupindex else ""
     rel = subject.split(":", 1)[0]
@@ -470,6 +474,9 @@ def _claim(kind: str, subject: str, m: re.Match[str]) -> list[Claim] | None:
     if kind == "description":
         if subject == "self":
             return None
+        said = v.strip().rstrip(".!")
+        if rel in RELATIONS.values() and ":" not in subject and _A_NAME.fullmatch(said):
+            return [Claim(subject, "name", said.split()[0].casefold())]  # "My wife is Agnieszka"
         if clean_value(v) in DEMONYMS:
             return [Claim(subject, "origin", clean_value(v))]
         return [Claim(subject, "description", clean_value(v), weak=True)]

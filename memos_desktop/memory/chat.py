@@ -324,12 +324,16 @@ class ChatService:
         if ask is not None:
             keyed = self.store.memories.by_keys(self.cube.id, ask.memory_keys())
             mem = slot_answers.Memories([*items, *keyed])
-            said = slot_answers.answer(ask, mem, items[: self.scheduler.budget.completion_notes])
+            said = slot_answers.answer(
+                ask, mem, items[: self.scheduler.budget.completion_notes], self.scheduler.note_for
+            )
             slot = _Slot(ask, mem)
         if said is None:
             said = note_answers.yes_no_answer(question, items)
         if said is None:
             said = note_answers.choice_answer(question, items)
+        if said is None:
+            said = note_answers.who_answer(question, items, self.scheduler.note_for)
         if said is None:
             said = note_answers.covering_answer(question, items, self.scheduler.note_for)
         return said, slot

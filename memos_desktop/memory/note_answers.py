@@ -264,3 +264,56 @@ def covering_answer(
         if other.created_at > item.created_at and want & have & held:
             return None  # a later note on the same thing may have changed it: the model reads both
     return MemoryAnswer(note, item)
+
+
+# --- who someone is --------------------------------------------------------------------------
+
+_WHO = re.compile(r"^(?:who|whos|who's|who is|who was)\s+(?P<name>(?-i:[A-Z])[\w'-]+)\s*\??$", re.I)
+# Words that say who someone is to the person, besides the relations' own.
+_ROLE_WORDS = frozenset(
+    """colleague boss manager lead team neighbour friend partner flatmate roommate teacher
+    doctor coach mentor student landlord in-law""".split()
+)
+
+
+def _notes(
+    hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
+) -> list[tuple[MemoryItem, str]]:
+    """The first hits (:data:`RANKS`) with a fact, as notes (episodes the reader could not
+    read included: what was said is all there is of them)."""
+    out: list[tuple[MemoryItem, str]] = []
+    for item in hits:
+        if item.status != "active" or item.key == READ_KEY or item.type == "instruction":
+            continue
+        note = note_of(item)
+        if note:
+            out.append((item, note))
+        if len(out) >= RANKS:
+            break
+    return out
+
+
+def _words_of(text: str) -> set[str]:
+    return {re.sub(r"'s$", "", w) for w in re.findall(r"[\w'-]+", text.casefold())}
+
+
+def who_answer(
+    question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
+) -> MemoryAnswer | None:
+    """ "Who is Kuba?": who a person is to the person asking is in the note that names them
+    with a relation or a role ("Kuba - my best friend since primary school - plays bass");
+    of several, the earliest (where they were introduced). A note naming them without one
+    ("Kuba quit the cafe") does not say who they are."""
+    m = _WHO.match(" ".join(question.split()).replace("\u2019", "'"))
+    if m is None or m.group("name") in ("I", "It", "This", "That", "There"):
+        return None
+    name = m.group("name").casefold()
+    found = [
+        (item, note)
+        for item, note in _notes(hits, note_of)
+        if name in _words_of(note) and _words_of(note) & (set(RELATIONS) | _ROLE_WORDS)
+    ]
+    if not found:
+        return None
+    item, note = min(found, key=lambda f: f[0].created_at)
+    return MemoryAnswer(note, item)

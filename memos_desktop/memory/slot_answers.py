@@ -26,7 +26,7 @@ Design rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from memos_desktop.memory import completion, slots, statements
@@ -272,14 +272,31 @@ def content_words(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.casefold()) if w not in FUNCTION_WORDS}
 
 
-def _may_change(ask: Asked, mem: Memories, other: MemoryItem, item: MemoryItem) -> bool:
-    """Could ``other`` (newer than ``item``, the memory holding the slot) change it? When it
-    shares with both the question and ``item`` the words of what is asked, and is not read
-    as being about another subject or another single-valued attribute ("Lately the book I
-    love most is Solaris" may change "My favourite book is Dune"; "I work night shifts" says
-    nothing of "I am a nurse")."""
-    if not ask.words & content_words(other.text) & content_words(item.text):
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|me|my|we|we're|our|us|you|your|you're)\b", re.I)
+# Words that say something changed ("Joanna relocated to Poznan", "kuba quit the cafe").
+_CHANGED = re.compile(
+    r"\b(?:moved|relocated|switched|changed|quit|left|replaced|sold|swapped|no longer|"
+    r"any ?more|instead|now|new|since)\b",
+    re.I,
+)
+
+
+def _may_change(ask: Asked, mem: Memories, other: MemoryItem, item: MemoryItem, said: str) -> bool:
+    """Could ``other`` (newer than ``item``, the memory holding the slot; ``said``: the
+    whole message it was read from, or its text) change it? When it shares with both the
+    question and ``item`` the words of what is asked, or names the relative or person asked
+    about and says something changed, and is not read as being about another subject or
+    another single-valued attribute ("Lately the book I love most is Solaris" may change "My
+    favourite book is Dune"; "I work night shifts" says nothing of "I am a nurse")."""
+    named = ask.subject != "self" and bool(
+        content_words(ask.phrase or ask.subject.rpartition(":")[2]) & content_words(said)
+    )
+    if not ask.words & content_words(said) & content_words(item.text) and not (
+        named and _CHANGED.search(said)
+    ):
         return False
+    if ask.subject == "self" and not _FIRST_PERSON.search(said):
+        return False  # "Rui's birthday is on 3 May" says nothing of the person's
     cl = claims_of(other.text)
     mine = [c for c in cl if mem.same(ask.subject, c.subject)]
     if cl and not mine:
@@ -295,11 +312,17 @@ class MemoryAnswer:
     item: MemoryItem
 
 
-def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> MemoryAnswer | None:
+def answer(
+    ask: Asked,
+    mem: Memories,
+    recent: Sequence[MemoryItem] = (),
+    note_of: Callable[[MemoryItem], str | None] | None = None,
+) -> MemoryAnswer | None:
     """The answer to ``ask`` from the memory that holds its value (of a single-valued
     attribute held with several values, the latest), or None when none does, several
     relatives or values could be meant, or a newer memory in ``recent`` (the question's best
-    hits) may have changed it without being read as this slot."""
+    hits; ``note_of`` gives the whole message a memory was read from) may have changed it
+    without being read as this slot."""
     found: dict[str, MemoryItem] = {}
     for item_id, cl in mem.claims.items():
         for c in cl:
@@ -324,9 +347,12 @@ def answer(ask: Asked, mem: Memories, recent: Sequence[MemoryItem] = ()) -> Memo
     for other in recent:
         if other.id == item.id or other.created_at <= item.created_at:
             continue
-        if other.type == "episode" or other.key == READ_KEY or other.status != "active":
+        if other.key == READ_KEY or other.status != "active":
             continue
-        if _may_change(ask, mem, other, item):
+        said = (note_of(other) if note_of else None) or other.text
+        if other.type == "episode" and completion.note_text(other.text) is None:
+            continue  # a question asked, no fact
+        if _may_change(ask, mem, other, item, said):
             return None  # a later note, not read as this slot, may still change it
     if ask.attribute == "name" and ask.subject != "self":
         who = ask.phrase or f"my {ask.subject.partition(':')[0]}"

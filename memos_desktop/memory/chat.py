@@ -182,14 +182,17 @@ class ChatService:
         prefix; ``context`` is text given with the question (piped into ``ask``): it is part
         of the message (sent and recorded) but memories are searched with ``query`` alone."""
         now = time.time()
-        asked = query
+        # A base model and the rules that read questions get the question asked plainly
+        # ("Remind me what my dad does" -> "What does my dad do?").
+        title = query[:60]
+        asked = completion.plain_question(query) if self.style == "completion" else query
         if context.strip():
             query = f"{context.rstrip()}\n\n{query}"
         conv_id = conversation_id
         history: list[Message] = []
         if not temporary:
             if conv_id is None:
-                conv_id = self.conversations.create(self.user_id, self.cube.id, title=asked[:60]).id
+                conv_id = self.conversations.create(self.user_id, self.cube.id, title=title).id
             else:
                 history = self.conversations.messages(conv_id, last=20)
         top_k = self.scheduler.budget.top_k
@@ -207,7 +210,8 @@ class ChatService:
                 direct = None  # the caller's own instruction shapes the answer: the model's
         if slot is not None:
             hits = [h for h in hits if slot.fits(h.item.text, h.item.id)]
-        assembled = self.scheduler.assemble(self.cube, query, hits, history, now=now)
+        prompt_query = query if context.strip() else asked
+        assembled = self.scheduler.assemble(self.cube, prompt_query, hits, history, now=now)
         if system.strip():
             extra = ChatMessage("system", system.strip())
             rest = assembled.messages[len(assembled.prefix) :]

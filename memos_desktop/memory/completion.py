@@ -198,6 +198,56 @@ def is_question(text: str) -> bool:
     return bool(_ASKED.match(t)) and t[-1:] not in "!"
 
 
+# A question asked the long way round: "Do you know my cat's name?", "Remind me what my dad
+# does", "Tell me my blood type", "where do i live again?".
+_WRAPPER = re.compile(
+    r"^(?:(?:hey|so|ok|okay|and|btw|quick question)[,:]?\s+)*(?:(?:can|could|would) you\s+)?"
+    r"(?:please\s+)?(?:(?:do|did) you (?:know|remember)|(?:remind|tell) me(?: again)?|"
+    r"i (?:forgot|forget|can't remember|cannot remember|don't remember))(?:,?\s+(?:of|about))?"
+    r"\s+",
+    re.I,
+)
+_TRAILING = re.compile(r"(?:,?\s+(?:again|please|pls|now then))+\s*(?=\??$)", re.I)
+_EMBEDDED = re.compile(
+    r"^(?P<wh>(?:what|where|when|who|which|how)(?: (?:many|much|long|old|often|kind of|sort of|"
+    r"time|day|days|\w+))??) (?P<subj>(?:my|our) [\w'-]+(?: [\w'-]+)?|I|we|(?-i:[A-Z])[\w'-]+)"
+    r" (?P<verb>is|are|am|was|were|\w+s|do|live|work|drive|play|study|like|have)\b(?P<rest>.*)$",
+    re.I,
+)
+
+
+def plain_question(text: str) -> str:
+    """A question as it would be asked plainly ("Remind me what my dad does" -> "What does
+    my dad do?", "Do you know my cat's name?" -> "What is my cat's name?"), for the rules
+    that read questions and the base model's prompt; other text is returned as it is."""
+    t = " ".join(text.replace("\u2019", "'").split())
+    m = _WRAPPER.match(t)
+    if m is None:
+        return _TRAILING.sub("", t)
+    rest = _TRAILING.sub("", t[m.end() :]).rstrip(" ?.!")
+    if not rest:
+        return t
+    if re.match(r"^(?:my|our|the)\b|^(?-i:[A-Z])[\w-]+'s\b", rest, re.I):
+        return f"What is {rest}?"
+    about = re.fullmatch(r"about ((?-i:[A-Z])[\w'-]+)", rest, re.I)
+    if about:
+        return f"Who is {about.group(1)}?"
+    e = _EMBEDDED.match(rest)
+    if e is None:
+        return t
+    wh, subj, verb, tail = e.group("wh"), e.group("subj"), e.group("verb"), e.group("rest")
+    low = verb.casefold()
+    if low in ("is", "are", "am", "was", "were"):
+        out = f"{wh} {low} {subj}{tail}"
+    elif low == "does" or (low.endswith("s") and not low.endswith("ss")):
+        out = f"{wh} does {subj} {_base_verb(low) if low != 'does' else 'do'}{tail}"
+    elif subj.casefold() in ("i", "we"):
+        out = f"{wh} do {subj} {low}{tail}"
+    else:
+        return t
+    return f"{out[0].upper()}{out[1:]}?"
+
+
 def _base_verb(word: str) -> str:
     """ "lives" -> "live" (enough for the verb after "the user")."""
     w = word.lower()

@@ -203,7 +203,7 @@ def is_question(text: str) -> bool:
 _WRAPPER = re.compile(
     r"^(?:(?:hey|so|ok|okay|and|btw|quick question)[,:]?\s+)*(?:(?:can|could|would) you\s+)?"
     r"(?:please\s+)?(?:(?:do|did) you (?:know|remember)|(?:remind|tell) me(?: again)?|"
-    r"i (?:forgot|forget|can't remember|cannot remember|don't remember))(?:,?\s+(?:of|about))?"
+    r"i (?:forgot|forget|can't remember|cannot remember|don't remember))(?:,?\s+of)?"
     r"\s+",
     re.I,
 )

@@ -242,9 +242,9 @@ def covering_answer(
     found: list[tuple[MemoryItem, str]] = []
     first: list[tuple[MemoryItem, set[str]]] = []
     for item in hits:
-        if item.status != "active" or item.key == READ_KEY or item.type == "instruction":
+        if item.status != "active" or item.type == "instruction":
             continue
-        note = note_of(item)
+        note = note_of(item)  # a message the reader read: whole, while what it read holds
         if not note:
             continue
         have = asked_words(note)
@@ -283,7 +283,7 @@ def _notes(
     read included: what was said is all there is of them)."""
     out: list[tuple[MemoryItem, str]] = []
     for item in hits:
-        if item.status != "active" or item.key == READ_KEY or item.type == "instruction":
+        if item.status != "active" or item.type == "instruction":
             continue
         note = note_of(item)
         if note:

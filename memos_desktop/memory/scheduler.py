@@ -188,14 +188,19 @@ class Scheduler:
         is 4471, I keep forgetting it" for "I keep forgetting it"). The reader's pieces keep
         a statement's parts apart for corrections and the memory list, but lose what its
         patterns did not read; a small model answers from the whole better. Once one of them
-        was replaced, the message holds an old value, and the memory speaks for itself."""
-        if item.type == "episode" or item.source != "conversation":
+        was replaced, the message holds an old value, and the memory speaks for itself (and
+        the message, found itself, is no note)."""
+        read = item.type == "episode" and item.key == READ_KEY
+        if (item.type == "episode" and not read) or item.source != "conversation":
             return completion.note_text(item.text)
         said = self.store.memories.said_with(item)
-        episode = next((i for i in said if i.type == "episode" and i.key == READ_KEY), None)
+        episode = item if read else next((i for i in said if i.key == READ_KEY), None)
         if episode is None or any(i.status != "active" for i in said):
-            return completion.note_text(item.text)
-        return completion.note_text(episode.text) or completion.note_text(item.text)
+            # the message holds an old value: its memories speak for themselves
+            return None if read else completion.note_text(item.text)
+        return completion.note_text(episode.text) or (
+            None if read else completion.note_text(item.text)
+        )
 
     def working_set(self, history: Sequence[Message]) -> list[str]:
         """Ids of memories used earlier in this conversation (most recent first)."""
@@ -225,7 +230,7 @@ class Scheduler:
 
         def take(item: MemoryItem, score: float, origin: str, again: bool = False) -> None:
             nonlocal budget
-            if item.type == "episode" and item.key == READ_KEY:
+            if item.type == "episode" and item.key == READ_KEY and not plain:
                 return  # the memories read from it stand for it (and carry corrections)
             note = self.note_for(item) if plain else None
             if plain and (note is None or (note in seen_notes and not again)):

@@ -183,6 +183,7 @@ _LEADING = re.compile(r"^(?:[A-Za-z]+,? ){1,4}?(?=(?:I|we|We|my|My|our|Our)\b)")
 def claims_of(text: str) -> list[Claim]:
     """The claims the reader's patterns find in a memory; when they find none, the same after
     a short leading phrase ("Since the move", "These days")."""
+    text = re.sub(r"^\s*User:\s*", "", text)  # a raw episode: what the person said
     out = [c for s in statements.read(text) for c in s.claims]
     if out:
         return out

@@ -1,0 +1,213 @@
+"""Answers from what the person said, as they said it: questions typed the way people type
+them, a note that holds every word of a question, who someone is, the instruction a question
+names, a later note that denies a yes/no; and a base model's notes being the person's whole
+message while all the reader found in it holds. The rules on memory records, then the packaged
+Gemma through ``MemosAPI.chat`` with a real encrypted store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memos_desktop.api import MemosAPI
+from memos_desktop.engines.base import Embedder
+from memos_desktop.memory import completion, statements
+from memos_desktop.memory.note_answers import (
+    covering_answer,
+    instruction_answer,
+    who_answer,
+    yes_no_answer,
+)
+from memos_desktop.store.records import SearchFilters
+from tests.memory.conftest import make_api
+from tests.memory.test_slot_answers import _item
+from tests.model_fixtures import GEMMA_BASE
+
+
+def _note(item):  # type: ignore[no-untyped-def]
+    return completion.note_text(item.text)
+
+
+# --- questions as people type them -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do i do for a living",
+        "my mum's name?",
+        "favourite movie?",
+        "Remind me what my dad does",
+        "Tell me my blood type",
+        "whats the code for the allotment gate",
+        "how many kids do I have",
+        "is my sister married?",
+        "Do I have a sister? what's she called",
+    ],
+)
+def test_questions_are_questions_with_or_without_a_question_mark(text: str) -> None:
+    assert completion.is_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What I love is hiking",
+        "When I was a kid I lived in Rome",
+        "What a day!",
+        "I moved to Braga last month.",
+        "Keep your answers short",
+        "the car is a 2015 Skoda",
+        "I love it, really?",
+    ],
+)
+def test_statements_are_not_questions(text: str) -> None:
+    assert not completion.is_question(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("Remind me what my dad does", "What does my dad do?"),
+        ("Do you know my cat's name?", "What is my cat's name?"),
+        ("Tell me my blood type", "What is my blood type?"),
+        ("where do i live again?", "where do i live?"),
+        ("Can you remind me where my sister lives?", "Where does my sister live?"),
+        ("Tell me what I do for work", "What do I do for work?"),
+        ("do you know where Kuba works", "Where does Kuba work?"),
+        ("Do you know who Kuba is?", "Who is Kuba?"),
+        ("Tell me about Kuba", "Who is Kuba?"),
+        # not a question asked the long way round: as it was
+        ("Tell me a joke", "Tell me a joke"),
+        ("remind me to call mum", "remind me to call mum"),
+        ("Do you remember what I ate yesterday?", "Do you remember what I ate yesterday?"),
+    ],
+)
+def test_a_question_asked_the_long_way_round_is_read_plainly(text: str, plain: str) -> None:
+    assert completion.plain_question(text) == plain
+
+
+# --- the rules, on memory records ------------------------------------------------------------
+
+
+def test_a_note_holding_every_word_of_the_question_answers_it() -> None:
+    music = _item("music-wise I'm into post-rock, Mogwai, that kind of thing", 1, "preference")
+    code = _item("gym locker code is 4471, I keep forgetting it", 2, "episode")
+    dog = _item("We have a beagle called Fasola", 3)
+    hits = [music, code, dog]
+    got = covering_answer("What kind of music am I into?", hits, _note)
+    assert got is not None and got.item is music and "post-rock" in got.text
+    got = covering_answer("What is my gym locker code?", hits, _note)
+    assert got is not None and "4471" in got.text
+    # a word the notes do not hold ("toy"), a question of one word, not a question
+    assert covering_answer("What is Fasola's favourite toy?", hits, _note) is None
+    assert covering_answer("Where do I live?", hits, _note) is None
+    assert covering_answer("My gym locker code is new", hits, _note) is None
+    # a later note on the same thing may have changed it: the model reads both
+    moved = _item("the dentist moved me to Wednesday at 11:00", 5, "event")
+    old = _item("dentist appointment next Tuesday at 8:30", 4, "event")
+    assert covering_answer("When is my dentist appointment?", [old, moved], _note) is None
+    assert covering_answer("When is my dentist appointment?", [old], _note) is not None
+    # a question about the person is not answered from a note about someone else
+    sister = _item("My sister plays the cello in an orchestra", 6)
+    assert covering_answer("What do I play in the orchestra?", [sister], _note) is None
+
+
+def test_who_someone_is_comes_from_the_note_that_says_it() -> None:
+    intro = _item("Kuba - my best friend since primary school - plays bass", 1)
+    job = _item("kuba quit the cafe, he is a sound engineer now", 2)
+    got = who_answer("Who is Kuba?", [job, intro], _note)
+    assert got is not None and got.item is intro and "best friend" in got.text
+    assert who_answer("Who is Kuba?", [job], _note) is None  # no relation or role in it
+    assert who_answer("Who is Rafal?", [job, intro], _note) is None  # not named
+    assert who_answer("Who is my best friend?", [intro], _note) is None  # a slot question
+
+
+def test_the_instruction_a_question_names_answers_it() -> None:
+    clock = _item("always use the 24-hour clock when you give me times", 1, "instruction")
+    units = _item("use kilometres and Celsius, never miles", 2, "instruction")
+    got = instruction_answer(
+        "Which units should you use for distances? Kilometres?", [clock, units]
+    )
+    assert got is not None and got.item is units
+    got = instruction_answer("How should you write times for me?", [units, clock])
+    assert got is not None and got.item is clock
+    assert got.text == "You asked me to always use the 24-hour clock when I give you times."
+
+
+def test_a_later_note_denying_a_yes_no_answers_it() -> None:
+    lots = _item("i drink way too much coffee, black, like 4 cups a day", 1, "preference")
+    quit_ = _item("I've quit coffee completely, only yerba mate now", 2, "preference")
+    got = yes_no_answer("Do I drink coffee?", [lots, quit_])
+    assert got is not None and got.item is quit_ and got.text.startswith("No, ")
+    got = yes_no_answer("Do I drink coffee?", [lots])
+    assert got is not None and got.text.startswith("Yes, ")
+
+
+def test_a_relative_introduced_by_name_is_their_name() -> None:
+    (st,) = [s for s in statements.read("My wife is Agnieszka") if s.claims]
+    assert st.key == "wife:name"
+    (st,) = [s for s in statements.read("My husband is a nurse") if s.claims]
+    assert st.key == "husband:occupation"
+
+
+# --- the packaged Gemma, through MemosAPI.chat ------------------------------------------------
+
+SAID = (
+    "gym locker code is 4471, I keep forgetting it",
+    "languages: polish obviously, english every day at work, and my german is rusty",
+    "Kuba - my best friend since primary school - plays bass in a punk band",
+)
+
+
+@pytest.fixture
+def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
+    api = make_api(embedder, gemma_path, sha_cache, GEMMA_BASE)
+    conv = None
+    for said in SAID:
+        turn = api.chat(said, conv)
+        "".join(turn)
+        conv = turn.conversation_id
+    yield api
+    api.close()
+
+
+def test_gemma_answers_from_the_whole_message(told: MemosAPI) -> None:
+    # the reader kept only "I keep forgetting it" of the first message: the note is all of it
+    turn = told.chat("remind me my gym locker code")
+    said = "".join(turn)
+    assert "4471" in said, said
+    assert turn.stats is not None and turn.stats.completion_tokens == 0  # said from the note
+    turn = told.chat("Who is Kuba?")
+    said = "".join(turn)
+    assert "best friend" in said.lower(), said
+    # the base model's prompt holds the whole message, not the reader's piece ("My german is
+    # rusty")
+    seen: list[str] = []
+    engine = told.engine
+    stream = engine.chat_stream
+
+    def spy(messages, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(messages[-1].content)
+        return stream(messages, *a, **k)
+
+    engine.chat_stream = spy  # type: ignore[method-assign]
+    try:
+        "".join(told.chat("Which languages do I speak?"))
+    finally:
+        engine.chat_stream = stream  # type: ignore[method-assign]
+    assert seen and "polish obviously, english every day at work" in seen[-1], seen
+
+
+def test_questions_asked_before_are_not_memories_for_an_answer(told: MemosAPI) -> None:
+    for _ in range(2):
+        turn = told.chat("What's my gym locker code?")
+        "".join(turn)
+        assert turn.used and not any(u.text.startswith("User: What") for u in turn.used), [
+            u.text for u in turn.used
+        ]
+    # the exchange is still kept, as an episode
+    kept = told.store.memories.list(SearchFilters(types=("episode",)), limit=200)
+    assert "User: What's my gym locker code?" in [i.text for i in kept]

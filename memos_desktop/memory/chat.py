@@ -259,6 +259,15 @@ class ChatService:
             core = [u.text for u in assembled.used if u.origin == "core"]
             kept = [n for t in core if slot.fits(t) and (n := completion.note_text(t))]
             given = "\n".join(kept) + "\n" + assembled.messages[-1].content
+            # Of someone else ("How old is my cat?"), only the notes that name them
+            # ("You have a beagle called Fasola, she's 6." does not say the cat's age).
+            names = slot.memories.names_of(slot.ask)
+            if names:
+                given = "\n".join(
+                    line
+                    for line in given.splitlines()
+                    if not line.startswith("- ") or names & slot_answers.content_words(line)
+                )
 
         def stream() -> Iterator[str]:
             started = not plain

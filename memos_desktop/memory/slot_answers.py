@@ -230,6 +230,18 @@ class Memories:
         a, b = asked.partition(":")[0], said.partition(":")[0]
         return (a, said) in self.links or (b, asked) in self.links
 
+    def names_of(self, ask: Asked) -> set[str]:
+        """The words that name the subject asked about, when it is not the person: the
+        relation's words, their name and the names linked to them ("wife", "agnieszka"),
+        as stems; empty for the person."""
+        if ask.subject == "self":
+            return set()
+        rel, _, name = ask.subject.partition(":")
+        words = {rel, name} | {w for w, r in RELATIONS.items() if r == rel}
+        words |= {n for r, n in self.links if r == rel} | {r for r, n in self.links if n == rel}
+        words |= {w for w, r in RELATIONS.items() for r2, n in self.links if n == rel and r == r2}
+        return {stem(w) for w in words if w}
+
     def value(self, ask: Asked, c: Claim) -> str:
         """The value ``c`` gives the asked slot, or ""."""
         if not self.same(ask.subject, c.subject) or c.negated or c.weak:

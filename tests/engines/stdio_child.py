@@ -32,10 +32,12 @@ def main() -> None:
     settings = LlamaCppSettings(n_ctx=512, n_threads=1, n_threads_batch=1)
     engine = LlamaCppEngine(chat, settings, sha_cache_file=work / "sha.json")
     embedder = LlamaEmbedder(embed, "minilm", n_threads=1)
-    print("a python line on stderr", file=sys.stderr, flush=True)
     time.sleep(0.02)
     stop.set()
     t.join()
+    # after the drawing thread: print writes the text and its newline apart, and a frame
+    # written between them would join the line (seen once)
+    print("a python line on stderr", file=sys.stderr, flush=True)
     embedder.close()
     engine.close()
     os.write(1, f"{written}\n".encode())

@@ -266,7 +266,7 @@ class ChatService:
                 given = "\n".join(
                     line
                     for line in given.splitlines()
-                    if not line.startswith("- ") or names & slot_answers.content_words(line)
+                    if not line.startswith("- ") or names & slot_answers.name_words(line)
                 )
 
         def stream() -> Iterator[str]:

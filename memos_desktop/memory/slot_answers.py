@@ -240,7 +240,7 @@ class Memories:
         words = {rel, name} | {w for w, r in RELATIONS.items() if r == rel}
         words |= {n for r, n in self.links if r == rel} | {r for r, n in self.links if n == rel}
         words |= {w for w, r in RELATIONS.items() for r2, n in self.links if n == rel and r == r2}
-        return {stem(w) for w in words if w}
+        return {n for w in words if w for n in name_words(w)}
 
     def value(self, ask: Asked, c: Claim) -> str:
         """The value ``c`` gives the asked slot, or ""."""
@@ -278,6 +278,12 @@ class Memories:
 
 
 _WORD = re.compile(r"[a-z0-9']+")
+
+
+def name_words(text: str) -> set[str]:
+    """The stems of a text's words, any script, without "'s" ("Michał's" -> "michał")."""
+    t = re.sub(r"'s\b", "", text.casefold().replace("\u2019", "'"))
+    return {stem(w) for w in re.findall(r"\w+", t)}
 
 
 def content_words(text: str) -> set[str]:

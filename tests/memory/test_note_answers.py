@@ -211,3 +211,16 @@ def test_questions_asked_before_are_not_memories_for_an_answer(told: MemosAPI) -
     # the exchange is still kept, as an episode
     kept = told.store.memories.list(SearchFilters(types=("episode",)), limit=200)
     assert "User: What's my gym locker code?" in [i.text for i in kept]
+
+
+def test_the_names_of_someone_asked_about_cover_their_links_and_any_script() -> None:
+    from memos_desktop.memory.slot_answers import Memories, asked, name_words
+
+    mem = Memories([_item("My wife is Agnieszka", 1), _item("My brother Michał lives in Łódź", 2)])
+    wife = asked("How old is my wife?")
+    assert wife is not None and {"wife", "agnieszka"} <= mem.names_of(wife)
+    michal = asked("Where does Michał live?")
+    assert michal is not None and "michał" in mem.names_of(michal)
+    assert mem.names_of(michal) & name_words("- Michał's flat is in Łódź.")
+    me = asked("How old am I?")
+    assert me is not None and mem.names_of(me) == set()

@@ -23,13 +23,14 @@ Design rules:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from memos_desktop.engines.base import ChatMessage
-from memos_desktop.memory import completion
-from memos_desktop.memory.reader import READ_KEY
+from memos_desktop.memory import completion, statements
+from memos_desktop.memory.reader import READ_KEY, grounded
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, MemoryItem, Message, SearchFilters, SearchHit
 
@@ -114,6 +115,18 @@ def _notes(items: Iterable[MemoryItem]) -> list[str]:
     return list(out)
 
 
+def _intact(episode: MemoryItem, pieces: Sequence[MemoryItem]) -> bool:
+    """Does everything the reader found in ``episode``'s message still hold as it was read?
+    All active, none edited, none purged: the pieces are exactly what the reader reads from
+    the message again (a piece merged into an older duplicate also fails: then the pieces
+    speak, as before)."""
+    if episode.status != "active" or any(i.status != "active" for i in pieces):
+        return False
+    said = re.sub(r"^[^:\n]{1,40}:\s*", "", episode.text, count=1)  # "User: ..."
+    expect = {st.text for st in statements.read(said) if grounded(st.text, said)}
+    return bool(expect) and {i.text for i in pieces} == expect
+
+
 def finished(history: Sequence[Message]) -> list[Message]:
     """The messages of a conversation without its stopped exchanges (a cancelled answer and
     the question before it)."""
@@ -188,15 +201,15 @@ class Scheduler:
         is 4471, I keep forgetting it" for "I keep forgetting it"). The reader's pieces keep
         a statement's parts apart for corrections and the memory list, but lose what its
         patterns did not read; a small model answers from the whole better. Once one of them
-        was replaced, the message holds an old value, and the memory speaks for itself (and
-        the message, found itself, is no note)."""
+        was replaced, forgotten, edited or purged, the message holds what no longer holds,
+        and the memory speaks for itself (and the message, found itself, is no note)."""
         read = item.type == "episode" and item.key == READ_KEY
         if (item.type == "episode" and not read) or item.source != "conversation":
             return completion.note_text(item.text)
         said = self.store.memories.said_with(item)
         episode = item if read else next((i for i in said if i.key == READ_KEY), None)
-        if episode is None or any(i.status != "active" for i in said):
-            # the message holds an old value: its memories speak for themselves
+        if episode is None or not _intact(episode, [i for i in said if i.type != "episode"]):
+            # the message holds what no longer holds: its memories speak for themselves
             return None if read else completion.note_text(item.text)
         return completion.note_text(episode.text) or (
             None if read else completion.note_text(item.text)

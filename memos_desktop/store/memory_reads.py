@@ -109,16 +109,16 @@ class MemoryReads:
         ]
 
     def said_with(self, item: MemoryItem) -> builtins.list[MemoryItem]:
-        """The memories (active or archived, ``item`` too) made from the message ``item``
-        was read from: its raw episode and the other memories the reader found in it. They
-        share its time, which the (cube, status, created_at) index finds; the message id
-        tells them from others of the same moment."""
+        """The memories (any status, ``item`` too) made from the message ``item`` was read
+        from: its raw episode and the other memories the reader found in it. They share its
+        time, which the (cube, status, created_at) index finds; the message id tells them
+        from others of the same moment."""
         msgs = {s.message_id for s in item.sources if s.message_id and s.role != "assistant"}
         if not msgs:
             return [item]
         rows = self.db.query(
             f"SELECT {ITEM_COLUMNS} FROM memory_items WHERE cube_id = ? "
-            "AND status IN ('active', 'archived') AND created_at = ?",
+            "AND status IN ('active', 'archived', 'deleted') AND created_at = ?",
             (item.cube_id, item.created_at),
         )
         out = [row_to_item(r) for r in rows]

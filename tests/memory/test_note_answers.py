@@ -224,3 +224,43 @@ def test_the_names_of_someone_asked_about_cover_their_links_and_any_script() -> 
     assert mem.names_of(michal) & name_words("- Michał's flat is in Łódź.")
     me = asked("How old am I?")
     assert me is not None and mem.names_of(me) == set()
+
+
+def _prompt_of(api: MemosAPI, question: str) -> tuple[str, str]:
+    """The base model's prompt for ``question`` ("" when answered without it), the answer."""
+    seen: list[str] = []
+    engine = api.engine
+    stream = engine.chat_stream
+
+    def spy(messages, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(messages[-1].content)
+        return stream(messages, *a, **k)
+
+    engine.chat_stream = spy  # type: ignore[method-assign]
+    try:
+        said = "".join(api.chat(question, temporary=True))
+    finally:
+        engine.chat_stream = stream  # type: ignore[method-assign]
+    return (seen[-1] if seen else ""), said
+
+
+@pytest.mark.parametrize("how", ["forget", "edit", "purge"])
+def test_a_message_whose_memory_was_forgotten_edited_or_purged_is_no_note(
+    told: MemosAPI, how: str
+) -> None:
+    (piece,) = [
+        i
+        for i in told.store.memories.list(SearchFilters(types=("fact",)), limit=50)
+        if "german" in i.text.casefold()
+    ]
+    assert "polish obviously" in _prompt_of(told, "Which languages do I speak?")[0]
+    if how == "forget":
+        told.forget(piece.id)
+    elif how == "edit":
+        told.update(piece.id, text="My Spanish is rusty but good enough for ordering beer")
+    else:
+        told.purge([piece.id])
+    prompt, said = _prompt_of(told, "Which languages do I speak?")
+    # the whole message would say it again: only what still holds is a note
+    assert "german" not in prompt.casefold() and "german" not in said.casefold(), (prompt, said)
+    assert "polish obviously" not in prompt, prompt

@@ -77,7 +77,22 @@ def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswe
             shared = len(want & asked_words(item.text))
             if best is None or shared > best[0]:
                 best = (shared, rank, MemoryAnswer(note, item))
-    return best[2] if best is not None else None
+    if best is None:
+        return None
+    shared, _, said = best
+    chosen = asked_words(said.item.text)
+    for other in hits[: RANKS + 1]:
+        if other.id == said.item.id or other.status != "active" or other.key == READ_KEY:
+            continue
+        words = asked_words(other.text) & want
+        if not words or completion.note_text(other.text) is None:
+            continue
+        if len(words) > shared or (other.created_at > said.item.created_at and words & chosen):
+            # another note names more of what is asked ("no emojis in your answers pls", not
+            # read as an instruction), or a later one may change it
+            # ("you can go a bit longer with answers now"): the model reads them in order
+            return None
+    return said
 
 
 # --- yes/no questions a note answers ---------------------------------------------------------
@@ -205,7 +220,8 @@ _ASKS_WHAT = re.compile(
 # Words of a question that say how it asks, not what about.
 _HOW_ASKED = frozenset(
     """how why whose whom kind sort type again remind tell know remember please exactly
-    actually ever usually currently still any anything something""".split()
+    actually ever usually currently still any anything something should would could can
+    must shall may might""".split()
 )
 # Fewest words a question must have for a note holding them all to answer it: with one
 # ("Where do I live?") that is a note that merely mentions it.

@@ -264,3 +264,14 @@ def test_a_message_whose_memory_was_forgotten_edited_or_purged_is_no_note(
     # the whole message would say it again: only what still holds is a note
     assert "german" not in prompt.casefold() and "german" not in said.casefold(), (prompt, said)
     assert "polish obviously" not in prompt, prompt
+
+
+def test_an_instruction_answers_only_when_no_other_note_says_more() -> None:
+    clock = _item("always use the 24-hour clock when you give me times", 1, "instruction")
+    emoji = _item("User: no emojis in your answers pls", 2, "episode")  # not read as one
+    assert instruction_answer("Should you use emojis when you answer me?", [clock, emoji]) is None
+    short = _item("keep your answers under three sentences please", 3, "instruction")
+    longer = _item("User: you can go a bit longer with answers now, up to five", 4, "episode")
+    assert instruction_answer("How long should your answers be?", [short, longer]) is None
+    got = instruction_answer("How long should your answers be?", [short, clock])
+    assert got is not None and got.item is short

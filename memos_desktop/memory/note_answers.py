@@ -58,6 +58,10 @@ _TO_YOU = re.compile(
 )
 
 
+# A note said to the assistant ("no emojis in your answers pls").
+_ADDRESSED = re.compile(r"\b(?:you|your|yours)\b", re.I)
+
+
 def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
     """A question about how the assistant is to behave, answered with the best-matching
     standing instruction among the question's first hits ("You asked me to keep my answers
@@ -87,6 +91,8 @@ def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswe
         words = asked_words(other.text) & want
         if not words or completion.note_text(other.text) is None:
             continue
+        if other.type != "instruction" and not _ADDRESSED.search(other.text):
+            continue  # "I call my mum on Sundays" says nothing of how to call the person
         if len(words) > shared or (other.created_at > said.item.created_at and words & chosen):
             # another note names more of what is asked ("no emojis in your answers pls", not
             # read as an instruction), or a later one may change it

@@ -42,7 +42,8 @@ def _first(hits: Sequence[MemoryItem]) -> list[MemoryItem]:
 def about_someone_else(text: str) -> bool:
     """Is the note read as being about another subject than the person ("My sister has a
     dog", "Rui works at a bank")? Unread notes are not."""
-    read = slots.subject_of(" ".join(text.split()))
+    said = re.sub(r"^\s*User:\s*", "", text)  # a raw episode: what the person said
+    read = slots.subject_of(" ".join(said.split()))
     return read is not None and read[0] != "self"
 
 

@@ -113,6 +113,8 @@ def test_a_note_holding_every_word_of_the_question_answers_it() -> None:
     # a question about the person is not answered from a note about someone else
     sister = _item("My sister plays the cello in an orchestra", 6)
     assert covering_answer("What do I play in the orchestra?", [sister], _note) is None
+    said = _item("User: My sister plays the cello in an orchestra", 7, "episode")
+    assert covering_answer("What do I play in the orchestra?", [said], _note) is None
 
 
 def test_who_someone_is_comes_from_the_note_that_says_it() -> None:

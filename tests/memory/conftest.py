@@ -26,6 +26,19 @@ def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=N
     return MemosAPI(store, embedder, engine_factory=factory)
 
 
+def told_api(
+    embedder: Embedder, model: Path, sha_cache: Path, settings: object, said: tuple[str, ...]
+) -> MemosAPI:
+    """An API whose person told ``said`` in one conversation, through ``MemosAPI.chat``."""
+    api = make_api(embedder, model, sha_cache, settings)
+    conv = None
+    for text in said:
+        turn = api.chat(text, conv)
+        "".join(turn)
+        conv = turn.conversation_id
+    return api
+
+
 @pytest.fixture
 def api(embedder: Embedder, tiny_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
     a = make_api(embedder, tiny_path, sha_cache)

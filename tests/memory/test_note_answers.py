@@ -21,7 +21,7 @@ from memos_desktop.memory.note_answers import (
     yes_no_answer,
 )
 from memos_desktop.store.records import SearchFilters
-from tests.memory.conftest import make_api
+from tests.memory.conftest import told_api
 from tests.memory.test_slot_answers import _item
 from tests.model_fixtures import GEMMA_BASE
 
@@ -166,12 +166,7 @@ SAID = (
 
 @pytest.fixture
 def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
-    api = make_api(embedder, gemma_path, sha_cache, GEMMA_BASE)
-    conv = None
-    for said in SAID:
-        turn = api.chat(said, conv)
-        "".join(turn)
-        conv = turn.conversation_id
+    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID)
     yield api
     api.close()
 
@@ -187,20 +182,8 @@ def test_gemma_answers_from_the_whole_message(told: MemosAPI) -> None:
     assert "best friend" in said.lower(), said
     # the base model's prompt holds the whole message, not the reader's piece ("My german is
     # rusty")
-    seen: list[str] = []
-    engine = told.engine
-    stream = engine.chat_stream
-
-    def spy(messages, *a, **k):  # type: ignore[no-untyped-def]
-        seen.append(messages[-1].content)
-        return stream(messages, *a, **k)
-
-    engine.chat_stream = spy  # type: ignore[method-assign]
-    try:
-        "".join(told.chat("Which languages do I speak?"))
-    finally:
-        engine.chat_stream = stream  # type: ignore[method-assign]
-    assert seen and "polish obviously, english every day at work" in seen[-1], seen
+    prompt, _ = _prompt_of(told, "Which languages do I speak?")
+    assert "polish obviously, english every day at work" in prompt, prompt
 
 
 def test_questions_asked_before_are_not_memories_for_an_answer(told: MemosAPI) -> None:

@@ -21,7 +21,7 @@ from memos_desktop.memory.slot_answers import (
     claims_of,
 )
 from memos_desktop.store.records import MemoryItem
-from tests.memory.conftest import make_api
+from tests.memory.conftest import told_api
 from tests.model_fixtures import GEMMA_BASE
 
 # --- reading the question ----------------------------------------------------------------
@@ -274,12 +274,7 @@ TOLD = (
 
 @pytest.fixture
 def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
-    api = make_api(embedder, gemma_path, sha_cache, GEMMA_BASE)
-    conv = None
-    for said in TOLD:
-        turn = api.chat(said, conv)
-        "".join(turn)
-        conv = turn.conversation_id
+    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, TOLD)
     yield api
     api.close()
 

@@ -72,6 +72,20 @@ class _Cancel(CancelToken):
         return self._event.is_set() or self.outer_cancelled
 
 
+def _per_item(
+    note_for: Callable[[MemoryItem], str | None],
+) -> Callable[[MemoryItem], str | None]:
+    """``note_for`` asked once per memory (by id), for the answer being assembled."""
+    seen: dict[str, str | None] = {}
+
+    def note_of(item: MemoryItem) -> str | None:
+        if item.id not in seen:
+            seen[item.id] = note_for(item)
+        return seen[item.id]
+
+    return note_of
+
+
 def asked_before(item: MemoryItem) -> bool:
     """A raw episode of an exchange in which the person only asked (no fact in it)."""
     if item.type != "episode" or item.key == READ_KEY:
@@ -204,14 +218,19 @@ class ChatService:
         # that answer. Fetched beyond what is wanted, then left out.
         hits = [h for h in self.retrieve(asked, want * 2) if not asked_before(h.item)][:want]
         direct, slot = None, None
+        # A memory's note (a store read and the reader's patterns) is asked for by the direct
+        # answers and the prompt both: once per turn.
+        note_of = _per_item(self.scheduler.note_for)
         if self.style == "completion" and not context and completion.is_question(asked):
-            direct, slot = self._direct(asked, hits)
+            direct, slot = self._direct(asked, hits, note_of)
             if system.strip():
                 direct = None  # the caller's own instruction shapes the answer: the model's
         if slot is not None:
             hits = [h for h in hits if slot.fits(h.item.text, h.item.id)]
         prompt_query = query if context.strip() else asked
-        assembled = self.scheduler.assemble(self.cube, prompt_query, hits, history, now=now)
+        assembled = self.scheduler.assemble(
+            self.cube, prompt_query, hits, history, now=now, note_of=note_of
+        )
         if system.strip():
             extra = ChatMessage("system", system.strip())
             rest = assembled.messages[len(assembled.prefix) :]
@@ -324,7 +343,10 @@ class ChatService:
         return turn
 
     def _direct(
-        self, question: str, hits: Sequence[SearchHit]
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        note_of: Callable[[MemoryItem], str | None],
     ) -> tuple[slot_answers.MemoryAnswer | None, _Slot | None]:
         """For a base model: the answer one memory gives (see ``slot_answers``), and, for a
         question about one slot, which notes may hold it."""
@@ -338,7 +360,7 @@ class ChatService:
             keyed = self.store.memories.by_keys(self.cube.id, ask.memory_keys())
             mem = slot_answers.Memories([*items, *keyed])
             said = slot_answers.answer(
-                ask, mem, items[: self.scheduler.budget.completion_notes], self.scheduler.note_for
+                ask, mem, items[: self.scheduler.budget.completion_notes], note_of
             )
             slot = _Slot(ask, mem)
         if said is None:
@@ -346,9 +368,9 @@ class ChatService:
         if said is None:
             said = note_answers.choice_answer(question, items)
         if said is None:
-            said = note_answers.who_answer(question, items, self.scheduler.note_for)
+            said = note_answers.who_answer(question, items, note_of)
         if said is None:
-            said = note_answers.covering_answer(question, items, self.scheduler.note_for)
+            said = note_answers.covering_answer(question, items, note_of)
         return said, slot
 
     def _known_answer(

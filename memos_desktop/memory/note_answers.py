@@ -245,6 +245,24 @@ def asked_words(text: str) -> set[str]:
     }
 
 
+def _notes(
+    hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None], n: int = RANKS
+) -> list[tuple[MemoryItem, str]]:
+    """The first ``n`` hits with a fact, as notes (episodes the reader could not read
+    included: what was said is all there is of them; a message the reader read: whole,
+    while what it read holds). Instructions are not facts."""
+    out: list[tuple[MemoryItem, str]] = []
+    for item in hits:
+        if item.status != "active" or item.type == "instruction":
+            continue
+        note = note_of(item)
+        if note:
+            out.append((item, note))
+        if len(out) >= n:
+            break
+    return out
+
+
 def covering_answer(
     question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
 ) -> MemoryAnswer | None:
@@ -262,28 +280,19 @@ def covering_answer(
         return None
     others = {stem(w.casefold()) for w in re.findall(r"(?<!^)\b(?-i:[A-Z])\w+", q)}
     others |= {w for w in want if w in RELATIONS.values()}
-    found: list[tuple[MemoryItem, str]] = []
-    first: list[tuple[MemoryItem, set[str]]] = []
-    for item in hits:
-        if item.status != "active" or item.type == "instruction":
-            continue
-        note = note_of(item)  # a message the reader read: whole, while what it read holds
-        if not note:
-            continue
-        have = asked_words(note)
-        first.append((item, have))
-        if len(first) > RANKS:
-            break
-        if not want <= have or not have - want:
-            continue
-        if about_someone_else(item.text) and not want & others:
-            continue
-        found.append((item, note))
+    # one note past the first few: a later one there may still change the answer
+    first = [(item, note, asked_words(note)) for item, note in _notes(hits, note_of, RANKS + 1)]
+    found = [
+        (item, note, have)
+        for item, note, have in first[:RANKS]
+        if want <= have
+        and have - want
+        and not (about_someone_else(item.text) and not want & others)
+    ]
     if not found:
         return None
-    item, note = max(found, key=lambda f: f[0].created_at)
-    held = asked_words(note)
-    for other, have in first:
+    item, note, held = max(found, key=lambda f: f[0].created_at)
+    for other, _, have in first:
         if other.created_at > item.created_at and want & have & held:
             return None  # a later note on the same thing may have changed it: the model reads both
     return MemoryAnswer(note, item)
@@ -297,23 +306,6 @@ _ROLE_WORDS = frozenset(
     """colleague boss manager lead team neighbour friend partner flatmate roommate teacher
     doctor coach mentor student landlord in-law""".split()
 )
-
-
-def _notes(
-    hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
-) -> list[tuple[MemoryItem, str]]:
-    """The first hits (:data:`RANKS`) with a fact, as notes (episodes the reader could not
-    read included: what was said is all there is of them)."""
-    out: list[tuple[MemoryItem, str]] = []
-    for item in hits:
-        if item.status != "active" or item.type == "instruction":
-            continue
-        note = note_of(item)
-        if note:
-            out.append((item, note))
-        if len(out) >= RANKS:
-            break
-    return out
 
 
 def _words_of(text: str) -> set[str]:

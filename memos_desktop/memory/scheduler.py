@@ -232,7 +232,11 @@ class Scheduler:
         history: Sequence[Message],
         *,
         now: float,
+        note_of: Callable[[MemoryItem], str | None] | None = None,
     ) -> Assembled:
+        """``note_of``: a memory's note for a base model (default :meth:`note_for`; a caller
+        that already asked for some passes its memo)."""
+        note_of = note_of or self.note_for
         prefix, core = self.prefix(cube)
         used = [used_memory(i, 1.0, "core") for i in core]
         core_ids = {i.id for i in core}
@@ -245,7 +249,7 @@ class Scheduler:
             nonlocal budget
             if item.type == "episode" and item.key == READ_KEY and not plain:
                 return  # the memories read from it stand for it (and carry corrections)
-            note = self.note_for(item) if plain else None
+            note = note_of(item) if plain else None
             if plain and (note is None or (note in seen_notes and not again)):
                 return  # no fact in it (a question), or already in the notes
             t = self.count(note or item.text) + 8

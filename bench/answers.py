@@ -108,6 +108,7 @@ class Answer:
     seconds: float
     tokens: int
     unsupported: bool = False  # a made-up answer replaced by "I don't know."
+    quoted: bool = False  # the answer is a note as the person told it (not the model's)
 
     @property
     def stopped(self) -> bool:
@@ -202,6 +203,7 @@ def run(
             secs,
             s.completion_tokens if s else 0,
             bool(getattr(turn, "unsupported", False)),
+            bool(getattr(turn, "quoted", False)),
         )
         answers.append(a)
         if q["split"] in show.split(","):
@@ -298,12 +300,25 @@ def main() -> None:
                     )
             if model == "gemma":
                 for split in splits:
-                    part = [a for a in answers if a.q["split"] == split and a.unsupported]
+                    part = [
+                        a
+                        for a in answers
+                        if a.q["split"] == split and a.unsupported and not a.quoted
+                    ]
                     unknown = sum(a.q["kind"] == "unknown" for a in part)
                     kinds.append(
                         f"- gemma, {name} {split}: {len(part)} answers the notes did not support "
                         f'were replaced by "I don\'t know." ({unknown} to questions with no '
                         f"answer in memory, {len(part) - unknown} to answerable ones)"
+                    )
+                    part = [a for a in answers if a.q["split"] == split and a.quoted]
+                    known = [a for a in part if a.q["kind"] != "unknown"]
+                    kinds.append(
+                        f"- gemma, {name} {split}: {len(part)} answers told a note as the person "
+                        "said it instead of the model's answer (not supported, or \"I don't "
+                        f'know.") : {len(known)} to answerable questions '
+                        f"({sum(a.right for a in known)} right), {len(part) - len(known)} to "
+                        "questions with no answer in memory"
                     )
             for a in answers + told:
                 if unclean(a.text) and len(unclean_examples) < 6:
@@ -320,6 +335,7 @@ def main() -> None:
                         "seconds": round(a.seconds, 3),
                         "right": a.right,
                         "unsupported": a.unsupported,
+                        "quoted": a.quoted,
                         "unclean": unclean(a.text),
                     }
                 )

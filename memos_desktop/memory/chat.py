@@ -114,6 +114,8 @@ class ChatTurn:
     done: bool = False
     # A base model's answer the notes did not support, replaced by "I don't know."
     unsupported: bool = False
+    # The answer is a note as the person told it, the model's own answer left out
+    quoted: bool = False
 
     def __iter__(self) -> Iterator[str]:
         yield from self._stream
@@ -314,17 +316,27 @@ class ChatService:
                     yield text
             if held:
                 answer = "".join(held)
+                unknown = answer.strip() == completion.DONT_KNOW
                 if (
                     not own.outer_cancelled
-                    and answer.strip() != completion.DONT_KNOW
+                    and not unknown
                     and not completion.supported(answer, given, asked)
                 ):
+                    turn.unsupported = True
+                    answer, unknown = completion.DONT_KNOW, True
+                if unknown and not own.outer_cancelled:
+                    # A note among the first hits may say what was asked in so many words
+                    # (the model took another one's, or none): it is told as the person said it.
+                    quoted = note_answers.quoted_answer(asked, [h.item for h in hits], note_of)
+                    if quoted is not None:
+                        answer, turn.quoted = quoted.text, True
+                        score = next((h.score for h in hits if h.item.id == quoted.item.id), 0.0)
+                        turn.used = (used_memory(quoted.item, score, "retrieved"),)
+                if turn.unsupported and not turn.quoted:
                     log.info(
                         "an answer the notes do not support was replaced by %r",
                         completion.DONT_KNOW,
                     )
-                    turn.unsupported = True
-                    answer = completion.DONT_KNOW
                 parts.append(answer)
                 yield answer
             if (

@@ -31,6 +31,7 @@ from dataclasses import replace
 
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
+from memos_desktop.memory.lexicon import others_relation
 from memos_desktop.memory.reader import FUNCTION_WORDS, stem
 from memos_desktop.memory.statements import current_state
 
@@ -453,7 +454,10 @@ def supported(answer: str, given: str, question: str) -> bool:
     favourite ice cream flavour is strawberry." is judged on "strawberry". A question that
     asks what, where, who... needs an answer that adds something ("You go to the gym." does
     not); a yes/no answer ("Yes, you do.", "You do not drink alcohol.") may only repeat the
-    question's words."""
+    question's words. An answer that gives someone else's relative for the person's own
+    ("Agnieszka's brother Krzysztof." to "What's my brother's name?") is not supported."""
+    if others_relation(question, answer):
+        return False
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}
     new = [

@@ -3,6 +3,8 @@ names, jobs, diets, demonyms, number words. English only."""
 
 from __future__ import annotations
 
+import re
+
 # --- lexicons ------------------------------------------------------------------------------
 
 RELATIONS: dict[str, str] = {
@@ -26,6 +28,56 @@ RELATIONS: dict[str, str] = {
         ).split()
     },
 }
+
+
+def same_relation(text: str) -> list[str]:
+    """The other usual names of the relations ``text`` names ("father" -> "dad", "daddy",
+    "papa"), for a word search that would miss "my dad" asked about "my father"."""
+    words = {w.strip("'") for w in text.casefold().replace("\u2019", "'").split()}
+    words = {w[:-2] if w.endswith("'s") else w.strip("?.,!") for w in words}
+    named = {RELATIONS[w] for w in words if w in RELATIONS}
+    return sorted(w for w, r in RELATIONS.items() if r in named and w not in words)
+
+
+# "Agnieszka's brother", "her (older) brother": a relation someone else has.
+_POSSESSOR = re.compile(r"(?:\b(?:his|her|their)|[\w-]+'s)\s+(?:\w+\s+)?$", re.I)
+
+
+def my_relations(question: str) -> set[str]:
+    """The relations a question asks about as the person's own ("my brother", "my
+    brother's name", "our kids"), as their usual names."""
+    q = question.casefold().replace("\u2019", "'")
+    out: set[str] = set()
+    for m in re.finditer(r"\b(?:my|our)\s+([\w'-]+)(?:\s+([\w'-]+))?", q):
+        for w in m.groups():  # "my brother", "my older brother"
+            w = re.sub(r"'s?$", "", w or "")
+            if w in RELATIONS:
+                out.add(RELATIONS[w])
+                break
+    return out
+
+
+def own_relation(relation: str, text: str) -> bool:
+    """Does ``text`` name ``relation`` (a usual name) as the person's own, not only as
+    someone else's ("Agnieszka's brother", "her dad")?"""
+    t = text.replace("\u2019", "'")
+    return any(
+        RELATIONS.get(m.group().casefold()) == relation and not _POSSESSOR.search(t[: m.start()])
+        for m in re.finditer(r"[\w-]+", t)
+    )
+
+
+def others_relation(question: str, answer: str) -> bool:
+    """Does ``answer`` give someone else's relative for the person's own that ``question``
+    asks about ("What's my brother's name?" -> "Agnieszka's brother Krzysztof.")?"""
+    t = answer.replace("\u2019", "'")
+    for rel in my_relations(question):
+        named = any(RELATIONS.get(w.casefold()) == rel for w in re.findall(r"[\w-]+", t))
+        if named and not own_relation(rel, t):
+            return True
+    return False
+
+
 GROUPS = {"parents": ("mother", "father"), "in-laws": ()}
 PETS = frozenset("dog cat puppy kitten rabbit parrot hamster horse pet".split())
 

@@ -38,6 +38,7 @@ import numpy as np
 from memos_desktop.config import SearchSettings
 from memos_desktop.memory import timeq
 from memos_desktop.memory.fusion import dedupe, rrf, tied_ranks
+from memos_desktop.memory.lexicon import same_relation
 from memos_desktop.store.memories import MemoryRepo
 from memos_desktop.store.records import TYPE_WEIGHT, SearchFilters, SearchHit
 from memos_desktop.store.search import Searcher, query_terms
@@ -149,8 +150,10 @@ class HybridSearch:
             # "where did I live before?": a fact a correction replaced is archived, not gone
             filters = replace(filters, statuses=("active", "archived"))
         has_vec = vector is not None and bool(dim)
+        # The word search also looks for a relation's other names ("my dad" for "my father").
+        words = " ".join([query, *same_relation(query)])
         cand = self.searcher.candidates(
-            query,
+            words,
             vector,
             dim,
             filters,

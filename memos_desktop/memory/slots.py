@@ -310,8 +310,12 @@ def claims(clause: str) -> tuple[Claim, ...]:
         if kids:
             out.append(Claim(subject, "children", _num(kids.group("v"))))
     if len(out) == 1 and out[0].attribute == "occupation" and " at " in rest:
-        at = rest.split(" at ", 1)[1]
-        out.append(Claim(subject, "employer", clean_value(at, cut=True)))
+        at = clean_value(rest.split(" at ", 1)[1], cut=True)
+        if re.fullmatch(r"\d{1,3}", at):
+            # "My dad is an electrician, still working at 63": an age, not a workplace
+            out.append(Claim(subject, "age", at))
+        elif at:
+            out.append(Claim(subject, "employer", at))
     return tuple(out)
 
 

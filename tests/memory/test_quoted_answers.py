@@ -1,0 +1,184 @@
+"""A note told as the person said it, when the base model's own answer is not supported by the
+notes (or is "I don't know." beside a note that says it): which notes answer a question and
+which do not, the word search finding a relation by its other names, and the packaged Gemma
+through ``MemosAPI.chat`` with a real encrypted store."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memos_desktop.api import MemosAPI
+from memos_desktop.engines.base import Embedder, SamplingParams
+from memos_desktop.memory import completion
+from memos_desktop.memory.lexicon import same_relation
+from memos_desktop.memory.note_answers import quoted_answer
+from memos_desktop.memory.search import SearchParams, retriever_alone
+from memos_desktop.memory.slot_answers import claims_of
+from memos_desktop.store.records import NewMemory
+from tests.memory.conftest import make_api, told_api
+from tests.memory.test_slot_answers import _item
+from tests.model_fixtures import GEMMA_BASE, TINY
+
+
+def _note(item):  # type: ignore[no-untyped-def]
+    return completion.note_text(item.text)
+
+
+def _quote(question: str, *texts: str) -> str | None:
+    hits = [_item(t, 100.0 + i) for i, t in enumerate(texts)]
+    got = quoted_answer(question, hits, _note)
+    return None if got is None else got.text
+
+
+# --- which notes answer ----------------------------------------------------------------------
+
+
+def test_a_number_asked_for_is_told_from_the_note_that_holds_it() -> None:
+    said = _quote("How old is my dad?", "My dad is still working at 63, he loves it.")
+    assert said is not None and "63" in said, said
+    assert said.startswith("You told me"), said
+
+
+def test_a_note_without_the_kind_of_answer_asked_for_is_not_told() -> None:
+    assert _quote("What colour is my car?", "My car is a Skoda Octavia estate.") is None
+    said = _quote("What colour is my car?", "My car is a blue Skoda Octavia estate.")
+    assert said is not None and "blue" in said, said
+
+
+def test_someone_elses_relative_is_not_the_persons_own() -> None:
+    note = "Agnieszka's brother Krzysztof runs a bike shop in Toruń."
+    assert _quote("What's my brother's name?", note) is None
+    said = _quote("What's my brother's name?", "My brother Krzysztof runs a bike shop.")
+    assert said is not None and "Krzysztof" in said, said
+
+
+def test_a_note_about_another_thing_is_not_told_for_what_the_person_cannot_stand() -> None:
+    assert _quote("Which herb can't I stand?", "I can't stand olives, never could.") is None
+
+
+def test_a_yes_no_question_needs_every_word_it_asks() -> None:
+    assert _quote("Is my sister married?", "My sister Joanna lives in Gdańsk.") is None
+    said = _quote("Is Dominika vegan?", "Dominika has been vegan for six years.")
+    assert said is not None and "vegan" in said, said
+
+
+def test_a_time_asked_for_is_told_from_the_note_with_a_date() -> None:
+    said = _quote("When did I get married?", "We got married in June 2021 in Kraków.")
+    assert said is not None and "June 2021" in said, said
+    assert _quote("When did I get married?", "We got married in a tiny chapel.") is None
+
+
+def test_of_two_notes_that_answer_the_newer_one_speaks() -> None:
+    said = _quote("How old is my dad?", "My dad is 62.", "My dad turned 63 last week.")
+    assert said is not None and "63" in said, said
+
+
+def test_a_statement_or_a_question_naming_only_its_subject_is_not_answered() -> None:
+    assert _quote("My dad is 63.", "My dad is 63.") is None
+    assert _quote("What about my dad?", "My dad is 63.") is None
+
+
+# --- a relation by its other names -----------------------------------------------------------
+
+
+def test_a_relation_has_its_other_names() -> None:
+    assert {"dad", "daddy", "papa"} <= set(same_relation("How old is my father?"))
+    assert "father" not in same_relation("How old is my father?")
+    assert "mom" in same_relation("what's my mum's job")
+    assert same_relation("Where do I live?") == []
+
+
+def test_the_word_search_finds_my_dad_asked_about_my_father(api: MemosAPI) -> None:
+    api.add(
+        [
+            NewMemory(text="My dad turned 63 in May.", type="fact"),
+            NewMemory(text="I live in Gdynia near the harbour.", type="fact"),
+            NewMemory(text="My sister teaches maths in a secondary school.", type="fact"),
+        ]
+    )
+    words_only = retriever_alone(SearchParams(), "bm25")
+    hits = api.hybrid.search("How old is my father?", None, None, top_k=3, params=words_only)
+    assert [h.item.text for h in hits][:1] == ["My dad turned 63 in May."]
+
+
+# --- through the chat ------------------------------------------------------------------------
+
+
+def test_a_random_models_answer_gives_way_to_the_note_that_says_it(
+    embedder: Embedder, tiny_path: Path, sha_cache: Path
+) -> None:
+    # A random-weight model under the completion prompt: its text is never supported by the
+    # notes, so what is said is the note that answers, and only that memory is shown as used.
+    api = make_api(
+        embedder, tiny_path, sha_cache, dataclasses.replace(TINY, prompt_style="completion")
+    )
+    try:
+        api.add(
+            [
+                NewMemory(text="We got married in June 2021 in a tiny chapel.", type="event"),
+                NewMemory(text="I live in Gdynia near the harbour.", type="fact"),
+                NewMemory(text="My sister teaches maths in a secondary school.", type="fact"),
+            ]
+        )
+        greedy = SamplingParams.greedy(max_tokens=8)
+        turn = api.chat("When did I get married?", sampling=greedy)
+        said = "".join(turn)
+        assert turn.quoted and turn.unsupported, said
+        assert said == "You told me you got married in June 2021 in a tiny chapel.", said
+        assert [u.text for u in turn.used] == ["We got married in June 2021 in a tiny chapel."]
+        # nothing says what the sister is called: the random text is not answered with a note
+        turn = api.chat("What is my sister's name?", sampling=greedy)
+        said = "".join(turn)
+        assert not turn.quoted and said == completion.DONT_KNOW, said
+    finally:
+        api.close()
+
+
+# --- the packaged Gemma ----------------------------------------------------------------------
+
+SAID = (
+    "My dad is still working at 63, he loves the job",
+    "my car is a blue skoda octavia, the estate one",
+    "Agnieszka's brother Krzysztof fixes bikes in Toruń",
+)
+
+
+@pytest.fixture
+def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
+    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID)
+    yield api
+    api.close()
+
+
+def test_gemma_answers_from_what_the_person_said(told: MemosAPI) -> None:
+    turn = told.chat("How old is my father?")
+    said = "".join(turn)
+    assert "63" in said, said
+    turn = told.chat("What colour is my car?")
+    said = "".join(turn)
+    assert "blue" in said.lower(), said
+    # nothing was said of the person's own brother: no answer from Agnieszka's
+    turn = told.chat("What's my brother's name?")
+    said = "".join(turn)
+    assert "Krzysztof" not in said, said
+
+
+def test_someone_elses_relative_does_not_support_an_answer_about_the_persons_own() -> None:
+    notes = "- Agnieszka's brother Krzysztof fixes bikes in Toruń."
+    asked = "What's my brother's name?"
+    assert not completion.supported("Agnieszka's brother Krzysztof.", notes, asked)
+    notes = "- Your brother Krzysztof fixes bikes in Toruń."
+    assert completion.supported("Your brother is Krzysztof.", notes, asked)
+
+
+def test_working_at_a_number_is_an_age_not_a_workplace() -> None:
+    said = {
+        (c.attribute, c.value) for c in claims_of("My dad is an electrician, still working at 63")
+    }
+    assert said == {("occupation", "electrician"), ("age", "63")}
+    said = {(c.attribute, c.value) for c in claims_of("My sister is a nurse at St Mary hospital")}
+    assert ("employer", "st mary hospital") in said

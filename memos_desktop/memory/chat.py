@@ -324,9 +324,11 @@ class ChatService:
                 ):
                     turn.unsupported = True
                     answer, unknown = completion.DONT_KNOW, True
-                if unknown and not own.outer_cancelled:
+                bare = not unknown and completion.says_too_little(answer, asked)
+                if (unknown or bare) and not own.outer_cancelled:
                     # A note among the first hits may say what was asked in so many words
-                    # (the model took another one's, or none): it is told as the person said it.
+                    # (the model took another one's, or none, or said only "Yes." to "Am I
+                    # allergic to anything?"): it is told as the person said it.
                     quoted = note_answers.quoted_answer(asked, [h.item for h in hits], note_of)
                     if quoted is not None:
                         answer, turn.quoted = quoted.text, True

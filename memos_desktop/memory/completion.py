@@ -31,6 +31,7 @@ from dataclasses import replace
 
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
+from memos_desktop.memory import asked_kind
 from memos_desktop.memory.lexicon import others_relation
 from memos_desktop.memory.reader import FUNCTION_WORDS, stem
 from memos_desktop.memory.statements import current_state
@@ -455,8 +456,12 @@ def supported(answer: str, given: str, question: str) -> bool:
     asks what, where, who... needs an answer that adds something ("You go to the gym." does
     not); a yes/no answer ("Yes, you do.", "You do not drink alcohol.") may only repeat the
     question's words. An answer that gives someone else's relative for the person's own
-    ("Agnieszka's brother Krzysztof." to "What's my brother's name?") is not supported."""
+    ("Agnieszka's brother Krzysztof." to "What's my brother's name?") is not supported, nor
+    one to a question asking when or how many that says no time or amount ("She's going to
+    be a sheep." to "What time do I drop Zosia at kindergarten?")."""
     if others_relation(question, answer):
+        return False
+    if asked_kind.amount(question) and not asked_kind.found(question, answer):
         return False
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}
@@ -472,6 +477,23 @@ def supported(answer: str, given: str, question: str) -> bool:
         if not ok and (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())):
             return False  # a number or a name the notes do not hold
     return sum(found) / len(found) >= 0.6
+
+
+_ANY = re.compile(r"\bany(?:thing|one|body|where)?\b", re.I)
+
+
+def says_too_little(answer: str, question: str) -> bool:
+    """Is ``answer`` a bare yes or no to a question that asks which ("Am I allergic to
+    anything?" -> "Yes.", "Do I have any chronic conditions?" -> "Yes, I have a chronic
+    condition.")? Nothing in it but the question's words."""
+    q = question.strip()
+    if _WH.match(q) or not _ANY.search(q):
+        return False
+    asked = {stem(w) for w in _TOKEN.findall(q.casefold())}
+    return all(
+        w.casefold() in _ANSWER_WORDS or w.casefold() in ("no", "not") or stem(w.casefold()) in asked
+        for w in _TOKEN.findall(answer)
+    )
 
 
 # --- repetition guard -------------------------------------------------------------------------

@@ -23,14 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from memos_desktop.memory import completion, slots
-from memos_desktop.memory.lexicon import (
-    NUMBER_WORDS,
-    RELATIONS,
-    SYNONYMS,
-    my_relations,
-    own_relation,
-)
+from memos_desktop.memory import asked_kind, completion, slots
+from memos_desktop.memory.lexicon import RELATIONS, SYNONYMS, my_relations, own_relation
 from memos_desktop.memory.reader import FUNCTION_WORDS, READ_KEY, stem
 from memos_desktop.memory.slot_answers import MemoryAnswer, content_words
 from memos_desktop.store.records import MemoryItem
@@ -342,77 +336,6 @@ def who_answer(
 
 # --- the note that answers, when the model's own answer is not supported ---------------------
 
-# What kind of thing a question asks for, by how it asks ("How old is my dad?" a number), and
-# the words that only say so: a note need not repeat them ("My dad is still working at 63").
-_NUMBER_ASKED = re.compile(r"^how (?:old|many|much|long|far|tall|often)\b|\bage\b", re.I)
-_TIME_ASKED = re.compile(
-    r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
-)
-_PLACE_ASKED = re.compile(r"^where\b|^(?:what|which) (?:city|town|country|place|part)\b", re.I)
-_NAME_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\bname\b|^who\b", re.I)
-_COLOUR_ASKED = re.compile(r"\bcolou?rs?\b", re.I)
-_KIND_WORDS = frozenset(
-    """old age many much long far tall often time day date month year city town country place
-    part colour color""".split()
-)
-# Words that carry no topic of their own: "When did I get married?" and "We got married".
-_LIGHT_WORDS = frozenset(
-    "get got gets getting besides except apart other else cant dont doesnt didnt wont isnt".split()
-)
-_TIME_WORDS = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday weekend weekday morning evening
-    afternoon night noon midnight today tomorrow yesterday ago daily weekly monthly yearly
-    spring summer autumn winter christmas easter january february march april may june july
-    august september october november december""".split()
-)
-_COLOURS = frozenset(
-    """red orange yellow green blue purple violet pink brown black white grey gray silver gold
-    beige navy teal turquoise maroon""".split()
-)
-_NUMBER = re.compile(r"\d")
-
-
-def _names(text: str) -> set[str]:
-    """Capitalised words of a text, casefolded: not "I", not a sentence's ordinary first word
-    ("Younger brother Michal" names Michal)."""
-    out: set[str] = set()
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        words = re.findall(r"[\w'-]+", sentence.replace("\u2019", "'"))
-        for i, w in enumerate(words):
-            base = re.sub(r"'s$", "", w)
-            low = base.casefold()
-            if not base[:1].isupper() or base == "I" or low.startswith(("you", "i'")):
-                continue
-            if i == 0 and (low in FUNCTION_WORDS or low in RELATIONS or not base[1:].islower()):
-                continue  # "The car is ...", "Younger ...": a sentence's first word
-            if i == 0 and low in _ORDINARY_FIRST:
-                continue
-            out.add(low)
-    return out
-
-
-_ORDINARY_FIRST = frozenset(
-    """younger older little big best new old last next every our my his her their its we
-    also still always never usually sometimes""".split()
-)
-
-
-def _kind_found(question: str, note: str, asked: set[str]) -> bool | None:
-    """Does ``note`` hold the kind of thing ``question`` asks for, beyond the question's own
-    words? None when the question does not ask for a kind (what it asks is any new word)."""
-    low = {w.casefold() for w in re.findall(r"[\w'-]+", note)}
-    if _TIME_ASKED.search(question):
-        return bool(_NUMBER.search(note) or low & _TIME_WORDS - asked)
-    if _NUMBER_ASKED.search(question):
-        return bool(_NUMBER.search(note) or low & set(NUMBER_WORDS) - asked)
-    if _COLOUR_ASKED.search(question):
-        return bool(low & _COLOURS - asked)
-    if _PLACE_ASKED.search(question) or _NAME_ASKED.search(question):
-        q_names = {w.casefold() for w in re.findall(r"[\w'-]+", question)}
-        return bool(_names(note) - q_names)
-    return None
-
-
 def quoted_answer(
     question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
 ) -> MemoryAnswer | None:
@@ -435,7 +358,7 @@ def quoted_answer(
         return None
     names = {stem(w.casefold()) for w in re.findall(r"(?<!^)\b(?-i:[A-Z])[\w-]+", q)}
     others = names | {w for w in want if w in RELATIONS.values()}
-    topic = want - others - {stem(w) for w in _KIND_WORDS | _LIGHT_WORDS}
+    topic = want - others - {stem(w) for w in asked_kind.KIND_WORDS | asked_kind.LIGHT_WORDS}
     wh = _ASKS_WHAT.match(q) is not None
     mine = my_relations(q)
     found: list[tuple[int, float, MemoryItem, str]] = []
@@ -452,7 +375,7 @@ def quoted_answer(
             if not topic or shared != topic:
                 continue  # a yes/no: every word of it
         else:
-            kind = _kind_found(q, note, {w.casefold() for w in re.findall(r"\w+", q)})
+            kind = asked_kind.found(q, note)
             if kind is False or (kind is None and (len(shared) < 2 and not others)):
                 continue
             if kind is None and not have - want:

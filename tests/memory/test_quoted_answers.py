@@ -13,7 +13,7 @@ import pytest
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import Embedder, SamplingParams
-from memos_desktop.memory import completion
+from memos_desktop.memory import asked_kind, completion
 from memos_desktop.memory.lexicon import same_relation
 from memos_desktop.memory.note_answers import quoted_answer
 from memos_desktop.memory.search import SearchParams, retriever_alone
@@ -182,3 +182,47 @@ def test_working_at_a_number_is_an_age_not_a_workplace() -> None:
     assert said == {("occupation", "electrician"), ("age", "63")}
     said = {(c.attribute, c.value) for c in claims_of("My sister is a nurse at St Mary hospital")}
     assert ("employer", "st mary hospital") in said
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        ("She's going to be a sheep.", False),
+        ("At 8 every morning.", True),
+        ("Every morning before work.", True),
+    ],
+)
+def test_an_answer_to_when_must_say_a_time(answer: str, ok: bool) -> None:
+    notes = (
+        "- Zosia is going to be a sheep in the nativity play.\n"
+        "- You drop Zosia at kindergarten at 8 every morning before work."
+    )
+    asked = "What time do I drop Zosia at kindergarten?"
+    assert completion.supported(answer, notes, asked) is ok
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "found"),
+    [
+        ("How often do I call my mum?", "You call her twice a week.", True),
+        ("How often do I call my mum?", "You call your mum.", False),
+        ("How many kids do I have?", "You have three kids.", True),
+        ("What colour is my bike?", "Your bike is a green Canyon.", True),
+        ("Where does Kuba live?", "Kuba lives in Gdynia.", True),
+        ("Where does Kuba live?", "Kuba lives near the sea.", False),
+        ("What do I do for a living?", "You're a nurse.", None),
+    ],
+)
+def test_the_kind_of_answer_asked_for(question: str, text: str, found: bool | None) -> None:
+    assert asked_kind.found(question, text) is found
+
+
+def test_a_bare_yes_to_a_question_asking_which_says_too_little() -> None:
+    assert completion.says_too_little("Yes.", "Am I allergic to anything?")
+    assert completion.says_too_little(
+        "Yes, you have a chronic condition.", "any chronic conditions?"
+    )
+    assert not completion.says_too_little("Yes, to penicillin.", "Am I allergic to anything?")
+    assert not completion.says_too_little("Yes.", "Am I allergic to penicillin?")
+    said = _quote("Am I allergic to anything?", "I'm allergic to penicillin, found out as a kid.")
+    assert said is not None and "penicillin" in said, said

@@ -1,0 +1,99 @@
+"""What kind of answer a question asks for, by how it asks ("How old is my dad?" a number,
+"When ...?" a time, "What colour ...?" a colour, "Where ...?" and "What's ... called?" a
+name), and whether a text holds one beyond the question's own words. Used by the check of a
+base model's answers (``completion.supported``: "She's going to be a sheep." does not say
+when) and by the note told as the person said it (``note_answers.quoted_answer``). Patterns,
+English only."""
+
+from __future__ import annotations
+
+import re
+
+from memos_desktop.memory.lexicon import NUMBER_WORDS, RELATIONS
+from memos_desktop.memory.reader import FUNCTION_WORDS
+
+NUMBER_ASKED = re.compile(r"^how (?:old|many|much|long|far|tall|often)\b|\bage\b", re.I)
+TIME_ASKED = re.compile(
+    r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
+)
+PLACE_ASKED = re.compile(r"^where\b|^(?:what|which) (?:city|town|country|place|part)\b", re.I)
+NAME_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\bname\b|^who\b", re.I)
+COLOUR_ASKED = re.compile(r"\bcolou?rs?\b", re.I)
+# The words that only say what kind of answer is wanted: a note need not repeat them ("My
+# dad is still working at 63" says how old he is).
+KIND_WORDS = frozenset(
+    """old age many much long far tall often time day date month year city town country place
+    part colour color""".split()
+)
+# Words that carry no topic of their own: "When did I get married?" and "We got married".
+LIGHT_WORDS = frozenset(
+    """get got gets getting besides except apart other else cant dont doesnt didnt wont isnt
+    any anything anyone anybody""".split()
+)
+TIME_WORDS = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday weekend weekday morning evening
+    afternoon night noon midnight today tomorrow yesterday ago daily weekly monthly yearly
+    spring summer autumn winter christmas easter january february march april may june july
+    august september october november december""".split()
+)
+# An amount said without digits: "twice a week", "half an hour", "a couple of years" ("his
+# final year" is none).
+AMOUNT_WORDS = frozenset("once twice thrice half quarter few couple several dozen".split())
+COLOURS = frozenset(
+    """red orange yellow green blue purple violet pink brown black white grey gray silver gold
+    beige navy teal turquoise maroon""".split()
+)
+_DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"[\w'-]+")
+_ORDINARY_FIRST = frozenset(
+    """younger older little big best new old last next every our my his her their its we
+    also still always never usually sometimes""".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    """The words of a text, casefolded, and the plural's singular of each ("Tuesdays")."""
+    out = {w.casefold() for w in _WORD.findall(text.replace("\u2019", "'"))}
+    return out | {w[:-1] for w in out if w.endswith("s") and len(w) > 3}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words of a text, casefolded: not "I", not a sentence's ordinary first word
+    ("Younger brother Michal" names Michal)."""
+    out: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        words = _WORD.findall(sentence.replace("\u2019", "'"))
+        for i, w in enumerate(words):
+            base = re.sub(r"'s$", "", w)
+            low = base.casefold()
+            if not base[:1].isupper() or base == "I" or low.startswith(("you", "i'")):
+                continue
+            if i == 0 and (low in FUNCTION_WORDS or low in RELATIONS or not base[1:].islower()):
+                continue  # "The car is ...", "Younger ...": a sentence's first word
+            if i == 0 and low in _ORDINARY_FIRST:
+                continue
+            out.add(low)
+    return out
+
+
+def amount(question: str) -> bool:
+    """Does ``question`` ask for a time or an amount ("When ...?", "How many ...?")?"""
+    q = question.strip()
+    return bool(TIME_ASKED.search(q) or NUMBER_ASKED.search(q))
+
+
+def found(question: str, text: str) -> bool | None:
+    """Does ``text`` hold the kind of thing ``question`` asks for, beyond the question's own
+    words? None when the question does not ask for a kind (what it asks is any new word)."""
+    q = question.strip()
+    asked = _words(q)
+    low = _words(text) - asked
+    if TIME_ASKED.search(q):
+        return bool(_DIGIT.search(text) or low & TIME_WORDS)
+    if NUMBER_ASKED.search(q):
+        return bool(_DIGIT.search(text) or low & (set(NUMBER_WORDS) | AMOUNT_WORDS | TIME_WORDS))
+    if COLOUR_ASKED.search(q):
+        return bool(low & COLOURS)
+    if PLACE_ASKED.search(q) or NAME_ASKED.search(q):
+        return bool(names(text) - asked)
+    return None

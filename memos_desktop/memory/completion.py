@@ -491,7 +491,9 @@ def says_too_little(answer: str, question: str) -> bool:
         return False
     asked = {stem(w) for w in _TOKEN.findall(q.casefold())}
     return all(
-        w.casefold() in _ANSWER_WORDS or w.casefold() in ("no", "not") or stem(w.casefold()) in asked
+        w.casefold() in _ANSWER_WORDS
+        or w.casefold() in ("no", "not")
+        or stem(w.casefold()) in asked
         for w in _TOKEN.findall(answer)
     )
 

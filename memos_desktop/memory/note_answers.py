@@ -336,6 +336,7 @@ def who_answer(
 
 # --- the note that answers, when the model's own answer is not supported ---------------------
 
+
 def quoted_answer(
     question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
 ) -> MemoryAnswer | None:

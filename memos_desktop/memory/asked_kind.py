@@ -13,11 +13,16 @@ from memos_desktop.memory.lexicon import NUMBER_WORDS, RELATIONS
 from memos_desktop.memory.reader import FUNCTION_WORDS
 
 NUMBER_ASKED = re.compile(r"^how (?:old|many|much|long|far|tall|often)\b|\bage\b", re.I)
+# Of those, the ones only a number answers ("How long should your answers be?" -> "Short.")
+COUNT_ASKED = re.compile(r"^how (?:old|many)\b|\bage\b", re.I)
 TIME_ASKED = re.compile(
     r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
 )
 PLACE_ASKED = re.compile(r"^where\b|^(?:what|which) (?:city|town|country|place|part)\b", re.I)
-NAME_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\bname\b|^who\b", re.I)
+NAME_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\b(?:sur)?name\b|^who\b", re.I)
+# Asked for by what it is called ("What's my cat's name?", "What's Kuba's surname?"), not
+# who someone is ("Who is Kuba?" -> "Your best friend.").
+CALLED_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\b(?:sur)?name\b", re.I)
 COLOUR_ASKED = re.compile(r"\bcolou?rs?\b", re.I)
 # The words that only say what kind of answer is wanted: a note need not repeat them ("My
 # dad is still working at 63" says how old he is).
@@ -41,7 +46,9 @@ TIME_WORDS = frozenset(
 AMOUNT_WORDS = frozenset("once twice thrice half quarter few couple several dozen".split())
 COLOURS = frozenset(
     """red orange yellow green blue purple violet pink brown black white grey gray silver gold
-    beige navy teal turquoise maroon""".split()
+    golden beige navy teal turquoise maroon ginger cream tan khaki ivory lilac lavender
+    magenta cyan burgundy crimson scarlet auburn blond blonde chestnut bronze copper
+    multicoloured multicolored striped spotted tabby""".split()
 )
 _DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[\w'-]+")
@@ -53,7 +60,7 @@ _ORDINARY_FIRST = frozenset(
 
 def _words(text: str) -> set[str]:
     """The words of a text, casefolded, and the plural's singular of each ("Tuesdays")."""
-    out = {w.casefold() for w in _WORD.findall(text.replace("\u2019", "'"))}
+    out = {re.sub(r"'s$", "", w.casefold()) for w in _WORD.findall(text.replace("\u2019", "'"))}
     return out | {w[:-1] for w in out if w.endswith("s") and len(w) > 3}
 
 
@@ -76,10 +83,36 @@ def names(text: str) -> set[str]:
     return out
 
 
-def amount(question: str) -> bool:
-    """Does ``question`` ask for a time or an amount ("When ...?", "How many ...?")?"""
+def missing(question: str, answer: str) -> bool:
+    """Does ``answer`` leave out the kind of thing ``question`` asks for, where any answer
+    must say one: a time or a number to "When ...?" / "How many ...?", a colour to "What
+    colour ...?", a name to "What's ... called?" ("Kuba is a sound engineer." to "What's
+    Kuba's surname?"). Not for "Where" and "Who", which a description may answer."""
     q = question.strip()
-    return bool(TIME_ASKED.search(q) or NUMBER_ASKED.search(q))
+    if TIME_ASKED.search(q) or COUNT_ASKED.search(q) or COLOUR_ASKED.search(q):
+        return found(q, answer) is False
+    if not CALLED_ASKED.search(q) or PLACE_ASKED.search(q) or not _of_someone(q):
+        return False
+    # A name typed in lower case still follows "called", "named" or "is" ("Your sister is
+    # joanna."); "is a sound engineer" names no one.
+    return found(q, answer) is False and not _SAYS_NAME.search(answer)
+
+
+def _of_someone(question: str) -> bool:
+    """Is the name asked for a person's or a pet's (the person's own, a relative's, someone
+    named), not a thing's ("the name of the street I live on" may be typed in lower case)?"""
+    words = _words(question)
+    return bool(
+        words & set(RELATIONS)
+        or names(question)
+        or re.search(r"\bmy (?:\w+ )?name\b", question, re.I)
+    )
+
+
+_SAYS_NAME = re.compile(
+    r"\b(?:called|named|name is|name's|is)\s+(?!(?:a|an|the|my|your|his|her|their|not)\b)\w",
+    re.I,
+)
 
 
 def found(question: str, text: str) -> bool | None:

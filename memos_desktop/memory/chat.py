@@ -41,7 +41,7 @@ from memos_desktop.engines.base import (
     with_options,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
-from memos_desktop.memory import completion, note_answers, slot_answers
+from memos_desktop.memory import asked_kind, completion, note_answers, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.reader import READ_KEY
@@ -227,6 +227,8 @@ class ChatService:
             direct, slot = self._direct(asked, hits, note_of)
             if system.strip():
                 direct = None  # the caller's own instruction shapes the answer: the model's
+            if direct is not None and asked_kind.missing(asked, direct.text):
+                direct = None  # "Your car is a Toyota." does not say what colour it is
         if slot is not None:
             hits = [h for h in hits if slot.fits(h.item.text, h.item.id)]
         prompt_query = query if context.strip() else asked

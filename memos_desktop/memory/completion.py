@@ -457,11 +457,11 @@ def supported(answer: str, given: str, question: str) -> bool:
     not); a yes/no answer ("Yes, you do.", "You do not drink alcohol.") may only repeat the
     question's words. An answer that gives someone else's relative for the person's own
     ("Agnieszka's brother Krzysztof." to "What's my brother's name?") is not supported, nor
-    one to a question asking when or how many that says no time or amount ("She's going to
-    be a sheep." to "What time do I drop Zosia at kindergarten?")."""
+    one without the kind of thing asked for (``asked_kind.missing``: "She's going to be a
+    sheep." to "What time do I drop Zosia at kindergarten?")."""
     if others_relation(question, answer):
         return False
-    if asked_kind.amount(question) and not asked_kind.found(question, answer):
+    if asked_kind.missing(question, answer):
         return False
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}

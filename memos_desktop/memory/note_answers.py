@@ -250,13 +250,14 @@ def _notes(
 ) -> list[tuple[MemoryItem, str]]:
     """The first ``n`` hits with a fact, as notes (episodes the reader could not read
     included: what was said is all there is of them; a message the reader read: whole,
-    while what it read holds). Instructions are not facts."""
+    while what it read holds). Instructions are not facts. A note said again (a memory and
+    the raw exchange it was read from) counts once, as the first hit that gives it."""
     out: list[tuple[MemoryItem, str]] = []
     for item in hits:
         if item.status != "active" or item.type == "instruction":
             continue
         note = note_of(item)
-        if note:
+        if note and all(note != n for _, n in out):
             out.append((item, note))
         if len(out) >= n:
             break

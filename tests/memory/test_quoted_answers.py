@@ -226,3 +226,41 @@ def test_a_bare_yes_to_a_question_asking_which_says_too_little() -> None:
     assert not completion.says_too_little("Yes.", "Am I allergic to penicillin?")
     said = _quote("Am I allergic to anything?", "I'm allergic to penicillin, found out as a kid.")
     assert said is not None and "penicillin" in said, said
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "missing"),
+    [
+        ("What colour is my car?", "Your car is a Toyota Corolla hybrid.", True),
+        ("What colour is Pixel?", "Pixel is a ginger cat.", False),
+        ("What's Kuba's surname?", "Kuba is a sound engineer.", True),
+        ("What's my sister called?", "Your sister is joanna.", False),
+        ("Who is Kuba?", "Your best friend since primary school.", False),
+        ("What's the name of the street I live on?", "You live on limanowskiego street.", False),
+        ("How many kids do I have?", "You have a daughter.", True),
+        ("How long should your answers be?", "You asked me to keep my answers short.", False),
+    ],
+)
+def test_an_answer_that_leaves_out_what_was_asked(
+    question: str, answer: str, missing: bool
+) -> None:
+    assert asked_kind.missing(question, answer) is missing
+
+
+def test_a_memory_that_does_not_say_the_colour_asked_is_no_answer(
+    embedder: Embedder, tiny_path: Path, sha_cache: Path
+) -> None:
+    api = make_api(
+        embedder, tiny_path, sha_cache, dataclasses.replace(TINY, prompt_style="completion")
+    )
+    try:
+        api.add(NewMemory(text="We drive a Toyota Corolla hybrid now", type="fact"))
+        greedy = SamplingParams.greedy(max_tokens=8)
+        turn = api.chat("What colour is my car?", sampling=greedy)
+        assert "".join(turn) == completion.DONT_KNOW
+        api.add(NewMemory(text="The car is dark green, by the way", type="fact"))
+        turn = api.chat("What colour is my car?", sampling=greedy)
+        said = "".join(turn)
+        assert "green" in said, said
+    finally:
+        api.close()

@@ -44,7 +44,7 @@ from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory import asked_kind, completion, note_answers, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
-from memos_desktop.memory.reader import READ_KEY
+from memos_desktop.memory.reader import READ_KEY, stem
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory, used_memory
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, MemoryItem, Message, SearchHit
@@ -276,6 +276,7 @@ class ChatService:
         # made up, and "I don't know" is said instead.
         check = plain and completion.is_question(asked)
         given = completion.given_text(assembled.messages) if check else ""
+        names: set[str] = set()
         if check and slot is not None:
             # Only the notes that may hold the asked slot support an answer to it ("Your
             # middle name is Marta." is not supported by "Your name is Marta.").
@@ -285,12 +286,16 @@ class ChatService:
             # Of someone else ("How old is my cat?"), only the notes that name them
             # ("You have a beagle called Fasola, she's 6." does not say the cat's age).
             names = slot.memories.names_of(slot.ask)
-            if names:
-                given = "\n".join(
-                    line
-                    for line in given.splitlines()
-                    if not line.startswith("- ") or names & slot_answers.name_words(line)
-                )
+        elif check:
+            # The same for anyone the question names ("Where did Dominika study?" is not
+            # answered by "You studied computer science at AGH.").
+            names = {stem(n) for n in asked_kind.names(asked)}
+        if names:
+            given = "\n".join(
+                line
+                for line in given.splitlines()
+                if not line.startswith("- ") or names & slot_answers.name_words(line)
+            )
 
         def stream() -> Iterator[str]:
             started = not plain

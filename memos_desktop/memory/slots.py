@@ -165,8 +165,12 @@ def replaced_with(attribute: str) -> frozenset[str]:
 _SUBJECT = re.compile(
     rf"^(?:(?P<self>I|We)\b|(?:My|Our) (?:(?:best|older|younger|little|big|eldest|youngest|"
     rf"oldest|twin|new) )?(?P<rel>{_REL_WORDS})(?P<poss>'s)?(?: (?P<relname>{_NAME}))?\b|"
-    rf"(?P<name>{_NAME})(?=(?:'s)? (?:is|was|works|lives|has|moved|became|turned|got|quit|left|"
-    rf"started|does|speaks|likes|loves|hates|studies|teaches|plays)\b))",
+    # "younger brother Michał studies ...", typed without "my": a relative with their name
+    rf"(?i:best|older|younger|little|big|eldest|youngest|oldest|twin) (?P<arel>{_REL_WORDS}) "
+    rf"(?P<arelname>{_NAME})\b|"
+    rf"(?P<name>{_NAME})(?=(?:'s)? (?:is|was|works|lives|has|moved|relocated|became|turned|got|"
+    rf"quit|left|started|finished|graduated|retired|does|speaks|likes|loves|hates|studies|"
+    rf"teaches|plays|drives|bought|sold)\b))",
 )
 _OWN = re.compile(
     r"^(My|Our)\s+(?=(?:new |full |first |real )?(?:name|birthday|email|e-mail|phone|number|"
@@ -252,8 +256,11 @@ def subject_of(clause: str) -> tuple[str, str, str] | None:
         if name and name in _STOP_NAMES:
             return rel, m.group(0)[: -len(name)].strip(), f"{name} {rest}".strip()
         return (f"{rel}:{name.casefold()}" if name else rel), m.group(0), rest
+    if m.group("arel") and m.group("arelname").split()[0] not in _STOP_NAMES:
+        rel, name = RELATIONS[m.group("arel").casefold()], m.group("arelname")
+        return f"{rel}:{name.casefold()}", m.group(0), clause[m.end() :].strip()
     name = m.group("name")
-    if name.split()[0] in _STOP_NAMES:
+    if name is None or name.split()[0] in _STOP_NAMES:
         return None
     return name.casefold(), name, clause[m.end() :].strip()
 

@@ -166,3 +166,15 @@ def test_the_reader_splits_and_resolves_within_a_message() -> None:
     assert got == ["I have a daughter", "My daughter is 11"]
     got = [s.text for s in statements.read("We have a dog, he is called Rex.")]
     assert got == ["We have a dog", "My dog is called Rex"]
+
+
+def test_a_relative_typed_without_my_and_a_named_persons_move_are_read() -> None:
+    def claims(text: str) -> set[tuple[str, str, str]]:
+        return {(c.subject, c.attribute, c.value) for s in statements.read(text) for c in s.claims}
+
+    said = claims("younger brother Michał studies architecture in Warsaw")
+    assert ("brother:michał", "study", "architecture") in said
+    assert ("joanna", "residence", "poznań") in claims("Joanna relocated to Poznań last month")
+    assert ("michał", "residence", "berlin") in claims(
+        "Michał finished his degree and moved to Berlin"
+    )

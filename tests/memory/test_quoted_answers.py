@@ -210,6 +210,7 @@ def test_an_answer_to_when_must_say_a_time(answer: str, ok: bool) -> None:
         ("What colour is my bike?", "Your bike is a green Canyon.", True),
         ("Where does Kuba live?", "Kuba lives in Gdynia.", True),
         ("Where does Kuba live?", "Kuba lives near the sea.", False),
+        ("Which city is my mum in?", "You call your mum every Sunday evening.", False),
         ("What do I do for a living?", "You're a nurse.", None),
     ],
 )

@@ -265,3 +265,22 @@ def test_a_memory_that_does_not_say_the_colour_asked_is_no_answer(
         assert "green" in said, said
     finally:
         api.close()
+
+
+def test_gemma_does_not_answer_about_someone_from_the_persons_own_notes(
+    embedder: Embedder, gemma_path: Path, sha_cache: Path
+) -> None:
+    said = (
+        "I studied computer science at AGH in Kraków",
+        "Dominika sits next to me at work, she's a backend developer",
+    )
+    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said)
+    try:
+        turn = api.chat("Where did Dominika study?")
+        answer = "".join(turn)
+        assert "AGH" not in answer and "computer science" not in answer.lower(), answer
+        turn = api.chat("Where did I study?")
+        answer = "".join(turn)
+        assert "AGH" in answer, answer
+    finally:
+        api.close()

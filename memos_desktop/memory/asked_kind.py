@@ -79,8 +79,8 @@ def names(text: str) -> set[str]:
                 continue  # "The car is ...", "Younger ...": a sentence's first word
             if i == 0 and low in _ORDINARY_FIRST:
                 continue
-            if low in TIME_WORDS:
-                continue  # "Sunday", "May": a time, not a name
+            if low in TIME_WORDS or low.removesuffix("s") in TIME_WORDS:
+                continue  # "Sunday", "Fridays", "May": a time, not a name
             out.add(low)
     return out
 

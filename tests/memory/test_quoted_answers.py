@@ -284,3 +284,8 @@ def test_gemma_does_not_answer_about_someone_from_the_persons_own_notes(
         assert "AGH" in answer, answer
     finally:
         api.close()
+
+
+def test_days_and_months_are_no_names() -> None:
+    assert asked_kind.names("What do I do on Fridays with Kuba?") == {"kuba"}
+    assert asked_kind.names("Where am I going in May?") == set()

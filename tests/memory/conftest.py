@@ -4,6 +4,7 @@ once per session) and the real tiny / Gemma models from the engine fixtures."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,5 +43,13 @@ def told_api(
 @pytest.fixture
 def api(embedder: Embedder, tiny_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
     a = make_api(embedder, tiny_path, sha_cache)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def completion_api(embedder: Embedder, tiny_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
+    """The random-weight model given the completion prompt, as a base model would be."""
+    a = make_api(embedder, tiny_path, sha_cache, replace(TINY, prompt_style="completion"))
     yield a
     a.close()

@@ -3,7 +3,6 @@ sent again, and the packaged Gemma answering from memory after a restart."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from memos_desktop.memory.scheduler import Scheduler
 from memos_desktop.store.profile import open_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
 from tests.memory.conftest import make_api
-from tests.model_fixtures import GEMMA_BASE, TINY
+from tests.model_fixtures import GEMMA_BASE
 
 GREEDY = SamplingParams.greedy(max_tokens=8)
 
@@ -115,35 +114,30 @@ def test_answers_are_said_in_the_assistants_voice(said: list[str], shown: str) -
 
 
 def test_a_base_model_gets_the_completion_prompt_and_keeps_its_kv_prefix(
-    embedder: Embedder, tiny_path: Path, sha_cache: Path
+    completion_api: MemosAPI,
 ) -> None:
-    api = make_api(
-        embedder, tiny_path, sha_cache, dataclasses.replace(TINY, prompt_style="completion")
-    )
-    try:
-        api.add(NewMemory(text="The user's name is Noor", layer="user", pinned=True))
-        api.add(NewMemory(text="User: Where is my passport?"))  # a question: left out
-        api.add(NewMemory(text="User: My passport is in the blue drawer."))
-        first = api.chat("Where is my passport?", sampling=GREEDY)
-        "".join(first)
-        second = api.chat("Where is my passport now?", first.conversation_id, sampling=GREEDY)
-        "".join(second)
-        assert api.engine.prompt_style == "completion"
-        assert second.kv_restored and second.prefix_tokens == first.prefix_tokens
-        texts = [u.text for u in second.used]
-        assert "User: My passport is in the blue drawer." in texts
-        assert "User: Where is my passport?" not in texts  # not reported: not in the prompt
-        # The prompt itself (what the scheduler gave the engine).
-        sched = Scheduler(api.store, api.engine.count_tokens, style="completion")
-        hits = api.search("Where is my passport?").hits
-        a = sched.assemble(api.cube, "Where is my passport?", hits, [], now=time.time())
-        system, user = a.messages
-        assert system.role == "system" and system.content.endswith("- Your name is Noor.")
-        assert "- Your passport is in the blue drawer." in user.content
-        assert "Where is my passport?\nAnswer:" in user.content
-        assert user.content.count("Question:") == 1
-    finally:
-        api.close()
+    api = completion_api
+    api.add(NewMemory(text="The user's name is Noor", layer="user", pinned=True))
+    api.add(NewMemory(text="User: Where is my passport?"))  # a question: left out
+    api.add(NewMemory(text="User: My passport is in the blue drawer."))
+    first = api.chat("Where is my passport?", sampling=GREEDY)
+    "".join(first)
+    second = api.chat("Where is my passport now?", first.conversation_id, sampling=GREEDY)
+    "".join(second)
+    assert api.engine.prompt_style == "completion"
+    assert second.kv_restored and second.prefix_tokens == first.prefix_tokens
+    texts = [u.text for u in second.used]
+    assert "User: My passport is in the blue drawer." in texts
+    assert "User: Where is my passport?" not in texts  # not reported: not in the prompt
+    # The prompt itself (what the scheduler gave the engine).
+    sched = Scheduler(api.store, api.engine.count_tokens, style="completion")
+    hits = api.search("Where is my passport?").hits
+    a = sched.assemble(api.cube, "Where is my passport?", hits, [], now=time.time())
+    system, user = a.messages
+    assert system.role == "system" and system.content.endswith("- Your name is Noor.")
+    assert "- Your passport is in the blue drawer." in user.content
+    assert "Where is my passport?\nAnswer:" in user.content
+    assert user.content.count("Question:") == 1
 
 
 # --- what the stream shows ---------------------------------------------------------------

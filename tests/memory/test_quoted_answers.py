@@ -5,7 +5,6 @@ through ``MemosAPI.chat`` with a real encrypted store."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from memos_desktop.memory.note_answers import quoted_answer
 from memos_desktop.memory.search import SearchParams, retriever_alone
 from memos_desktop.memory.slot_answers import claims_of
 from memos_desktop.store.records import NewMemory
-from tests.memory.conftest import make_api, told_api
+from tests.memory.conftest import told_api
 from tests.memory.test_slot_answers import _item
-from tests.model_fixtures import GEMMA_BASE, TINY
+from tests.model_fixtures import GEMMA_BASE
 
 
 def _note(item):  # type: ignore[no-untyped-def]
@@ -109,33 +108,27 @@ def test_the_word_search_finds_my_dad_asked_about_my_father(api: MemosAPI) -> No
 
 
 def test_a_random_models_answer_gives_way_to_the_note_that_says_it(
-    embedder: Embedder, tiny_path: Path, sha_cache: Path
+    completion_api: MemosAPI,
 ) -> None:
     # A random-weight model under the completion prompt: its text is never supported by the
     # notes, so what is said is the note that answers, and only that memory is shown as used.
-    api = make_api(
-        embedder, tiny_path, sha_cache, dataclasses.replace(TINY, prompt_style="completion")
+    completion_api.add(
+        [
+            NewMemory(text="We got married in June 2021 in a tiny chapel.", type="event"),
+            NewMemory(text="I live in Gdynia near the harbour.", type="fact"),
+            NewMemory(text="My sister teaches maths in a secondary school.", type="fact"),
+        ]
     )
-    try:
-        api.add(
-            [
-                NewMemory(text="We got married in June 2021 in a tiny chapel.", type="event"),
-                NewMemory(text="I live in Gdynia near the harbour.", type="fact"),
-                NewMemory(text="My sister teaches maths in a secondary school.", type="fact"),
-            ]
-        )
-        greedy = SamplingParams.greedy(max_tokens=8)
-        turn = api.chat("When did I get married?", sampling=greedy)
-        said = "".join(turn)
-        assert turn.quoted and turn.unsupported, said
-        assert said == "You told me you got married in June 2021 in a tiny chapel.", said
-        assert [u.text for u in turn.used] == ["We got married in June 2021 in a tiny chapel."]
-        # nothing says what the sister is called: the random text is not answered with a note
-        turn = api.chat("What is my sister's name?", sampling=greedy)
-        said = "".join(turn)
-        assert not turn.quoted and said == completion.DONT_KNOW, said
-    finally:
-        api.close()
+    greedy = SamplingParams.greedy(max_tokens=8)
+    turn = completion_api.chat("When did I get married?", sampling=greedy)
+    said = "".join(turn)
+    assert turn.quoted and turn.unsupported, said
+    assert said == "You told me you got married in June 2021 in a tiny chapel.", said
+    assert [u.text for u in turn.used] == ["We got married in June 2021 in a tiny chapel."]
+    # nothing says what the sister is called: the random text is not answered with a note
+    turn = completion_api.chat("What is my sister's name?", sampling=greedy)
+    said = "".join(turn)
+    assert not turn.quoted and said == completion.DONT_KNOW, said
 
 
 # --- the packaged Gemma ----------------------------------------------------------------------
@@ -248,23 +241,15 @@ def test_an_answer_that_leaves_out_what_was_asked(
     assert asked_kind.missing(question, answer) is missing
 
 
-def test_a_memory_that_does_not_say_the_colour_asked_is_no_answer(
-    embedder: Embedder, tiny_path: Path, sha_cache: Path
-) -> None:
-    api = make_api(
-        embedder, tiny_path, sha_cache, dataclasses.replace(TINY, prompt_style="completion")
-    )
-    try:
-        api.add(NewMemory(text="We drive a Toyota Corolla hybrid now", type="fact"))
-        greedy = SamplingParams.greedy(max_tokens=8)
-        turn = api.chat("What colour is my car?", sampling=greedy)
-        assert "".join(turn) == completion.DONT_KNOW
-        api.add(NewMemory(text="The car is dark green, by the way", type="fact"))
-        turn = api.chat("What colour is my car?", sampling=greedy)
-        said = "".join(turn)
-        assert "green" in said, said
-    finally:
-        api.close()
+def test_a_memory_that_does_not_say_the_colour_asked_is_no_answer(completion_api: MemosAPI) -> None:
+    completion_api.add(NewMemory(text="We drive a Toyota Corolla hybrid now", type="fact"))
+    greedy = SamplingParams.greedy(max_tokens=8)
+    turn = completion_api.chat("What colour is my car?", sampling=greedy)
+    assert "".join(turn) == completion.DONT_KNOW
+    completion_api.add(NewMemory(text="The car is dark green, by the way", type="fact"))
+    turn = completion_api.chat("What colour is my car?", sampling=greedy)
+    said = "".join(turn)
+    assert "green" in said, said
 
 
 def test_gemma_does_not_answer_about_someone_from_the_persons_own_notes(

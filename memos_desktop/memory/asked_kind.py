@@ -19,10 +19,10 @@ TIME_ASKED = re.compile(
     r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
 )
 PLACE_ASKED = re.compile(r"^where\b|^(?:what|which) (?:city|town|country|place|part)\b", re.I)
-NAME_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\b(?:sur)?name\b|^who\b", re.I)
 # Asked for by what it is called ("What's my cat's name?", "What's Kuba's surname?"), not
-# who someone is ("Who is Kuba?" -> "Your best friend.").
+# who someone is ("Who is Kuba?" -> "Your best friend."); a name either way.
 CALLED_ASKED = re.compile(r"\b(?:name|named|called)\s*\??$|\b(?:sur)?name\b", re.I)
+NAME_ASKED = re.compile(rf"{CALLED_ASKED.pattern}|^who\b", re.I)
 COLOUR_ASKED = re.compile(r"\bcolou?rs?\b", re.I)
 # The words that only say what kind of answer is wanted: a note need not repeat them ("My
 # dad is still working at 63" says how old he is).
@@ -50,6 +50,7 @@ COLOURS = frozenset(
     magenta cyan burgundy crimson scarlet auburn blond blonde chestnut bronze copper
     multicoloured multicolored striped spotted tabby""".split()
 )
+_AMOUNTS = frozenset(NUMBER_WORDS) | AMOUNT_WORDS | TIME_WORDS
 _DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[\w'-]+")
 _ORDINARY_FIRST = frozenset(
@@ -105,7 +106,7 @@ def _of_someone(question: str) -> bool:
     named), not a thing's ("the name of the street I live on" may be typed in lower case)?"""
     words = _words(question)
     return bool(
-        words & set(RELATIONS)
+        words & RELATIONS.keys()
         or names(question)
         or re.search(r"\bmy (?:\w+ )?name\b", question, re.I)
     )
@@ -126,7 +127,7 @@ def found(question: str, text: str) -> bool | None:
     if TIME_ASKED.search(q):
         return bool(_DIGIT.search(text) or low & TIME_WORDS)
     if NUMBER_ASKED.search(q):
-        return bool(_DIGIT.search(text) or low & (set(NUMBER_WORDS) | AMOUNT_WORDS | TIME_WORDS))
+        return bool(_DIGIT.search(text) or low & _AMOUNTS)
     if COLOUR_ASKED.search(q):
         return bool(low & COLOURS)
     if PLACE_ASKED.search(q) or NAME_ASKED.search(q):

@@ -98,7 +98,7 @@ def missing(question: str, answer: str) -> bool:
         return False
     # A name typed in lower case still follows "called", "named" or "is" ("Your sister is
     # joanna."); "is a sound engineer" names no one.
-    return found(q, answer) is False and not _SAYS_NAME.search(answer)
+    return found(q, answer) is False and not _says_name(answer)
 
 
 def _of_someone(question: str) -> bool:
@@ -112,10 +112,20 @@ def _of_someone(question: str) -> bool:
     )
 
 
-_SAYS_NAME = re.compile(
-    r"\b(?:called|named|name is|name's|is)\s+(?!(?:a|an|the|my|your|his|her|their|not)\b)\w",
-    re.I,
-)
+_SAYS_NAME = re.compile(r"\b(?:called|named|name is|name's|is)\s+([\w'-]+)", re.I)
+
+
+def _says_name(text: str) -> bool:
+    """Does a word that may be a name follow "called", "named" or "is" ("is joanna"; not "is
+    a", "is on 18 December", "is going")?"""
+    for m in _SAYS_NAME.finditer(text):
+        w = m.group(1).casefold()
+        if w in FUNCTION_WORDS or w in ("not", "going", "getting") or w[:1].isdigit():
+            continue
+        if w in TIME_WORDS or w in NUMBER_WORDS:
+            continue
+        return True
+    return False
 
 
 def found(question: str, text: str) -> bool | None:

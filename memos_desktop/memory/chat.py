@@ -56,6 +56,9 @@ Retriever = Callable[[str, int], Sequence[SearchHit]]
 _WORDS = re.compile(r"\w+")
 
 
+ONE_NOTE_TRIES = 2
+
+
 class _Cancel(CancelToken):
     """Set by the caller's token or by this one's own ``cancel()``."""
 
@@ -290,6 +293,12 @@ class ChatService:
             # The same for anyone the question names ("Where did Dominika study?" is not
             # answered by "You studied computer science at AGH.").
             names = {stem(n) for n in asked_kind.names(asked)}
+
+        def keep(note: str) -> bool:
+            if slot is not None and not slot.fits(note):
+                return False
+            return not names or bool(names & slot_answers.name_words(note))
+
         if names:
             given = "\n".join(
                 line
@@ -341,6 +350,16 @@ class ChatService:
                         answer, turn.quoted = quoted.text, True
                         score = next((h.score for h in hits if h.item.id == quoted.item.id), 0.0)
                         turn.used = (used_memory(quoted.item, score, "retrieved"),)
+                if (unknown or bare) and not turn.quoted and not own.outer_cancelled:
+                    again = self._one_note(
+                        asked, hits, note_of, assembled, params, _Cancel(cancel), keep
+                    )
+                    if again is not None:
+                        answer, item = again
+                        unknown = bare = False
+                        turn.unsupported = False
+                        score = next((h.score for h in hits if h.item.id == item.id), 0.0)
+                        turn.used = (used_memory(item, score, "retrieved"),)
                 if turn.unsupported and not turn.quoted:
                     log.info(
                         "an answer the notes do not support was replaced by %r",
@@ -362,6 +381,49 @@ class ChatService:
 
         turn._stream = stream()
         return turn
+
+    def _one_note(
+        self,
+        asked: str,
+        hits: Sequence[SearchHit],
+        note_of: Callable[[MemoryItem], str | None],
+        assembled: Assembled,
+        params: SamplingParams,
+        cancel: CancelToken,
+        keep: Callable[[str], bool],
+    ) -> tuple[str, MemoryItem] | None:
+        """A small model given several notes may take the wrong one, or none: asked again with
+        each of the best notes alone, the first answer that note supports."""
+        in_prompt = {u.id for u in assembled.used if u.origin != "core"}
+        tried: set[str] = set()
+        for h in hits:
+            if len(tried) >= ONE_NOTE_TRIES:
+                break
+            if h.item.id not in in_prompt:
+                continue
+            note = note_of(h.item)
+            if not note or note in tried or not keep(note):
+                continue
+            if not note_answers.on_topic(asked, h.item, note):
+                continue
+            tried.add(note)
+            text = completion.question_text([note], [], asked, any_notes=True)
+            messages = (*assembled.messages[:-1], ChatMessage("user", text))
+            voice = completion.Voice()
+            out = ""
+            for chunk in self.engine.chat_stream(messages, params, cancel):
+                out += voice.feed(chunk.text, final=chunk.stats is not None)
+            out = out.strip()
+            if cancel.cancelled:
+                return None
+            if (
+                out
+                and out != completion.DONT_KNOW
+                and completion.supported(out, note, asked)
+                and not completion.says_too_little(out, asked)
+            ):
+                return out, h.item
+        return None
 
     def _direct(
         self,

@@ -7,6 +7,12 @@ import re
 
 # --- lexicons ------------------------------------------------------------------------------
 
+DOG_BREEDS = (
+    "beagle labrador spaniel terrier poodle dachshund chihuahua corgi collie schnauzer "
+    "rottweiler dalmatian greyhound whippet pug shih-tzu bulldog retriever sheepdog "
+    "labradoodle cockapoo husky"
+).split()
+
 RELATIONS: dict[str, str] = {
     **dict.fromkeys(("mother", "mom", "mum", "mam", "mommy", "mummy", "mama"), "mother"),
     **dict.fromkeys(("father", "dad", "daddy", "papa"), "father"),
@@ -14,6 +20,10 @@ RELATIONS: dict[str, str] = {
     **dict.fromkeys(("grandfather", "grandpa", "granddad", "grandad"), "grandfather"),
     **dict.fromkeys(("fiance", "fiancé", "fiancee", "fiancée"), "fiance"),
     **dict.fromkeys(("kid", "child", "kids", "children"), "child"),
+    # A pet is often named by its breed ("a beagle called Fasola"): it is the dog. Breeds that
+    # are also everyday words ("boxer", "lab", "pointer", "persian") are left out.
+    **dict.fromkeys(DOG_BREEDS, "dog"),
+    **dict.fromkeys(("siamese", "ragdoll", "sphynx", "tabby"), "cat"),
     **dict.fromkeys(("neighbour", "neighbor"), "neighbour"),
     **dict.fromkeys(("flatmate", "roommate", "housemate"), "flatmate"),
     **dict.fromkeys(("colleague", "coworker", "co-worker"), "colleague"),
@@ -36,7 +46,17 @@ def same_relation(text: str) -> list[str]:
     words = {w.strip("'") for w in text.casefold().replace("\u2019", "'").split()}
     words = {w[:-2] if w.endswith("'s") else w.strip("?.,!") for w in words}
     named = {RELATIONS[w] for w in words if w in RELATIONS}
+    named |= {k for r in named for k in KINDS.get(r, ())}  # "kids" -> "daughter", "son"
     return sorted(w for w, r in RELATIONS.items() if r in named and w not in words)
+
+
+# The relations a plural or general one stands for ("How many kids do I have?" is answered
+# by "our daughter Zosia").
+KINDS = {
+    "child": ("son", "daughter", "stepson", "stepdaughter", "baby"),
+    "parents": ("mother", "father"),
+    "pet": ("dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster"),
+}
 
 
 # "Agnieszka's brother", "her (older) brother": a relation someone else has.

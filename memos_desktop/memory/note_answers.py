@@ -338,6 +338,40 @@ def who_answer(
 # --- the note that answers, when the model's own answer is not supported ---------------------
 
 
+def _others(q: str, want: set[str]) -> set[str]:
+    """The names and relations a question asks about (beside the person)."""
+    names = {stem(w.casefold()) for w in re.findall(r"(?<!^)\b(?-i:[A-Z])[\w-]+", q)}
+    return names | {w for w in want if w in RELATIONS.values()}
+
+
+def _on_subject(q: str, others: set[str], item: MemoryItem, note: str, have: set[str]) -> bool:
+    if not others <= have:
+        return False  # not about everyone the question names
+    if not others and about_someone_else(item.text):
+        return False
+    # "Agnieszka's brother" is not "my brother"
+    return all(own_relation(rel, note) for rel in my_relations(q))
+
+
+def on_topic(question: str, item: MemoryItem, note: str) -> bool:
+    """Is ``note`` (``item``'s) about whom and what ``question`` asks: everyone it names, each
+    relative it calls the person's own as theirs, the person when it names no one else, and
+    one word at least of what is asked beside them ("size" of "What is my shoe size?"; the
+    words that only say what kind of answer is wanted aside)?"""
+    q = " ".join(completion.plain_question(question).split())
+    want = asked_words(q)
+    others = _others(q, want)
+    have = asked_words(note) | asked_words(item.text)
+    if not _on_subject(q, others, item, note, have):
+        return False
+    light = asked_kind.KIND_WORDS | asked_kind.LIGHT_WORDS | asked_kind.TIME_WORDS | _WHEN_WORDS
+    topic = want - others - {stem(w) for w in light}
+    return not topic or bool(topic & have)
+
+
+_WHEN_WORDS = frozenset("last next this ago".split())  # "last winter" is not the topic
+
+
 def quoted_answer(
     question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
 ) -> MemoryAnswer | None:
@@ -358,20 +392,14 @@ def quoted_answer(
     want = asked_words(q)
     if not want:
         return None
-    names = {stem(w.casefold()) for w in re.findall(r"(?<!^)\b(?-i:[A-Z])[\w-]+", q)}
-    others = names | {w for w in want if w in RELATIONS.values()}
+    others = _others(q, want)
     topic = want - others - {stem(w) for w in asked_kind.KIND_WORDS | asked_kind.LIGHT_WORDS}
     wh = _ASKS_WHAT.match(q) is not None
-    mine = my_relations(q)
     found: list[tuple[int, float, MemoryItem, str]] = []
     for item, note in _notes(hits, note_of):
         have = asked_words(note) | asked_words(item.text)
-        if not others <= have:
-            continue  # not about everyone the question names
-        if not others and about_someone_else(item.text):
+        if not _on_subject(q, others, item, note, have):
             continue
-        if any(not own_relation(rel, note) for rel in mine):
-            continue  # "Agnieszka's brother" is not "my brother"
         shared = topic & have
         if not wh:
             if not topic or shared != topic:

@@ -109,6 +109,7 @@ class Answer:
     tokens: int
     unsupported: bool = False  # a made-up answer replaced by "I don't know."
     quoted: bool = False  # the answer is a note as the person told it (not the model's)
+    asked_again: bool = False  # the model's answer asked again with one note alone
 
     @property
     def stopped(self) -> bool:
@@ -204,6 +205,7 @@ def run(
             s.completion_tokens if s else 0,
             bool(getattr(turn, "unsupported", False)),
             bool(getattr(turn, "quoted", False)),
+            bool(getattr(turn, "asked_again", False)),
         )
         answers.append(a)
         if q["split"] in show.split(","):
@@ -259,12 +261,23 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated, from bench/data")
     ap.add_argument("--dump", default="", help="write every answer to this JSON file")
     ap.add_argument("--show", default="", help="print each answer of these splits (dev,tune)")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="ask only the questions of these splits (dev,tune: tuning never sees the others)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    if args.only and not args.no_write:
+        ap.error("--only leaves splits out of the table: use it with --no-write")
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
     sets = {
         name: json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
         for name in (n.strip() for n in args.sets.split(",") if n.strip())
     }
+    if only:
+        for d in sets.values():
+            d["questions"] = [q for q in d["questions"] if q["split"] in only]
     head = (
         "| model | set | split | answers | stopped by themselves | echo / special-token leak | "
         "right fact (answerable) | says it does not know (nothing in memory) | median s | "
@@ -320,6 +333,14 @@ def main() -> None:
                         f"({sum(a.right for a in known)} right), {len(part) - len(known)} to "
                         "questions with no answer in memory"
                     )
+                    part = [a for a in answers if a.q["split"] == split and a.asked_again]
+                    known = [a for a in part if a.q["kind"] != "unknown"]
+                    kinds.append(
+                        f"- gemma, {name} {split}: {len(part)} answers came from the model "
+                        "asked again with one note alone (its first answer not supported): "
+                        f"{len(known)} to answerable questions ({sum(a.right for a in known)} "
+                        f"right), {len(part) - len(known)} to questions with no answer in memory"
+                    )
             for a in answers + told:
                 if unclean(a.text) and len(unclean_examples) < 6:
                     unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
@@ -336,6 +357,7 @@ def main() -> None:
                         "right": a.right,
                         "unsupported": a.unsupported,
                         "quoted": a.quoted,
+                        "asked_again": a.asked_again,
                         "unclean": unclean(a.text),
                     }
                 )

@@ -18,6 +18,16 @@ COUNT_ASKED = re.compile(r"^how (?:old|many)\b|\bage\b", re.I)
 TIME_ASKED = re.compile(
     r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
 )
+CLOCK_ASKED = re.compile(r"^(?:what|at what) time\b", re.I)
+_CLOCK = re.compile(
+    r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|h)\b|"
+    r"\b(?:at|by|around|about|until|till|from|before|after) \d{1,2}\b(?![./]\d)"
+    r"(?!\s*(?:st|nd|rd|th)\b)"
+    r"(?!\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))|"
+    r"\b(?:half|quarter) (?:past|to)\b",
+    re.I,
+)
+_DAY_TIMES = frozenset("morning evening afternoon night noon midnight lunchtime".split())
 PLACE_ASKED = re.compile(r"^where\b|^(?:what|which) (?:city|town|country|place|part)\b", re.I)
 # Asked for by what it is called ("What's my cat's name?", "What's Kuba's surname?"), not
 # who someone is ("Who is Kuba?" -> "Your best friend."); a name either way.
@@ -134,6 +144,10 @@ def found(question: str, text: str) -> bool | None:
     q = question.strip()
     asked = _words(q)
     low = _words(text) - asked
+    if CLOCK_ASKED.search(q):
+        # "What time ...?" is a time of day: "at 8", "6:30", "half past six", "in the
+        # evening"; not "on 18 December"
+        return bool(_CLOCK.search(text) or low & _DAY_TIMES)
     if TIME_ASKED.search(q):
         return bool(_DIGIT.search(text) or low & TIME_WORDS)
     if NUMBER_ASKED.search(q):

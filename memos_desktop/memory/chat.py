@@ -119,6 +119,8 @@ class ChatTurn:
     unsupported: bool = False
     # The answer is a note as the person told it, the model's own answer left out
     quoted: bool = False
+    # The answer is the model's, asked again with one note alone (its first was unsupported)
+    asked_again: bool = False
 
     def __iter__(self) -> Iterator[str]:
         yield from self._stream
@@ -357,7 +359,7 @@ class ChatService:
                     if again is not None:
                         answer, item = again
                         unknown = bare = False
-                        turn.unsupported = False
+                        turn.unsupported, turn.asked_again = False, True
                         score = next((h.score for h in hits if h.item.id == item.id), 0.0)
                         turn.used = (used_memory(item, score, "retrieved"),)
                 if turn.unsupported and not turn.quoted:

@@ -32,7 +32,7 @@ from dataclasses import replace
 from memos_desktop.engines.base import ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory import asked_kind
-from memos_desktop.memory.lexicon import others_relation
+from memos_desktop.memory.lexicon import RELATIONS, others_relation
 from memos_desktop.memory.reader import FUNCTION_WORDS, stem
 from memos_desktop.memory.statements import current_state
 
@@ -444,7 +444,8 @@ def given_text(messages: Sequence[ChatMessage]) -> str:
 _WH = re.compile(r"^(?:what|where|when|who|whom|whose|which|how)\b", re.I)
 _TOKEN = re.compile(r"[\w'-]+")
 # Said by any answer, whatever the notes hold.
-_ANSWER_WORDS = FUNCTION_WORDS | {"yes", "you're", "yours", "yourself"}
+# "She is 4 years old.": the unit of an age is no fact of its own.
+_ANSWER_WORDS = FUNCTION_WORDS | {"yes", "you're", "yours", "yourself", "years", "old"}
 
 
 def supported(answer: str, given: str, question: str) -> bool:
@@ -463,6 +464,8 @@ def supported(answer: str, given: str, question: str) -> bool:
         return False
     if asked_kind.missing(question, answer):
         return False
+    if _YES.match(answer) and not _WH.match(question.strip()) and not _held(question, given):
+        return False  # "Yes, she is married." needs a note that says so, not two halves
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}
     new = [
@@ -477,6 +480,29 @@ def supported(answer: str, given: str, question: str) -> bool:
         if not ok and (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())):
             return False  # a number or a name the notes do not hold
     return sum(found) / len(found) >= 0.6
+
+
+_YES = re.compile(r"^\s*yes\b", re.I)
+_LIGHT = FUNCTION_WORDS | asked_kind.LIGHT_WORDS | _ANSWER_WORDS
+
+
+def _stems(text: str) -> set[str]:
+    words = _TOKEN.findall(text.casefold().replace("\u2019", "'"))
+    return {stem(RELATIONS.get(w, w)) for w in (re.sub(r"'s$", "", w) for w in words)}
+
+
+def _held(question: str, given: str) -> bool:
+    """Does one line of ``given`` (a note, not the question) hold every word of a yes/no
+    ``question`` ("is my sister married?": "sister" and "married" in one note)?"""
+    want = _stems(" ".join(w for w in _TOKEN.findall(question) if w.casefold() not in _LIGHT))
+    if not want:
+        return True
+    lines = [
+        line
+        for line in given.splitlines()
+        if line.strip() and not line.startswith((QUESTION, ANSWER))
+    ]
+    return any(want <= _stems(line) for line in lines)
 
 
 _ANY = re.compile(r"\bany(?:thing|one|body|where)?\b", re.I)

@@ -56,7 +56,9 @@ class Asked:
         keys = [f"{s}:{self.attribute}{tail}" for s in subjects]
         if rel in RELATIONS.values():
             keys.append(f"{rel}:name")
-        return keys
+        if self.attribute == "surname":  # the last word of a full name
+            keys += [f"{s}:name" for s in subjects]
+        return list(dict.fromkeys(keys))
 
 
 # --- reading the question --------------------------------------------------------------------
@@ -85,6 +87,7 @@ _QUESTIONS: list[tuple[str, str]] = [
     ("residence", rf"(?:which|what) (?:city|town|country|village) (?:do|does) {_S} live in{_NOW}"),
     ("residence", rf"where (?:am|is|are) {_S} (?:living|based){_NOW}"),
     ("residence", rf"where (?:did|has|have) {_S} (?:just |recently )?move(?:d)? to"),
+    ("surname", rf"what (?:is|was) {_P} (?:surname|family name|last name)"),
     ("name", rf"what (?:is|was) {_P} (?:(?P<adj>[a-z]+) )?name"),
     ("name", rf"what (?:is|are) {_S} called"),
     ("name", rf"who (?:is|are) {_S}"),
@@ -197,7 +200,9 @@ def claims_of(text: str) -> list[Claim]:
 def _single(attribute: str) -> bool:
     """One value at a time: the reader's single-valued attributes, a name of any kind, and
     when a given thing happens ("my dentist appointment", "swimming")."""
-    return slots.single(attribute) or attribute.endswith("-name") or attribute == "when"
+    return (
+        slots.single(attribute) or attribute.endswith("-name") or attribute in ("when", "surname")
+    )
 
 
 class Memories:
@@ -253,6 +258,10 @@ class Memories:
             if name:
                 return name
             return next((n for r, n in self.links if r == c.subject), "")
+        if ask.attribute == "surname" and c.attribute == "name":
+            # "I am Bartosz Nowicki": a full name's last word ("Ines" alone says none)
+            words = c.value.split()
+            return words[-1] if len(words) > 1 else ""
         if c.attribute != ask.attribute or (ask.obj and c.obj != ask.obj):
             return ""
         return c.value or c.obj
@@ -377,6 +386,9 @@ def answer(
         who = ask.phrase or f"my {ask.subject.partition(':')[0]}"
         said = completion.second_person(who)
         return MemoryAnswer(f"{said} is called {_as_written(value, item.text)}.", item)
+    if ask.attribute == "surname":
+        who = "Your" if ask.subject == "self" else completion.second_person(ask.phrase) + "'s"
+        return MemoryAnswer(f"{who} surname is {_as_written(value, item.text)}.", item)
     note = completion.note_text(item.text)
     return MemoryAnswer(note, item) if note else None
 

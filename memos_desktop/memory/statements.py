@@ -50,9 +50,12 @@ _QSTART = (
 )
 _VERB3 = r"(?:lives|works|is|has|loves|likes|hates|moved|started|teaches|studies|plays|speaks)"
 _VERB1 = r"(?:live|work|have|love|like|hate|joined|started|left|moved|play|speak|own)"
+# "I'm Bartosz Nowicki, but everyone calls me Bartek": a clause of its own
+_ANYONE = r"(?:everyone|everybody|people|nobody|no one)"
 _CLAUSE = re.compile(
-    rf",\s*(?=(?:and |but |so |also |plus )?(?:{_SUBJ}|{_QSTART})\b)"
-    rf"|\s+(?:and|but|so|because|plus|although|though|while)\s+(?=(?:{_SUBJ}|{_QSTART})\b)"
+    rf",\s*(?=(?:and |but |so |also |plus )?(?:{_SUBJ}|{_QSTART}|{_ANYONE})\b)"
+    rf"|\s+(?:and|but|so|because|plus|although|though|while)\s+(?=(?:{_SUBJ}|{_QSTART}|"
+    rf"{_ANYONE})\b)"
     rf"|\s+and\s+(?={_VERB3}\b|{_VERB1}\b)",
 )
 _CONTRACTIONS = [

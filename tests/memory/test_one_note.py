@@ -2,8 +2,9 @@
 its notes (it took the wrong one, or none) and no note says the answer in so many words, it is
 asked again with each of the best notes alone, and the first answer that note supports is
 given. Which notes may be asked with (about whom and what is asked), pets named by their
-breed, the kinds a plural relation stands for, and the packaged Gemma through
-``MemosAPI.chat`` with a real encrypted store."""
+breed, the kinds a plural relation stands for, a surname from the full name told, checks on
+the model's answer (a time of day, a yes one note must say, an age in years), and the
+packaged Gemma through ``MemosAPI.chat`` with a real encrypted store."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import CancelToken, Embedder
-from memos_desktop.memory import asked_kind, chat, completion
+from memos_desktop.memory import asked_kind, chat, completion, slot_answers
 from memos_desktop.memory.lexicon import same_relation
 from memos_desktop.memory.note_answers import on_topic
 from memos_desktop.memory.slot_answers import claims_of
@@ -152,3 +153,72 @@ def test_gemma_names_the_dog_told_by_its_breed(
         assert "Fasola" in answer, answer
     finally:
         api.close()
+
+
+# --- a surname from the full name -------------------------------------------------------------
+
+
+def test_a_surname_is_the_last_word_of_the_full_name_told() -> None:
+    items = [
+        _item("I'm Bartosz Nowicki, but everyone calls me Bartek", 100.0),
+        _item("My mum's name is Halina", 101.0),
+    ]
+    for q in ("what's my surname", "What is my last name?", "What's my family name?"):
+        ask = slot_answers.asked(q)
+        assert ask is not None and ask.attribute == "surname", q
+        got = slot_answers.answer(ask, slot_answers.Memories(items), items)
+        assert got is not None and got.text == "Your surname is Nowicki.", (q, got)
+    # one word is no surname: nothing to say
+    ask = slot_answers.asked("What's my sister's surname?")
+    assert ask is not None
+    one = [_item("My sister is Joanna", 100.0)]
+    assert slot_answers.answer(ask, slot_answers.Memories(one), one) is None
+    # "last name" is the surname, not a name slot of its own
+    assert slot_answers.asked("What's my middle name?").attribute == "middle-name"  # type: ignore[union-attr]
+
+
+def test_what_everyone_calls_the_person_is_a_clause_of_its_own() -> None:
+    said = {
+        (c.attribute, c.value)
+        for c in claims_of("I'm Bartosz Nowicki, but everyone calls me Bartek")
+    }
+    assert ("name", "bartosz nowicki") in said
+
+
+# --- checks on the model's answer ----------------------------------------------------------------
+
+
+def test_what_time_asks_a_time_of_day_not_a_date() -> None:
+    asked = "What time do I drop Zosia at kindergarten?"
+    assert asked_kind.missing(asked, "Zosia's nativity play is on 18 December.")
+    for said in ("You drop her off at 8 every morning.", "At 6:30.", "Half past six.", "At 7pm."):
+        assert not asked_kind.missing(asked, said), said
+    # "When" may be a date
+    assert not asked_kind.missing("When is my dentist appointment?", "On 18 December.")
+
+
+def test_a_yes_needs_one_note_that_says_it() -> None:
+    asked = "is my sister married?"
+    halves = "- Your sister Joanna lives in Gdańsk.\n- Marzena is getting married next summer."
+    assert not completion.supported("Yes, she is married.", halves, asked)
+    whole = "- Your sister Joanna is married to Piotr."
+    assert completion.supported("Yes, she is married.", whole, asked)
+    # a relation's other name and a breed count as the word asked
+    assert completion.supported(
+        "Yes, she is.",
+        "- Your mum is allergic to cats.",
+        asked.replace("is my sister married", "Is my mother allergic to cats"),
+    )
+    assert completion.supported(
+        "Yes, you do.", "- You have a beagle called Fasola.", "Do I have a dog?"
+    )
+    # the question's own line in the prompt does not count
+    assert not completion.supported(
+        "Yes.", "Question: Do I have a dog?\nAnswer:", "Do I have a dog?"
+    )
+
+
+def test_an_age_may_be_said_in_years() -> None:
+    notes = "- Your daughter Zosia is 4 and completely obsessed with dinosaurs."
+    assert completion.supported("She is 4 years old.", notes, "How old is Zosia?")
+    assert not completion.supported("She is 5 years old.", notes, "How old is Zosia?")

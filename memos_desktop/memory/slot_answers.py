@@ -387,8 +387,9 @@ def answer(
         said = completion.second_person(who)
         return MemoryAnswer(f"{said} is called {_as_written(value, item.text)}.", item)
     if ask.attribute == "surname":
-        who = "Your" if ask.subject == "self" else completion.second_person(ask.phrase) + "'s"
-        return MemoryAnswer(f"{who} surname is {_as_written(value, item.text)}.", item)
+        who = "your" if ask.subject == "self" else completion.second_person(ask.phrase) + "'s"
+        said = f"{who} surname is {_as_written(value, item.text)}."
+        return MemoryAnswer(said[0].upper() + said[1:], item)
     note = completion.note_text(item.text)
     return MemoryAnswer(note, item) if note else None
 

@@ -59,6 +59,12 @@ _WORDS = re.compile(r"\w+")
 ONE_NOTE_TRIES = 2
 
 
+def _used_alone(item: MemoryItem, hits: Sequence[SearchHit]) -> tuple[UsedMemory, ...]:
+    """The used memories of an answer said from ``item`` alone, with its search score."""
+    score = next((h.score for h in hits if h.item.id == item.id), 0.0)
+    return (used_memory(item, score, "retrieved"),)
+
+
 class _Cancel(CancelToken):
     """Set by the caller's token or by this one's own ``cancel()``."""
 
@@ -258,8 +264,7 @@ class ChatService:
             # the yes or no): it is said from that memory, not left to a small model that
             # may take another subject's note.
             item = direct.item
-            score = next((h.score for h in hits if h.item.id == item.id), 0.0)
-            turn.used = (used_memory(item, score, "retrieved"),)
+            turn.used = _used_alone(item, hits)
             turn._stream = self._known_answer(
                 turn, direct.text, assembled, temporary, conv_id, query, now, history
             )
@@ -296,16 +301,15 @@ class ChatService:
             # answered by "You studied computer science at AGH.").
             names = {stem(n) for n in asked_kind.names(asked)}
 
-        def keep(note: str) -> bool:
-            if slot is not None and not slot.fits(note):
-                return False
+        def named(note: str) -> bool:
             return not names or bool(names & slot_answers.name_words(note))
+
+        def keep(note: str) -> bool:  # a note the model may be asked again with, alone
+            return (slot is None or slot.fits(note)) and named(note)
 
         if names:
             given = "\n".join(
-                line
-                for line in given.splitlines()
-                if not line.startswith("- ") or names & slot_answers.name_words(line)
+                line for line in given.splitlines() if not line.startswith("- ") or named(line)
             )
 
         def stream() -> Iterator[str]:
@@ -350,8 +354,7 @@ class ChatService:
                     quoted = note_answers.quoted_answer(asked, [h.item for h in hits], note_of)
                     if quoted is not None:
                         answer, turn.quoted = quoted.text, True
-                        score = next((h.score for h in hits if h.item.id == quoted.item.id), 0.0)
-                        turn.used = (used_memory(quoted.item, score, "retrieved"),)
+                        turn.used = _used_alone(quoted.item, hits)
                 if (unknown or bare) and not turn.quoted and not own.outer_cancelled:
                     again = self._one_note(
                         asked, hits, note_of, assembled, params, _Cancel(cancel), keep
@@ -360,8 +363,7 @@ class ChatService:
                         answer, item = again
                         unknown = bare = False
                         turn.unsupported, turn.asked_again = False, True
-                        score = next((h.score for h in hits if h.item.id == item.id), 0.0)
-                        turn.used = (used_memory(item, score, "retrieved"),)
+                        turn.used = _used_alone(item, hits)
                 if turn.unsupported and not turn.quoted:
                     log.info(
                         "an answer the notes do not support was replaced by %r",

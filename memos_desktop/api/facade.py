@@ -98,17 +98,8 @@ class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi, DaemonOps):
         if not query.strip():
             raise InvalidInputError("an empty message", hint="type something to ask")
         opts = parse_options(options or {})
-        c = self.cube
         touch_answering(self.store.dir)
-        svc = ChatService(
-            self.store,
-            self.engine,
-            self._embedder_for(c),
-            c,
-            self.user.id,
-            lambda q, k: self.search(q, top_k=k, cube=c.id).hits,
-            self.budget,
-        )
+        svc = self._chat_service()
         turn = svc.turn(
             query,
             conversation_id,
@@ -122,6 +113,19 @@ class MemosAPI(MemoriesApi, ConversationsApi, CubeFilesApi, DaemonOps):
         # While it streams the daemon pauses (issue 12: it yields to the person).
         turn._stream = answering_stream(self.store.dir, self.locked_stream(turn._stream))
         return turn
+
+    def _chat_service(self) -> ChatService:
+        """The chat of the current cube, searching it with the API's hybrid search."""
+        c = self.cube
+        return ChatService(
+            self.store,
+            self.engine,
+            self._embedder_for(c),
+            c,
+            self.user.id,
+            lambda q, k: self.search(q, top_k=k, cube=c.id).hits,
+            self.budget,
+        )
 
     @locked
     def consolidate(self, limit: int = 50) -> RunReport:

@@ -4,6 +4,7 @@ once per session) and the real tiny / Gemma models from the engine fixtures."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,17 +28,22 @@ def make_api(embedder: Embedder, model: Path | None, sha_cache: Path, settings=N
     return MemosAPI(store, embedder, engine_factory=factory)
 
 
+@contextmanager
 def told_api(
     embedder: Embedder, model: Path, sha_cache: Path, settings: object, said: tuple[str, ...]
-) -> MemosAPI:
-    """An API whose person told ``said`` in one conversation, through ``MemosAPI.chat``."""
+) -> Iterator[MemosAPI]:
+    """An API whose person told ``said`` in one conversation, through ``MemosAPI.chat``;
+    closed on leaving."""
     api = make_api(embedder, model, sha_cache, settings)
-    conv = None
-    for text in said:
-        turn = api.chat(text, conv)
-        "".join(turn)
-        conv = turn.conversation_id
-    return api
+    try:
+        conv = None
+        for text in said:
+            turn = api.chat(text, conv)
+            "".join(turn)
+            conv = turn.conversation_id
+        yield api
+    finally:
+        api.close()
 
 
 @pytest.fixture

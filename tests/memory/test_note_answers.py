@@ -166,9 +166,8 @@ SAID = (
 
 @pytest.fixture
 def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID)
-    yield api
-    api.close()
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID) as api:
+        yield api
 
 
 def test_gemma_answers_from_the_whole_message(told: MemosAPI) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import CancelToken, Embedder
 from memos_desktop.memory import asked_kind, chat, completion, slot_answers
 from memos_desktop.memory.lexicon import same_relation
@@ -94,19 +93,6 @@ def test_the_word_search_finds_a_son_or_daughter_for_kids() -> None:
 # --- the packaged Gemma ----------------------------------------------------------------------
 
 
-def _service(api: MemosAPI) -> chat.ChatService:
-    c = api.cube
-    return chat.ChatService(
-        api.store,
-        api.engine,
-        api._embedder_for(c),
-        c,
-        api.user.id,
-        lambda q, k: api.search(q, top_k=k, cube=c.id).hits,
-        api.budget,
-    )
-
-
 def _ask_one_note(svc: chat.ChatService, asked: str) -> tuple[str, str] | None:
     hits = svc.retrieve(asked, 8)
     note_of = svc.scheduler.note_for
@@ -126,17 +112,14 @@ def test_gemma_asked_with_one_note_answers_from_the_note_about_what_is_asked(
         "my bike is a Canyon road bike, bought it last spring",
         "I live in flat 14 on Limanowskiego street",
     )
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said)
-    try:
-        svc = _service(api)
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said) as api:
+        svc = api._chat_service()
         got = _ask_one_note(svc, "What kind of bike have I got?")
         assert got is not None
         answer, note = got
         assert "Canyon" in answer and "Canyon" in note, got
         # no note is about shoes: none is asked with ("Your shoe size is 14." from the flat)
         assert _ask_one_note(svc, "What is my shoe size?") is None
-    finally:
-        api.close()
 
 
 def test_gemma_names_the_dog_told_by_its_breed(
@@ -146,13 +129,10 @@ def test_gemma_names_the_dog_told_by_its_breed(
         "we have a beagle called Fasola, she's 6",
         "the car is a 2015 Skoda Octavia estate, fits the dog and all of Zosia's stuff",
     )
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said)
-    try:
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said) as api:
         turn = api.chat("What's my dog called?")
         answer = "".join(turn)
         assert "Fasola" in answer, answer
-    finally:
-        api.close()
 
 
 # --- a surname from the full name -------------------------------------------------------------

@@ -142,9 +142,8 @@ SAID = (
 
 @pytest.fixture
 def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID)
-    yield api
-    api.close()
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, SAID) as api:
+        yield api
 
 
 def test_gemma_answers_from_what_the_person_said(told: MemosAPI) -> None:
@@ -259,16 +258,13 @@ def test_gemma_does_not_answer_about_someone_from_the_persons_own_notes(
         "I studied computer science at AGH in Kraków",
         "Dominika sits next to me at work, she's a backend developer",
     )
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said)
-    try:
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said) as api:
         turn = api.chat("Where did Dominika study?")
         answer = "".join(turn)
         assert "AGH" not in answer and "computer science" not in answer.lower(), answer
         turn = api.chat("Where did I study?")
         answer = "".join(turn)
         assert "AGH" in answer, answer
-    finally:
-        api.close()
 
 
 def test_days_and_months_are_no_names() -> None:

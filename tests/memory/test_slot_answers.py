@@ -274,9 +274,8 @@ TOLD = (
 
 @pytest.fixture
 def told(embedder: Embedder, gemma_path: Path, sha_cache: Path) -> Iterator[MemosAPI]:
-    api = told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, TOLD)
-    yield api
-    api.close()
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, TOLD) as api:
+        yield api
 
 
 FROM_MEMORY = [

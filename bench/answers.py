@@ -251,6 +251,15 @@ def by_kind(ans: list[Answer]) -> str:
     return "; ".join(parts)
 
 
+def _spread(part: list[Answer]) -> str:
+    """How many of ``part`` went to answerable questions (and were right), how many not."""
+    known = [a for a in part if a.q["kind"] != "unknown"]
+    return (
+        f"{len(known)} to answerable questions ({sum(a.right for a in known)} right), "
+        f"{len(part) - len(known)} to questions with no answer in memory"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -325,21 +334,16 @@ def main() -> None:
                         f"answer in memory, {len(part) - unknown} to answerable ones)"
                     )
                     part = [a for a in answers if a.q["split"] == split and a.quoted]
-                    known = [a for a in part if a.q["kind"] != "unknown"]
                     kinds.append(
                         f"- gemma, {name} {split}: {len(part)} answers told a note as the person "
                         "said it instead of the model's answer (not supported, or \"I don't "
-                        f'know.") : {len(known)} to answerable questions '
-                        f"({sum(a.right for a in known)} right), {len(part) - len(known)} to "
-                        "questions with no answer in memory"
+                        f'know.") : {_spread(part)}'
                     )
                     part = [a for a in answers if a.q["split"] == split and a.asked_again]
-                    known = [a for a in part if a.q["kind"] != "unknown"]
                     kinds.append(
                         f"- gemma, {name} {split}: {len(part)} answers came from the model "
-                        "asked again with one note alone (its first answer not supported): "
-                        f"{len(known)} to answerable questions ({sum(a.right for a in known)} "
-                        f"right), {len(part) - len(known)} to questions with no answer in memory"
+                        f"asked again with one note alone (its first answer not supported): "
+                        f"{_spread(part)}"
                     )
             for a in answers + told:
                 if unclean(a.text) and len(unclean_examples) < 6:

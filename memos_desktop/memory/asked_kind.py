@@ -40,10 +40,11 @@ KIND_WORDS = frozenset(
     """old age many much long far tall often time day date month year city town country place
     part colour color""".split()
 )
-# Words that carry no topic of their own: "When did I get married?" and "We got married".
+# Words that carry no topic of their own: "When did I get married?" and "We got married";
+# "Where did I go to university?" and "I went to AGH".
 LIGHT_WORDS = frozenset(
-    """get got gets getting besides except apart other else cant dont doesnt didnt wont isnt
-    any anything anyone anybody""".split()
+    """get got gets getting go goes going went gone besides except apart other else cant dont
+    doesnt didnt wont isnt any anything anyone anybody""".split()
 )
 TIME_WORDS = frozenset(
     """monday tuesday wednesday thursday friday saturday sunday weekend weekday morning evening

@@ -301,6 +301,9 @@ class ChatService:
             # answered by "You studied computer science at AGH.").
             names = {stem(n) for n in asked_kind.names(asked)}
 
+        # which names are which relatives, as the hits tell ("the dog" is Fasola)
+        links = slot_answers.Memories([h.item for h in hits]).links if check else set()
+
         def named(note: str) -> bool:
             return not names or bool(names & slot_answers.name_words(note))
 
@@ -351,13 +354,15 @@ class ChatService:
                     # A note among the first hits may say what was asked in so many words
                     # (the model took another one's, or none, or said only "Yes." to "Am I
                     # allergic to anything?"): it is told as the person said it.
-                    quoted = note_answers.quoted_answer(asked, [h.item for h in hits], note_of)
+                    quoted = note_answers.quoted_answer(
+                        asked, [h.item for h in hits], note_of, links=links
+                    )
                     if quoted is not None:
                         answer, turn.quoted = quoted.text, True
                         turn.used = _used_alone(quoted.item, hits)
                 if (unknown or bare) and not turn.quoted and not own.outer_cancelled:
                     again = self._one_note(
-                        asked, hits, note_of, assembled, params, _Cancel(cancel), keep
+                        asked, hits, note_of, assembled, params, _Cancel(cancel), keep, links
                     )
                     if again is not None:
                         answer, item = again
@@ -395,6 +400,7 @@ class ChatService:
         params: SamplingParams,
         cancel: CancelToken,
         keep: Callable[[str], bool],
+        links: set[tuple[str, str]],
     ) -> tuple[str, MemoryItem] | None:
         """A small model given several notes may take the wrong one, or none: asked again with
         each of the best notes alone, the first answer that note supports."""
@@ -408,7 +414,7 @@ class ChatService:
             note = note_of(h.item)
             if not note or note in tried or not keep(note):
                 continue
-            if not note_answers.on_topic(asked, h.item, note):
+            if not note_answers.on_topic(asked, h.item, note, links=links):
                 continue
             tried.add(note)
             text = completion.question_text([note], [], asked, any_notes=True)

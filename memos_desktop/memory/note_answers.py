@@ -21,7 +21,7 @@ Design rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from memos_desktop.memory import asked_kind, completion, slots
 from memos_desktop.memory.lexicon import RELATIONS, SYNONYMS, my_relations, own_relation
@@ -344,6 +344,12 @@ def _others(q: str, want: set[str]) -> set[str]:
     return names | {w for w in want if w in RELATIONS.values()}
 
 
+def _with_links(have: set[str], links: Iterable[tuple[str, str]]) -> set[str]:
+    """A note's stems, with the relatives it names by name ("You walk Fasola" holds "dog"
+    when Fasola is the dog): ``links`` are (relation, name) pairs, ``Memories.links``."""
+    return have | {rel for rel, name in links if any(stem(w) in have for w in name.split())}
+
+
 def _on_subject(q: str, others: set[str], item: MemoryItem, note: str, have: set[str]) -> bool:
     if not others <= have:
         return False  # not about everyone the question names
@@ -353,7 +359,13 @@ def _on_subject(q: str, others: set[str], item: MemoryItem, note: str, have: set
     return all(own_relation(rel, note) for rel in my_relations(q))
 
 
-def on_topic(question: str, item: MemoryItem, note: str) -> bool:
+def on_topic(
+    question: str,
+    item: MemoryItem,
+    note: str,
+    *,
+    links: Iterable[tuple[str, str]] = (),
+) -> bool:
     """Is ``note`` (``item``'s) about whom and what ``question`` asks: everyone it names, each
     relative it calls the person's own as theirs, the person when it names no one else, and
     one word at least of what is asked beside them ("size" of "What is my shoe size?"; the
@@ -361,7 +373,7 @@ def on_topic(question: str, item: MemoryItem, note: str) -> bool:
     q = " ".join(completion.plain_question(question).split())
     want = asked_words(q)
     others = _others(q, want)
-    have = asked_words(note) | asked_words(item.text)
+    have = _with_links(asked_words(note) | asked_words(item.text), links)
     if not _on_subject(q, others, item, note, have):
         return False
     light = asked_kind.KIND_WORDS | asked_kind.LIGHT_WORDS | asked_kind.TIME_WORDS | _WHEN_WORDS
@@ -373,7 +385,11 @@ _WHEN_WORDS = frozenset("last next this ago".split())  # "last winter" is not th
 
 
 def quoted_answer(
-    question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
+    question: str,
+    hits: Sequence[MemoryItem],
+    note_of: Callable[[MemoryItem], str | None],
+    *,
+    links: Iterable[tuple[str, str]] = (),
 ) -> MemoryAnswer | None:
     """The note among the first hits that answers ``question``, when the model's own answer
     was not supported by the notes (or was "I don't know" beside them): said as what the
@@ -397,7 +413,7 @@ def quoted_answer(
     wh = _ASKS_WHAT.match(q) is not None
     found: list[tuple[int, float, MemoryItem, str]] = []
     for item, note in _notes(hits, note_of):
-        have = asked_words(note) | asked_words(item.text)
+        have = _with_links(asked_words(note) | asked_words(item.text), links)
         if not _on_subject(q, others, item, note, have):
             continue
         shared = topic & have

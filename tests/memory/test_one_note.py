@@ -97,8 +97,16 @@ def _ask_one_note(svc: chat.ChatService, asked: str) -> tuple[str, str] | None:
     hits = svc.retrieve(asked, 8)
     note_of = svc.scheduler.note_for
     assembled = svc.scheduler.assemble(svc.cube, asked, hits, [], now=time.time(), note_of=note_of)
+    links = slot_answers.Memories([h.item for h in hits]).links
     got = svc._one_note(
-        asked, hits, note_of, assembled, completion.sampling(None), CancelToken(), lambda _n: True
+        asked,
+        hits,
+        note_of,
+        assembled,
+        completion.sampling(None),
+        CancelToken(),
+        lambda _n: True,
+        links,
     )
     return None if got is None else (got[0], got[1].text)
 

@@ -16,7 +16,7 @@ from memos_desktop.memory import asked_kind, completion
 from memos_desktop.memory.lexicon import same_relation
 from memos_desktop.memory.note_answers import quoted_answer
 from memos_desktop.memory.search import SearchParams, retriever_alone
-from memos_desktop.memory.slot_answers import claims_of
+from memos_desktop.memory.slot_answers import Memories, claims_of
 from memos_desktop.store.records import NewMemory
 from tests.memory.conftest import told_api
 from tests.memory.test_slot_answers import _item
@@ -270,3 +270,27 @@ def test_gemma_does_not_answer_about_someone_from_the_persons_own_notes(
 def test_days_and_months_are_no_names() -> None:
     assert asked_kind.names("What do I do on Fridays with Kuba?") == {"kuba"}
     assert asked_kind.names("Where am I going in May?") == set()
+
+
+def test_a_relative_named_by_their_name_is_the_relative_asked_about() -> None:
+    # "the dog" of the question is Fasola of the note once another memory says so
+    texts = ("I walk Fasola every morning at 6:30", "We have a beagle called Fasola")
+    hits = [_item(t, 100.0 + i) for i, t in enumerate(texts)]
+    assert quoted_answer("When do I walk the dog?", hits, _note) is None
+    links = Memories(hits).links
+    assert ("dog", "fasola") in links
+    got = quoted_answer("When do I walk the dog?", hits, _note, links=links)
+    assert got is not None and "6:30" in got.text, got
+    # a name no memory links to the dog is not the dog
+    other = [_item("I walk Kasia to school at 8", 100.0), hits[1]]
+    assert quoted_answer("When do I walk the dog?", other, _note, links=links) is None
+
+
+def test_go_is_no_topic_of_its_own() -> None:
+    said = _quote(
+        "Where did we go for our anniversary?",
+        "We went to Sicily in September for our 5th wedding anniversary.",
+    )
+    assert said is not None and "Sicily" in said, said
+    # "go" alone shares no topic: "you go climbing" does not say where you studied
+    assert _quote("where did I go to university?", "I go bouldering at a gym in Zabłocie.") is None

@@ -459,6 +459,10 @@ class ChatService:
         if said is None:
             said = note_answers.yes_no_answer(question, items)
         if said is None:
+            said = note_answers.named_yes_no_answer(question, items, note_of)
+        if said is None:
+            said = note_answers.count_answer(question, items)
+        if said is None:
             said = note_answers.choice_answer(question, items)
         if said is None:
             said = note_answers.who_answer(question, items, note_of)

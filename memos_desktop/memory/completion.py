@@ -464,8 +464,6 @@ def supported(answer: str, given: str, question: str) -> bool:
         return False
     if asked_kind.missing(question, answer):
         return False
-    if _YES.match(answer) and not _WH.match(question.strip()) and not _held(question, given):
-        return False  # "Yes, she is married." needs a note that says so, not two halves
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}
     new = [
@@ -473,8 +471,16 @@ def supported(answer: str, given: str, question: str) -> bool:
         for i, w in enumerate(_TOKEN.findall(answer))
         if w.casefold() not in _ANSWER_WORDS and stem(w.casefold()) not in asked
     ]
+    yes_no = not _WH.match(question.strip())
+    # "Yes, she is married." needs a note that says so, not two halves; so does the question
+    # said back as an answer ("Kuba plays drums." to "Does Kuba play drums?")
+    # (one side of a choice said back, "You're a morning person.", is judged as before)
+    choice = re.search(r"\bor\b", question, re.I) is not None
+    affirms = _YES.match(answer) or (not new and not choice and not _NO.search(answer))
+    if yes_no and affirms and not _held(question, given):
+        return False
     if not new:
-        return not _WH.match(question.strip())
+        return yes_no
     found = [stem(w.casefold()) in have for _, w in new]
     for (i, w), ok in zip(new, found, strict=True):
         if not ok and (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())):
@@ -483,6 +489,7 @@ def supported(answer: str, given: str, question: str) -> bool:
 
 
 _YES = re.compile(r"^\s*yes\b", re.I)
+_NO = re.compile(r"^\s*no\b|\b(?:not|never|don't|doesn't|didn't|isn't|aren't|wasn't|can't)\b", re.I)
 _LIGHT = FUNCTION_WORDS | asked_kind.LIGHT_WORDS | _ANSWER_WORDS
 
 

@@ -20,6 +20,7 @@ RELATIONS: dict[str, str] = {
     **dict.fromkeys(("grandfather", "grandpa", "granddad", "grandad"), "grandfather"),
     **dict.fromkeys(("fiance", "fiancé", "fiancee", "fiancée"), "fiance"),
     **dict.fromkeys(("kid", "child", "kids", "children"), "child"),
+    **dict.fromkeys(("sibling", "siblings"), "sibling"),
     # A pet is often named by its breed ("a beagle called Fasola"): it is the dog. Breeds that
     # are also everyday words ("boxer", "lab", "pointer", "persian") are left out.
     **dict.fromkeys(DOG_BREEDS, "dog"),
@@ -55,6 +56,7 @@ def same_relation(text: str) -> list[str]:
 KINDS = {
     "child": ("son", "daughter", "stepson", "stepdaughter", "baby"),
     "parents": ("mother", "father"),
+    "sibling": ("brother", "sister", "twin"),
     "pet": ("dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster"),
 }
 

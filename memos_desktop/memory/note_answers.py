@@ -24,9 +24,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from memos_desktop.memory import asked_kind, completion, slots
-from memos_desktop.memory.lexicon import RELATIONS, SYNONYMS, my_relations, own_relation
+from memos_desktop.memory.lexicon import KINDS, RELATIONS, SYNONYMS, my_relations, own_relation
 from memos_desktop.memory.reader import FUNCTION_WORDS, READ_KEY, stem
-from memos_desktop.memory.slot_answers import MemoryAnswer, content_words
+from memos_desktop.memory.slot_answers import CHANGED, Memories, MemoryAnswer, content_words
 from memos_desktop.store.records import MemoryItem
 
 # How far down the question's hits (episodes left out) a note may be to answer it.
@@ -154,6 +154,42 @@ def yes_no_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | N
     if re.match(r"^You(?:r|'re)?\b", note):
         note = note[0].lower() + note[1:]
     return MemoryAnswer(f"{yes}, {note}", item)
+
+
+_YES_NO_NAMED = re.compile(
+    r"^(?:is|does|did|was|has|can) (?P<name>(?-i:[A-Z])[\w'-]+) (?P<rest>.+)$", re.I
+)
+
+
+def named_yes_no_answer(
+    question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
+) -> MemoryAnswer | None:
+    """A yes/no question about someone the person named ("Is Dominika vegan?", "Does Kuba play
+    bass?") that a note naming them says in so many words: "Yes, Dominika ... she's vegan".
+    Every content word of the question must be in the note; the newest such note of the
+    first few hits speaks."""
+    q = " ".join(question.split()).rstrip(" ?")
+    m = _YES_NO_NAMED.match(q)
+    if m is None or re.search(r"\bor\b", q, re.I) or m.group("name") in ("I", "It", "There"):
+        return None
+    name, want = m.group("name").casefold(), content_words(m.group("rest"))
+    if not want:
+        return None
+    notes = _notes(hits, note_of, RANKS + 1)
+    said = [
+        (item, note)
+        for item, note in notes[:RANKS]
+        if name in _words_of(note) and want <= content_words(note)
+    ]
+    if not said:
+        return None
+    item, note = max(said, key=lambda f: f[0].created_at)
+    for other, told in notes:
+        if other.created_at > item.created_at and name in _words_of(told) and CHANGED.search(told):
+            return (
+                None  # "Kuba quit the café": a later note may have changed it; the model reads both
+            )
+    return MemoryAnswer(f"{'No' if denied(note, want) else 'Yes'}, {note}", item)
 
 
 def _denied_later(item: MemoryItem, asked: str, hits: Sequence[MemoryItem]) -> MemoryItem | None:
@@ -299,6 +335,60 @@ def covering_answer(
     return MemoryAnswer(note, item)
 
 
+# --- how many of a kind of relative ----------------------------------------------------------
+
+_HOW_MANY = re.compile(
+    r"^how many (?P<kind>[\w-]+) (?:do|have|did) (?:i|we) (?:have|got|own|have got)\s*\??$", re.I
+)
+_COUNTS = "no one two three four five six seven eight nine ten".split()
+
+
+def _relation_of(word: str) -> str | None:
+    w = word.casefold()
+    for form in (w, w[:-1] if w.endswith("s") else w, w[:-3] + "y" if w.endswith("ies") else w):
+        if form in RELATIONS:
+            return RELATIONS[form]
+    return None
+
+
+def _listed(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def count_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | None:
+    """ "How many kids do I have?": the person's relatives of that kind the hits name ("our
+    daughter Zosia" is one), said as what they told ("You've told me about one daughter,
+    Zosia."). Only relatives named count, each once; none named gives no answer (the model's,
+    or "I don't know")."""
+    m = _HOW_MANY.match(" ".join(question.split()))
+    if m is None:
+        return None
+    rel = _relation_of(m.group("kind"))
+    if rel is None:
+        return None
+    kinds = {rel, *KINDS.get(rel, ())}
+    named: dict[str, tuple[str, MemoryItem]] = {}
+    for item in hits:
+        if item.status != "active" or item.type == "instruction":
+            continue
+        for r, name in sorted(Memories([item]).links):
+            if r in kinds and r not in KINDS and name not in named:
+                named[name] = (r, item)
+    if not named or len(named) >= len(_COUNTS):
+        return None
+    n = _COUNTS[len(named)]
+    rels = {r for r, _ in named.values()}
+    if len(rels) == 1:
+        (one,) = rels
+        plural = one if len(named) == 1 else ("children" if one == "child" else one + "s")
+        text = f"You've told me about {n} {plural}, {_listed([x.title() for x in named])}."
+    else:
+        said = _listed([f"your {r} {name.title()}" for name, (r, _) in named.items()])
+        text = f"You've told me about {n}: {said}."
+    first = next(iter(named.values()))[1]
+    return MemoryAnswer(text, first)
+
+
 # --- who someone is --------------------------------------------------------------------------
 
 _WHO = re.compile(r"^(?:who|whos|who's|who is|who was)\s+(?P<name>(?-i:[A-Z])[\w'-]+)\s*\??$", re.I)
@@ -428,8 +518,10 @@ def quoted_answer(
                 continue  # nothing beyond the question's words
             if not topic and (kind is None or not others):
                 continue
-            if 3 * len(shared) < 2 * len(topic):
-                continue  # most of what is asked, one word of three aside
+            if 3 * len(shared) < 2 * len(topic) and not (others and 2 * len(shared) >= len(topic)):
+                # most of what is asked, one word of three aside; half of it beside the names
+                # the note holds ("Which languages do I speak besides Polish and English?")
+                continue
         found.append((len(want & have), item.created_at, item, note))
     if not found:
         return None

@@ -302,7 +302,7 @@ def content_words(text: str) -> set[str]:
 
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|me|my|we|we're|our|us|you|your|you're)\b", re.I)
 # Words that say something changed ("Joanna relocated to Poznan", "kuba quit the cafe").
-_CHANGED = re.compile(
+CHANGED = re.compile(
     r"\b(?:moved|relocated|switched|changed|quit|left|replaced|sold|swapped|no longer|"
     r"any ?more|instead|now|new|since)\b",
     re.I,
@@ -320,7 +320,7 @@ def _may_change(ask: Asked, mem: Memories, other: MemoryItem, item: MemoryItem, 
         content_words(ask.phrase or ask.subject.rpartition(":")[2]) & content_words(said)
     )
     if not ask.words & content_words(said) & content_words(item.text) and not (
-        named and _CHANGED.search(said)
+        named and CHANGED.search(said)
     ):
         return False
     if ask.subject == "self" and not _FIRST_PERSON.search(said):

@@ -294,3 +294,11 @@ def test_go_is_no_topic_of_its_own() -> None:
     assert said is not None and "Sicily" in said, said
     # "go" alone shares no topic: "you go climbing" does not say where you studied
     assert _quote("where did I go to university?", "I go bouldering at a gym in Zabłocie.") is None
+
+
+def test_half_of_what_is_asked_is_enough_beside_the_names_the_note_holds() -> None:
+    note = "Languages: polish obviously, english at work, and my german is rusty"
+    said = _quote("Which languages do I speak besides Polish and English?", note)
+    assert said is not None and "german" in said, said
+    # without names to anchor it, half is not enough
+    assert _quote("Which languages do I speak at home?", "Languages are hard to learn") is None

@@ -1,0 +1,89 @@
+"""Answers the rules give from one note or a few, about someone the person named or a kind of
+relative: "How many kids do I have?" counted from the relatives named, "Is Dominika vegan?"
+said from the note naming her, and a yes/no question said back as the answer needing a note
+that holds it."""
+
+from __future__ import annotations
+
+from memos_desktop.memory import completion
+from memos_desktop.memory.note_answers import count_answer, named_yes_no_answer
+from memos_desktop.store.records import MemoryItem
+from tests.memory.test_slot_answers import _item
+
+
+def _hits(*texts: str) -> list[MemoryItem]:
+    return [_item(t, 100.0 + i) for i, t in enumerate(texts)]
+
+
+def _note(item: MemoryItem) -> str | None:
+    return completion.note_text(item.text)
+
+
+def _count(question: str, *texts: str) -> str | None:
+    got = count_answer(question, _hits(*texts))
+    return None if got is None else got.text
+
+
+def test_relatives_of_a_kind_are_counted_by_the_names_told() -> None:
+    kids = _count(
+        "how many kids do I have",
+        "Our daughter Zosia is 4 and obsessed with dinosaurs",
+        "We have a beagle called Fasola",
+    )
+    assert kids == "You've told me about one daughter, Zosia."
+    siblings = _count(
+        "How many siblings do I have?",
+        "My sister Joanna lives in Gdańsk",
+        "Younger brother Michał studies architecture in Warsaw",
+        "My mum is called Halina",
+    )
+    assert siblings is not None and siblings.startswith("You've told me about two:"), siblings
+    assert "sister Joanna" in siblings and "brother Michał" in siblings
+    assert "Halina" not in siblings
+    brothers = _count(
+        "How many brothers have I got?",
+        "Younger brother Michał studies architecture in Warsaw",
+        "My brother Tomek is a chef",
+    )
+    assert brothers == "You've told me about two brothers, Michał and Tomek."
+
+
+def test_no_count_without_a_relative_of_that_kind_named() -> None:
+    assert _count("How many cousins do I have?", "My sister Joanna lives in Gdańsk") is None
+    assert _count("How many kids do I have?", "I work as a software tester") is None
+    assert _count("How many books have I read?", "My sister Joanna lives in Gdańsk") is None
+
+
+def _named(question: str, *texts: str) -> str | None:
+    got = named_yes_no_answer(question, _hits(*texts), _note)
+    return None if got is None else got.text
+
+
+def test_a_yes_no_about_someone_named_is_said_from_the_note_naming_them() -> None:
+    note = "Dominika sits next to me at work, she's a backend developer and she's vegan"
+    said = _named("is Dominika vegan?", note)
+    assert said is not None and said.startswith("Yes, Dominika") and "vegan" in said, said
+    said = _named("Does Ola eat meat?", "Ola doesn't eat meat")
+    assert said is not None and said.startswith("No,"), said
+    # a note that does not say it, or one about someone else, does not answer
+    assert _named("Is Rafał married?", "Rafał is my team lead, really big into sailing") is None
+    assert _named("is Dominika vegan?", "Marzena is vegan") is None
+
+
+def test_a_later_note_that_may_have_changed_it_leaves_the_answer_to_the_model() -> None:
+    first = "Kuba plays bass in a punk band and works as a barista"
+    assert _named("Is Kuba a barista?", first) is not None
+    later = "Kuba quit the café, he works as a sound engineer now"
+    assert _named("Is Kuba a barista?", first, later) is None
+
+
+def test_the_question_said_back_needs_a_note_that_holds_it() -> None:
+    note = "- Kuba plays bass in a punk band.\n"
+    asked = "Does Kuba play drums?"
+    assert not completion.supported("Kuba plays drums.", note, asked)
+    assert completion.supported("Kuba plays bass.", note, "Does Kuba play bass?")
+    # a denial and one side of a choice are judged as before
+    assert completion.supported("No, Kuba does not play drums.", note, asked)
+    assert completion.supported(
+        "You're a morning person.", "- You get up at 5.\n", "Am I a morning person or a night owl?"
+    )

@@ -12,7 +12,11 @@ import re
 from memos_desktop.memory.lexicon import NUMBER_WORDS, RELATIONS
 from memos_desktop.memory.reader import FUNCTION_WORDS
 
-NUMBER_ASKED = re.compile(r"^how (?:old|many|much|long|far|tall|often)\b|\bage\b", re.I)
+NUMBER_ASKED = re.compile(
+    r"^how (?:old|many|much|long|far|tall|often)\b|\bage\b|"
+    r"^what(?:'s| is) (?:my|our|the) [\w ]*number\b",
+    re.I,
+)
 # Of those, the ones only a number answers ("How long should your answers be?" -> "Short.")
 COUNT_ASKED = re.compile(r"^how (?:old|many)\b|\bage\b", re.I)
 TIME_ASKED = re.compile(
@@ -38,7 +42,7 @@ COLOUR_ASKED = re.compile(r"\bcolou?rs?\b", re.I)
 # dad is still working at 63" says how old he is).
 KIND_WORDS = frozenset(
     """old age many much long far tall often time day date month year city town country place
-    part colour color""".split()
+    part colour color number""".split()
 )
 # Words that carry no topic of their own: "When did I get married?" and "We got married";
 # "Where did I go to university?" and "I went to AGH".

@@ -464,6 +464,8 @@ def supported(answer: str, given: str, question: str) -> bool:
         return False
     if asked_kind.missing(question, answer):
         return False
+    if not _numbers_about(answer, given, question):
+        return False
     asked = {stem(w) for w in _TOKEN.findall(question.casefold())}
     have = {stem(w) for w in _TOKEN.findall(given.casefold())}
     new = [
@@ -486,6 +488,35 @@ def supported(answer: str, given: str, question: str) -> bool:
         if not ok and (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())):
             return False  # a number or a name the notes do not hold
     return sum(found) / len(found) >= 0.6
+
+
+def _numbers_about(answer: str, given: str, question: str) -> bool:
+    """To a question asking for a number ("What's my flat number?", "How long is my
+    commute?"), is each number of ``answer`` in a note about what is asked: one holding a
+    word of the question beside the kind and function words ("112" of "Your parking spot is
+    number 112" is no flat number; "63" of "Your dad is still working at 63" is the dad's
+    age)? A number the question itself holds, or a question with no such word, passes."""
+    if not asked_kind.NUMBER_ASKED.search(question.strip()):
+        return True
+    # what is asked beside whom (the relatives and names are the subject test's)
+    light = _LIGHT | asked_kind.KIND_WORDS | _WH_WORDS | RELATIONS.keys()
+    words = [w for i, w in enumerate(_TOKEN.findall(question)) if not (i and w[:1].isupper())]
+    topic = {s for w in words if w.casefold() not in light and not w.isdigit() and (s := _stem1(w))}
+    if not topic:
+        return True
+    lines = [ln for ln in given.splitlines() if ln.strip()]
+    for num in set(re.findall(r"\d+", answer)) - set(re.findall(r"\d+", question)):
+        with_it = [ln for ln in lines if re.search(rf"(?<!\d){num}(?!\d)", ln)]
+        if with_it and not any(topic & _stems(ln) for ln in with_it):
+            return False
+    return True
+
+
+_WH_WORDS = frozenset("how what which when where who whose why".split())
+
+
+def _stem1(word: str) -> str:
+    return next(iter(_stems(word)), "")
 
 
 _YES = re.compile(r"^\s*yes\b", re.I)

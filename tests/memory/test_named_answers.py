@@ -87,3 +87,18 @@ def test_the_question_said_back_needs_a_note_that_holds_it() -> None:
     assert completion.supported(
         "You're a morning person.", "- You get up at 5.\n", "Am I a morning person or a night owl?"
     )
+
+
+def test_a_number_asked_for_comes_from_a_note_about_what_is_asked() -> None:
+    notes = (
+        "- Your parking spot in the underground garage is number 112.\n"
+        "- You moved! new flat in Bronowice, ul. Balicka, flat 27.\n"
+        "- Last Saturday you did the night run, 10 km in 52 minutes.\n"
+        "- Agnieszka is 33, a year younger than you.\n"
+    )
+    assert not completion.supported("112.", notes, "What's my flat number?")
+    assert completion.supported("27.", notes, "What's my flat number?")
+    assert completion.supported("112.", notes, "What's our parking spot number?")
+    assert not completion.supported("10 km.", notes, "how long is my commute")
+    # whom it is about is the subject test's: "my wife" is Agnieszka of another note
+    assert completion.supported("She is 33.", notes, "How old is my wife?")

@@ -20,9 +20,12 @@ NUMBER_ASKED = re.compile(
 # Of those, the ones only a number answers ("How long should your answers be?" -> "Short.")
 COUNT_ASKED = re.compile(r"^how (?:old|many)\b|\bage\b", re.I)
 TIME_ASKED = re.compile(
-    r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b|^at what time\b", re.I
+    r"^(?:when|what time|(?:what|which) (?:day|date|month|year|time)s?)\b(?! ?(?:format|zone)s?\b)|"
+    r"^at what time\b",
+    re.I,
 )
-CLOCK_ASKED = re.compile(r"^(?:what|at what) time\b", re.I)
+# ("What time format do I want?" asks for no time)
+CLOCK_ASKED = re.compile(r"^(?:what|at what) time\b(?! ?(?:format|zone)s?\b)", re.I)
 _CLOCK = re.compile(
     r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|h)\b|"
     r"\b(?:at|by|around|about|until|till|from|before|after) \d{1,2}\b(?![./]\d)"

@@ -191,6 +191,13 @@ _IMPERATIVE = re.compile(
     r"next time)\b",
     re.I,
 )
+# "no emojis in your answers pls", "no bullet points please": what the answers are not to have
+_NO_IN_ANSWERS = re.compile(
+    r"^(?:please |pls )?no (?:more )?(?:[\w-]+ ){0,2}(?:emojis?|exclamation marks?|bullet points|"
+    r"jargon|markdown|tables|lists)\b|^(?:please |pls )?no (?:[\w-]+ ){1,3}(?:in|with) your "
+    r"(?:answers|replies|responses|messages)\b",
+    re.I,
+)
 _STANDING = re.compile(
     r"\b(?:always|never|from now on|in (?:the )?future|going forward|from today|whenever|"
     r"every time|each time|by default|ever|next time|call me|with me|to me|me like|"
@@ -264,6 +271,8 @@ def classify(clause: str, asked: bool = False) -> MemoryType | None:
         return None
     if _HYPOTHETICAL.match(clause):
         return None
+    if _NO_IN_ANSWERS.match(clause):
+        return "instruction"
     if _IMPERATIVE.match(clause):
         if re.match(r"^(?:please )?(?:call me|address me as|stop \w+ing)\b", clause, re.I):
             return "instruction"
@@ -331,6 +340,8 @@ def read(text: str) -> list[Statement]:
     last_subject: tuple[str, str] | None = None  # (subject, phrase as written)
     for raw, asked in clauses(text):
         clause, replaces = _normalise(raw)
+        if _NO_IN_ANSWERS.match(raw.strip()):
+            clause = raw.strip()[0].upper() + raw.strip()[1:]  # its "no" is what is asked
         if not clause:
             continue
         if _PRONOUN.match(clause) and last_subject and last_subject[0] != "self":

@@ -178,3 +178,12 @@ def test_a_relative_typed_without_my_and_a_named_persons_move_are_read() -> None
     assert ("michał", "residence", "berlin") in claims(
         "Michał finished his degree and moved to Berlin"
     )
+
+
+def test_what_the_answers_are_not_to_have_is_an_instruction() -> None:
+    said = statements.read("no emojis in your answers pls")
+    assert [(s.text, s.type) for s in said] == [("No emojis in your answers pls", "instruction")]
+    assert [s.type for s in statements.read("No bullet points please")] == ["instruction"]
+    # a "no" of its own is not one
+    assert statements.read("no worries, thanks") == []
+    assert [s.type for s in statements.read("No, my sister is called Ana")] != ["instruction"]

@@ -185,10 +185,9 @@ def named_yes_no_answer(
         return None
     item, note = max(said, key=lambda f: f[0].created_at)
     for other, told in notes:
+        # "Kuba quit the café": a later note may have changed it; the model reads both
         if other.created_at > item.created_at and name in _words_of(told) and CHANGED.search(told):
-            return (
-                None  # "Kuba quit the café": a later note may have changed it; the model reads both
-            )
+            return None
     return MemoryAnswer(f"{'No' if denied(note, want) else 'Yes'}, {note}", item)
 
 

@@ -1,14 +1,20 @@
 """Answers the rules give from one note or a few, about someone the person named or a kind of
 relative: "How many kids do I have?" counted from the relatives named, "Is Dominika vegan?"
-said from the note naming her, and a yes/no question said back as the answer needing a note
-that holds it."""
+said from the note naming her, a yes/no question said back as the answer needing a note
+that holds it, a number asked for coming from a note about it, and the packaged Gemma through
+``MemosAPI.chat`` with a real encrypted store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from memos_desktop.engines.base import Embedder
 from memos_desktop.memory import completion
 from memos_desktop.memory.note_answers import count_answer, named_yes_no_answer
 from memos_desktop.store.records import MemoryItem
+from tests.memory.conftest import told_api
 from tests.memory.test_slot_answers import _item
+from tests.model_fixtures import GEMMA_BASE
 
 
 def _hits(*texts: str) -> list[MemoryItem]:
@@ -102,3 +108,24 @@ def test_a_number_asked_for_comes_from_a_note_about_what_is_asked() -> None:
     assert not completion.supported("10 km.", notes, "how long is my commute")
     # whom it is about is the subject test's: "my wife" is Agnieszka of another note
     assert completion.supported("She is 33.", notes, "How old is my wife?")
+
+
+def test_gemma_counts_the_kids_named_and_walks_the_dog_named(
+    embedder: Embedder, gemma_path: Path, sha_cache: Path
+) -> None:
+    said = (
+        "our daughter Zosia is 4 and completely obsessed with dinosaurs",
+        "we have a beagle called Fasola, she's 6",
+        "I walk Fasola every morning at 6:30 before anyone else is awake",
+        "Dominika sits next to me at work, she's a backend developer and she's vegan",
+    )
+    with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said) as api:
+        kids = "".join(api.chat("how many kids do I have"))
+        assert "one daughter" in kids and "Zosia" in kids, kids
+        vegan = "".join(api.chat("is Dominika vegan?"))
+        assert vegan.startswith("Yes") and "vegan" in vegan, vegan
+        # the model, or the note naming Fasola once she is known to be the dog
+        walk = api.chat("When do I walk the dog?")
+        answer = "".join(walk)
+        assert "6:30" in answer, answer
+        assert [u.text for u in walk.used if u.origin != "core"], walk.used

@@ -161,6 +161,9 @@ _YES_NO_NAMED = re.compile(
 )
 
 
+_NOT_NAMES = frozenset(("I", "It", "There", "This", "That"))
+
+
 def named_yes_no_answer(
     question: str, hits: Sequence[MemoryItem], note_of: Callable[[MemoryItem], str | None]
 ) -> MemoryAnswer | None:
@@ -170,7 +173,7 @@ def named_yes_no_answer(
     first few hits speaks."""
     q = " ".join(question.split()).rstrip(" ?")
     m = _YES_NO_NAMED.match(q)
-    if m is None or re.search(r"\bor\b", q, re.I) or m.group("name") in ("I", "It", "There"):
+    if m is None or re.search(r"\bor\b", q, re.I) or m.group("name") in _NOT_NAMES:
         return None
     name, want = m.group("name").casefold(), content_words(m.group("rest"))
     if not want:
@@ -371,7 +374,8 @@ def count_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswer | No
         if item.status != "active" or item.type == "instruction":
             continue
         for r, name in sorted(Memories([item]).links):
-            if r in kinds and r not in KINDS and name not in named:
+            # each name once, by its own relation rather than the kind ("daughter", not "kid")
+            if r in kinds and (name not in named or (named[name][0] in KINDS and r not in KINDS)):
                 named[name] = (r, item)
     if not named or len(named) >= len(_COUNTS):
         return None

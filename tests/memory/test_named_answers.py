@@ -52,6 +52,9 @@ def test_relatives_of_a_kind_are_counted_by_the_names_told() -> None:
         "My brother Tomek is a chef",
     )
     assert brothers == "You've told me about two brothers, Michał and Tomek."
+    # a child told as "my kid" counts too
+    mixed = _count("How many kids do I have?", "My kid Tom is 7", "Our daughter Zosia is 4")
+    assert mixed is not None and mixed.startswith("You've told me about two:"), mixed
 
 
 def test_no_count_without_a_relative_of_that_kind_named() -> None:

@@ -501,7 +501,7 @@ def _numbers_about(answer: str, given: str, question: str) -> bool:
     # what is asked beside whom (the relatives and names are the subject test's)
     light = _LIGHT | asked_kind.KIND_WORDS | _WH_WORDS | RELATIONS.keys()
     words = [w for i, w in enumerate(_TOKEN.findall(question)) if not (i and w[:1].isupper())]
-    topic = {s for w in words if w.casefold() not in light and not w.isdigit() and (s := _stem1(w))}
+    topic = _stems(" ".join(w for w in words if w.casefold() not in light and not w.isdigit()))
     if not topic:
         return True
     lines = [ln for ln in given.splitlines() if ln.strip()]
@@ -513,10 +513,6 @@ def _numbers_about(answer: str, given: str, question: str) -> bool:
 
 
 _WH_WORDS = frozenset("how what which when where who whose why".split())
-
-
-def _stem1(word: str) -> str:
-    return next(iter(_stems(word)), "")
 
 
 _YES = re.compile(r"^\s*yes\b", re.I)

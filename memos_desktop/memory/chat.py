@@ -301,9 +301,6 @@ class ChatService:
             # answered by "You studied computer science at AGH.").
             names = {stem(n) for n in asked_kind.names(asked)}
 
-        # which names are which relatives, as the hits tell ("the dog" is Fasola)
-        links = slot_answers.Memories([h.item for h in hits]).links if check else set()
-
         def named(note: str) -> bool:
             return not names or bool(names & slot_answers.name_words(note))
 
@@ -350,6 +347,13 @@ class ChatService:
                     turn.unsupported = True
                     answer, unknown = completion.DONT_KNOW, True
                 bare = not unknown and completion.says_too_little(answer, asked)
+                # which names are which relatives, as the hits tell ("the dog" is Fasola): for
+                # the quote and the retry below, so only when the answer is not given as it is
+                links = (
+                    slot_answers.Memories([h.item for h in hits]).links
+                    if unknown or bare
+                    else set()
+                )
                 if (unknown or bare) and not own.outer_cancelled:
                     # A note among the first hits may say what was asked in so many words
                     # (the model took another one's, or none, or said only "Yes." to "Am I

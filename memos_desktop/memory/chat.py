@@ -45,6 +45,7 @@ from memos_desktop.memory import asked_kind, completion, note_answers, slot_answ
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.reader import READ_KEY, stem
+from memos_desktop.memory.repeat_guard import RepeatGuard
 from memos_desktop.memory.scheduler import Assembled, Budget, Scheduler, UsedMemory, used_memory
 from memos_desktop.store.profile import Store
 from memos_desktop.store.records import Cube, MemoryItem, Message, SearchHit
@@ -278,7 +279,7 @@ class ChatService:
             )
             return turn
         own = _Cancel(cancel)  # the repetition guard stops the engine through it too
-        guard = completion.RepeatGuard() if plain else None
+        guard = RepeatGuard() if plain else None
         voice = completion.Voice() if plain else None
 
         # A base model's answer to a question is held until its line is complete (a fraction

@@ -17,6 +17,7 @@ from memos_desktop.engines.llamacpp import LlamaCppEngine
 from memos_desktop.memory import completion
 from memos_desktop.memory.chat import sent_again
 from memos_desktop.memory.reader import READ_KEY
+from memos_desktop.memory.repeat_guard import RepeatGuard
 from memos_desktop.memory.scheduler import Scheduler
 from memos_desktop.store.profile import open_profile
 from memos_desktop.store.records import NewMemory, SearchFilters
@@ -76,21 +77,21 @@ def test_the_prompt_is_a_pattern_with_nothing_of_the_question_in_its_prefix() ->
 
 
 def test_a_repeated_sentence_ends_the_answer_and_is_never_shown() -> None:
-    g = completion.RepeatGuard()
+    g = RepeatGuard()
     pieces = ["You live", " in Porto.", " You", " live in", " Porto."]
     shown = "".join(g.feed(p) for p in pieces)
     assert shown == "You live in Porto. " and not g.done  # the repeat is held back...
     assert g.finish() == "" and g.done  # ...and, complete, never shown
-    g = completion.RepeatGuard()
+    g = RepeatGuard()
     shown = "".join(g.feed(p) for p in [*pieces, " You"])
     assert shown == "You live in Porto. " and g.done
-    g = completion.RepeatGuard()
+    g = RepeatGuard()
     shown = "".join(g.feed(p) for p in ["I'd write: 14/1/2014,", " 14/1/2014,", " 14/1/"])
     assert shown == "I'd write: 14/1/2014, " and g.done  # a clause twice in a row
-    g = completion.RepeatGuard()
+    g = RepeatGuard()
     pieces = ["You live in Porto, Portugal.", " Ana lives in Lisbon, Portugal."]
     assert "".join(g.feed(p) for p in pieces) + g.finish() == "".join(pieces)
-    g = completion.RepeatGuard()
+    g = RepeatGuard()
     pieces = ["Pi is 3.", "14. You live", " in Porto."]
     assert "".join(g.feed(p) for p in pieces) + g.finish() == "Pi is 3.14. You live in Porto."
 

@@ -41,7 +41,7 @@ from memos_desktop.engines.base import (
     with_options,
 )
 from memos_desktop.engines.chat_format import TURN_MARKERS
-from memos_desktop.memory import asked_kind, completion, note_answers, slot_answers
+from memos_desktop.memory import asked_kind, completion, later, note_answers, slot_answers
 from memos_desktop.memory.consolidate import EXTRACT
 from memos_desktop.memory.ingest import store_read
 from memos_desktop.memory.reader import READ_KEY, stem
@@ -128,6 +128,8 @@ class ChatTurn:
     quoted: bool = False
     # The answer is the model's, asked again with one note alone (its first was unsupported)
     asked_again: bool = False
+    # The answer is a later note's, or says it after the answer (``later``)
+    changed: bool = False
 
     def __iter__(self) -> Iterator[str]:
         yield from self._stream
@@ -227,10 +229,7 @@ class ChatService:
         # A base model's prompt leaves out memories with no fact in them (questions): ask for
         # more, the scheduler keeps the best few facts.
         want = top_k * 2 if self.style == "completion" else top_k
-        # The raw episodes of what the person asked before ("User: What's my name?") hold no
-        # fact and are nearest to a question like theirs: they would crowd out the memories
-        # that answer. Fetched beyond what is wanted, then left out.
-        hits = [h for h in self.retrieve(asked, want * 2) if not asked_before(h.item)][:want]
+        hits = self._found(asked, want * 2)[:want]  # fetched beyond what is wanted
         direct, slot = None, None
         # A memory's note (a store read and the reader's patterns) is asked for by the direct
         # answers and the prompt both: once per turn.
@@ -374,6 +373,19 @@ class ChatService:
                         unknown = bare = False
                         turn.unsupported, turn.asked_again = False, True
                         turn.used = _used_alone(item, hits)
+                if not unknown and not own.outer_cancelled:
+                    # a later note may have changed it ("switched bouldering to Tuesdays")
+                    now_said = later.changed_answer(
+                        asked,
+                        answer,
+                        [h.item for h in hits],
+                        note_of,
+                        named,
+                        lambda t: [h.item for h in self._found(t, later.SEARCHED)],
+                    )
+                    if now_said is not None:
+                        answer, turn.changed = now_said[0], True
+                        turn.used = _used_alone(now_said[1], hits)
                 if turn.unsupported and not turn.quoted:
                     log.info(
                         "an answer the notes do not support was replaced by %r",
@@ -395,6 +407,12 @@ class ChatService:
 
         turn._stream = stream()
         return turn
+
+    def _found(self, query: str, k: int) -> list[SearchHit]:
+        """The memories found for ``query``, less the raw episodes of what the person asked
+        before ("User: What's my name?"): they hold no fact and are nearest to a question like
+        theirs, so they would crowd out the memories that answer."""
+        return [h for h in self.retrieve(query, k) if not asked_before(h.item)]
 
     def _one_note(
         self,
@@ -422,21 +440,10 @@ class ChatService:
             if not note_answers.on_topic(asked, h.item, note, links=links):
                 continue
             tried.add(note)
-            text = completion.question_text([note], [], asked, any_notes=True)
-            messages = (*assembled.messages[:-1], ChatMessage("user", text))
-            voice = completion.Voice()
-            out = ""
-            for chunk in self.engine.chat_stream(messages, params, cancel):
-                out += voice.feed(chunk.text, final=chunk.stats is not None)
-            out = out.strip()
+            out = completion.ask_alone(self.engine, assembled.messages, note, asked, params, cancel)
             if cancel.cancelled:
                 return None
-            if (
-                out
-                and out != completion.DONT_KNOW
-                and completion.supported(out, note, asked)
-                and not completion.says_too_little(out, asked)
-            ):
+            if out is not None:
                 return out, h.item
         return None
 

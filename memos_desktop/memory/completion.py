@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from memos_desktop.engines.base import ChatMessage, SamplingParams
+from memos_desktop.engines.base import CancelToken, ChatEngine, ChatMessage, SamplingParams
 from memos_desktop.engines.chat_format import TURN_MARKERS
 from memos_desktop.memory import asked_kind
 from memos_desktop.memory.lexicon import RELATIONS, others_relation
@@ -429,6 +429,33 @@ def personal_question(text: str) -> bool:
 
 
 # --- answers the notes support ---------------------------------------------------------------
+
+
+def ask_alone(
+    engine: ChatEngine,
+    messages: Sequence[ChatMessage],
+    note: str,
+    asked: str,
+    params: SamplingParams,
+    cancel: CancelToken,
+) -> str | None:
+    """The model's answer to ``asked`` given ``note`` alone (the prompt of ``messages`` with
+    its last message replaced), if that note supports it."""
+    text = question_text([note], [], asked, any_notes=True)
+    voice = Voice()
+    out = ""
+    for chunk in engine.chat_stream((*messages[:-1], ChatMessage("user", text)), params, cancel):
+        out += voice.feed(chunk.text, final=chunk.stats is not None)
+    out = out.strip()
+    if (
+        out
+        and not cancel.cancelled
+        and out != DONT_KNOW
+        and supported(out, note, asked)
+        and not says_too_little(out, asked)
+    ):
+        return out
+    return None
 
 
 def given_text(messages: Sequence[ChatMessage]) -> str:

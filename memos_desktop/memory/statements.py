@@ -37,7 +37,10 @@ class Statement:
 
 # --- normalising -----------------------------------------------------------------------------
 
-_ABBREV = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|etc|e\.g|i\.e)\.", re.I)
+# titles, and the short words of an address ("ul. Balicka", "Apt. 4")
+_ABBREV = re.compile(
+    r"\b(Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|etc|e\.g|i\.e|ul|al|Ave|Rd|Apt|Blvd|approx|vs)\.", re.I
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|\s+-\s+")
 _SUBJ = (
     r"(?:I|i|I'm|i'm|im|I've|i've|I'd|I'll|my|My|we|We|we're|We're|our|Our|he|He|she|She|"
@@ -331,6 +334,19 @@ _HAVE_A = re.compile(
     rf"({'|'.join(sorted(lexicon.RELATIONS, key=len, reverse=True))})\b"
 )
 _PRONOUN = re.compile(r"^(?:He|She|They|he|she|they)\b")
+# A clause of the person's own with its "I" left out, as people write in chat ("switched
+# bouldering to Tuesdays", "got an iPhone 15 now", "just started learning Spanish"): a verb
+# in the past tense first. Words ending in -ed that are seldom verbs there are not.
+_PAST = (
+    r"(?:(?!(?:need|speed|indeed|hundred|tired|bored|red|bed|shed|seed|feed|wed|fed|bred|led|"
+    r"sled|weed|deed|freed|used|supposed|interested|excited|married|scared|worried|confused|"
+    r"stressed|surprised|pleased|amazed|annoyed|obsessed)\b)[a-z]{3,}ed|got|went|sold|bought|"
+    r"made|took|left|quit|began|became|found|lost|met|had|did|came|won|broke|ran|wrote|paid|"
+    r"spent|built|kept|sent|brought|drove|flew|grew|gave|saw)"
+)
+_DROPPED_I = re.compile(rf"^(?:(?:just|finally|recently|also|already|then) )?{_PAST}\s+\w", re.I)
+# ... and a new thing of theirs told without a verb ("new flat in Bronowice, flat 27")
+_NEW_THING = re.compile(r"^(?:a )?new (?=\w+ (?:in|at|on|is|from|for|so|with|,)|\w+$)", re.I)
 _CONTINUES = re.compile(rf"^(?:{_VERB3}|{_VERB1})\b", re.I)
 
 
@@ -348,6 +364,10 @@ def read(text: str) -> list[Statement]:
             clause = _PRONOUN.sub(last_subject[1], clause, count=1)
         elif _CONTINUES.match(clause) and last_subject:
             clause = f"{last_subject[1]} {clause[0].lower()}{clause[1:]}"
+        elif _DROPPED_I.match(clause) and not asked and not _smalltalk(clause):
+            clause = f"I {clause[0].lower()}{clause[1:]}"
+        elif _NEW_THING.match(clause) and not asked:
+            clause = _NEW_THING.sub("My new ", clause, count=1)
         head = slots.subject_of(clause)
         have = _HAVE_A.match(clause)
         if have is not None:  # "I have a daughter. She is 11."

@@ -187,3 +187,26 @@ def test_what_the_answers_are_not_to_have_is_an_instruction() -> None:
     # a "no" of its own is not one
     assert statements.read("no worries, thanks") == []
     assert [s.type for s in statements.read("No, my sister is called Ana")] != ["instruction"]
+
+
+def test_what_the_person_did_told_without_i_is_read_as_theirs() -> None:
+    def read(text: str) -> list[tuple[str, str]]:
+        return [(s.text, s.type) for s in statements.read(text)]
+
+    assert read("switched bouldering to Tuesdays and Fridays, Mondays got way too crowded") == [
+        ("I switched bouldering to Tuesdays and Fridays, Mondays got way too crowded", "fact")
+    ]
+    assert read("just started learning Spanish last month") == [
+        ("I just started learning Spanish last month", "fact")
+    ]
+    assert read("got a new car, a red Mazda") == [("I got a new car, a red Mazda", "fact")]
+    # a new thing of theirs told without a verb, and "ul." no end of a sentence
+    assert read("we moved! new flat in Bronowice, ul. Balicka, flat 27") == [
+        ("We moved", "fact"),
+        ("My new flat in Bronowice, ul Balicka, flat 27", "fact"),
+    ]
+    # small talk, a state of mind, a request and a question stay out
+    assert read("Got it, thanks") == []
+    assert read("Tired today") == []
+    assert read("Need a recipe for dinner") == []
+    assert read("moved the meeting yet?") == []

@@ -172,3 +172,59 @@ DEVICES = frozenset("phone mobile laptop computer tablet watch camera bike bicyc
 OCCASIONS = frozenset(
     "appointment meeting class lesson session exam interview check-up checkup training".split()
 )
+
+
+# --- kinds of things a question may name ("What sport do I love?") --------------------------
+
+_SPORTS = """
+    football soccer tennis basketball volleyball handball rugby cricket baseball hockey golf
+    boxing swimming running jogging cycling climbing bouldering skiing snowboarding surfing
+    sailing rowing kayaking canoeing hiking trekking yoga pilates crossfit badminton squash
+    karate judo fencing skating triathlon marathon weightlifting wrestling archery padel
+    """
+_PASTIMES = """
+    reading painting drawing gardening cooking baking knitting crocheting sewing photography
+    fishing chess gaming birdwatching woodworking pottery writing singing dancing camping
+    origami calligraphy puzzles crosswords
+    """
+_INSTRUMENTS = """
+    guitar bass drums piano keyboard violin cello viola flute saxophone trumpet trombone
+    clarinet ukulele harp accordion harmonica banjo mandolin oboe
+    """
+# A question naming the kind ("What's Rafał's hobby?", "Which herb can't I stand?") is about
+# a note naming one of its members ("really big into sailing", "I hate coriander"). Keys are
+# the question's words; English only.
+CATEGORIES: dict[str, frozenset[str]] = {
+    k: frozenset(v.split())
+    for k, v in {
+        "sport": _SPORTS,
+        "hobby": _SPORTS + _PASTIMES + _INSTRUMENTS,
+        "pastime": _SPORTS + _PASTIMES,
+        "instrument": _INSTRUMENTS,
+        "breed": " ".join(DOG_BREEDS) + " siamese ragdoll sphynx persian maine coon bengal",
+        "herb": """coriander cilantro parsley basil dill mint oregano thyme rosemary sage
+            chives tarragon lovage""",
+        "spice": """cumin paprika chilli chili pepper cinnamon nutmeg turmeric ginger cloves
+            cardamom saffron""",
+        "drink": """coffee tea beer wine juice milk soda cola lemonade kombucha mate
+            whisky whiskey vodka gin rum cider""",
+        "beer": "ipa lager stout pilsner pils ale porter weissbier",
+        "language": """english polish german french spanish italian portuguese dutch russian
+            ukrainian czech slovak swedish norwegian danish finnish greek turkish arabic
+            hebrew hindi chinese mandarin cantonese japanese korean""",
+        # what a unit is for ("How should you give me temperatures?": "use Celsius")
+        "temperature": "celsius fahrenheit °c °f",
+        "distance": "km kilometres kilometers miles metres meters metric imperial",
+        "weight": "kg kilograms kilos pounds lbs stone metric imperial",
+        "currency": "euro euros eur zloty złoty pln dollars usd pounds gbp",
+    }.items()
+}
+# Words of a question that ask for one of those kinds ("what do I do to unwind").
+CATEGORY_WORDS = {
+    **{k: k for k in CATEGORIES},
+    **dict.fromkeys(("unwind", "relax", "hobbies", "pastimes"), "hobby"),
+    **{"sports": "sport", "instruments": "instrument", "herbs": "herb", "spices": "spice"},
+    **{"drinks": "drink", "beers": "beer", "languages": "language"},
+    **{"temperatures": "temperature", "distances": "distance", "weights": "weight"},
+    **dict.fromkeys(("money", "prices", "price"), "currency"),
+}

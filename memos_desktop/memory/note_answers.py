@@ -24,7 +24,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from memos_desktop.memory import asked_kind, completion, slots
-from memos_desktop.memory.lexicon import KINDS, RELATIONS, SYNONYMS, my_relations, own_relation
+from memos_desktop.memory.lexicon import (
+    CATEGORIES,
+    CATEGORY_WORDS,
+    KINDS,
+    RELATIONS,
+    SYNONYMS,
+    my_relations,
+    own_relation,
+)
 from memos_desktop.memory.reader import FUNCTION_WORDS, READ_KEY, stem
 from memos_desktop.memory.slot_answers import CHANGED, Memories, MemoryAnswer, content_words
 from memos_desktop.store.records import MemoryItem
@@ -59,6 +67,8 @@ _TO_YOU = re.compile(
 )
 
 
+# How the assistant hands something over, not what: no word of what is asked.
+_HANDING = frozenset(stem(w) for w in "give giving tell show use put send".split())
 # A note said to the assistant ("no emojis in your answers pls").
 _ADDRESSED = re.compile(r"\b(?:you|your|yours)\b", re.I)
 
@@ -69,17 +79,21 @@ def instruction_answer(question: str, hits: Sequence[MemoryItem]) -> MemoryAnswe
     short."), or None."""
     if not completion.is_question(question) or not _TO_YOU.search(question):
         return None
-    want = asked_words(question)
+    want = asked_words(question) - _HANDING  # "give" of "How should you give me temperatures?"
     best: tuple[int, int, MemoryAnswer] | None = None
-    for rank, item in enumerate(_first(hits)):
-        if item.type == "instruction":
+    first = {i.id for i in _first(hits)}
+    for rank, item in enumerate(hits):
+        if item.type == "instruction" and item.status == "active":
             note = completion.note_text(item.text)
             if not note:
                 continue
             # The instruction the question names ("temperatures" in "Use Celsius for
-            # temperatures"), else the best hit: a question's words may be none of its own
-            # ("How long should your answers be?" and "Keep replies short").
-            shared = len(want & asked_words(item.text))
+            # temperatures", "Celsius" a temperature), found anywhere among the hits; else
+            # the best of the first: a question's words may be none of its own ("How long
+            # should your answers be?" and "Keep replies short").
+            shared = len(want & (asked_words(item.text) | kinds_named(item.text)))
+            if not shared and item.id not in first:
+                continue
             if best is None or shared > best[0]:
                 best = (shared, rank, MemoryAnswer(note, item))
     if best is None:
@@ -443,6 +457,14 @@ def _with_links(have: set[str], links: Iterable[tuple[str, str]]) -> set[str]:
     return have | {rel for rel, name in links if any(stem(w) in have for w in name.split())}
 
 
+def kinds_named(text: str) -> set[str]:
+    """The stems of the words that ask for a kind of thing ``text`` names one of ("sport",
+    "hobby", "unwind" for "I love bouldering"; "breed" for "a beagle called Fasola")."""
+    words = set(re.findall(r"[\w-]+", text.casefold()))
+    kinds = {k for k, members in CATEGORIES.items() if members & words}
+    return {stem(w) for w, k in CATEGORY_WORDS.items() if k in kinds}
+
+
 def _on_subject(q: str, others: set[str], item: MemoryItem, note: str, have: set[str]) -> bool:
     if not others <= have:
         return False  # not about everyone the question names
@@ -469,6 +491,7 @@ def on_topic(
     have = _with_links(asked_words(note) | asked_words(item.text), links)
     if not _on_subject(q, others, item, note, have):
         return False
+    have |= kinds_named(f"{note} {item.text}")
     light = asked_kind.KIND_WORDS | asked_kind.LIGHT_WORDS | asked_kind.TIME_WORDS | _WHEN_WORDS
     topic = want - others - {stem(w) for w in light}
     return not topic or bool(topic & have)
@@ -509,6 +532,7 @@ def quoted_answer(
         have = _with_links(asked_words(note) | asked_words(item.text), links)
         if not _on_subject(q, others, item, note, have):
             continue
+        have |= kinds_named(f"{note} {item.text}")
         shared = topic & have
         if not wh:
             if not topic or shared != topic:

@@ -259,3 +259,20 @@ def test_an_instruction_answers_only_when_no_other_note_says_more() -> None:
     assert instruction_answer("How long should your answers be?", [short, longer]) is None
     got = instruction_answer("How long should your answers be?", [short, clock])
     assert got is not None and got.item is short
+
+
+def test_the_instruction_for_a_kind_of_unit_is_found_below_the_first_hits() -> None:
+    speech = _item("I am supposed to give a speech, help", 1)
+    clock = _item("always use the 24-hour clock when you give me times", 2, "instruction")
+    talk = _item("I am giving a talk on API testing in Wrocław on 12 February", 3)
+    pets = _item("we have a beagle called Fasola", 4)
+    units = _item("use kilometres and Celsius, never miles or Fahrenheit", 5, "instruction")
+    hits = [speech, clock, talk, pets, units]
+    # "Celsius" is a temperature; "give" says how, not what
+    got = instruction_answer("How should you give me temperatures?", hits)
+    assert got is not None and got.item is units, got
+    got = instruction_answer("How should you give me distances?", hits)
+    assert got is not None and got.item is units, got
+    # below the first hits, only one that names what is asked
+    got = instruction_answer("How should you reply to me?", hits)
+    assert got is not None and got.item is clock, got

@@ -14,7 +14,7 @@ from memos_desktop.api import MemosAPI
 from memos_desktop.engines.base import Embedder, SamplingParams
 from memos_desktop.memory import asked_kind, completion
 from memos_desktop.memory.lexicon import same_relation
-from memos_desktop.memory.note_answers import quoted_answer
+from memos_desktop.memory.note_answers import kinds_named, on_topic, quoted_answer
 from memos_desktop.memory.search import SearchParams, retriever_alone
 from memos_desktop.memory.slot_answers import Memories, claims_of
 from memos_desktop.store.records import NewMemory
@@ -302,3 +302,16 @@ def test_half_of_what_is_asked_is_enough_beside_the_names_the_note_holds() -> No
     assert said is not None and "german" in said, said
     # without names to anchor it, half is not enough
     assert _quote("Which languages do I speak at home?", "Languages are hard to learn") is None
+
+
+def test_a_kind_of_thing_asked_for_is_told_from_the_note_naming_one() -> None:
+    sailing = "Rafał is my team lead, good guy, really big into sailing"
+    said = _quote("What's Rafał's hobby?", "I work at Hexbyte", sailing)
+    assert said == "You told me: Rafał is your team lead, good guy, really big into sailing.", said
+    beagle = "We have a beagle called Fasola, she's 6"
+    assert on_topic("What breed is Fasola?", _item(beagle, 1.0), completion.note_text(beagle) or "")
+    # a note naming no member of the kind is not about it
+    assert _quote("What's Rafał's hobby?", "Rafał is my team lead, good guy") is None
+    # the kinds a note names one of, as the words that ask for them
+    assert {"sport", "hobby", "unwind"} <= kinds_named("I love bouldering, it's my therapy")
+    assert kinds_named("I had pasta") == set()

@@ -30,6 +30,7 @@ from memos_desktop.memory.lexicon import (
     KINDS,
     RELATIONS,
     SYNONYMS,
+    TOPIC_SYNONYMS,
     my_relations,
     own_relation,
 )
@@ -291,7 +292,8 @@ def asked_words(text: str) -> set[str]:
     """The stems of what a text is about: no function words, no "'s", contractions joined."""
     t = re.sub(r"'s\b", "", text.casefold().replace("\u2019", "'")).replace("'", "")
     return {
-        stem(RELATIONS.get(w, SYNONYMS.get(w, w)))  # "mum" is "mother", "films" "movie"
+        # "mum" is "mother", "films" "movie", "office" "work"
+        stem(RELATIONS.get(w, SYNONYMS.get(w, TOPIC_SYNONYMS.get(w, w))))
         for w in re.findall(r"\w+", t)
         if w not in FUNCTION_WORDS and w not in _HOW_ASKED and len(w) > 1
     }

@@ -315,3 +315,11 @@ def test_a_kind_of_thing_asked_for_is_told_from_the_note_naming_one() -> None:
     # the kinds a note names one of, as the words that ask for them
     assert {"sport", "hobby", "unwind"} <= kinds_named("I love bouldering, it's my therapy")
     assert kinds_named("I had pasta") == set()
+
+
+def test_where_the_person_is_originally_from_is_where_they_were_born() -> None:
+    said = _quote("Where am I originally from?", "I'm 34, born on 17 March 1992 in Rzeszów")
+    assert said == "You told me you're 34, born on 17 March 1992 in Rzeszów.", said
+    # the office is where they work
+    office = "I take tram 50 to the office, it's about 25 minutes door to door"
+    assert on_topic("How do I get to work?", _item(office, 1.0), completion.note_text(office) or "")

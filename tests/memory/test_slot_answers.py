@@ -212,10 +212,13 @@ def test_the_instruction_asked_about_is_said_back() -> None:
     assert got is not None and got.text == "You asked me to keep my answers short."
     got = instruction_answer("Should you give me distances in miles or km?", [fact, metric])
     assert got is not None and got.text == "You asked me to always use metric units with you."
-    # not about how the assistant is to behave, or no instruction among the first hits
+    # not about how the assistant is to behave, or no instruction among the first hits and
+    # none below them naming what is asked
     assert instruction_answer("Can you tell me a joke?", [short]) is None
     assert instruction_answer("What should I cook tonight?", [short]) is None
-    assert instruction_answer("Which units should you use?", [fact, fact, fact, metric]) is None
+    assert instruction_answer("How should you talk to me?", [fact, fact, fact, metric]) is None
+    got = instruction_answer("Which units should you use?", [fact, fact, fact, metric])
+    assert got is not None and got.item is metric
 
 
 def test_a_yes_no_question_a_note_says_gets_yes_or_no() -> None:

@@ -110,6 +110,7 @@ class Answer:
     unsupported: bool = False  # a made-up answer replaced by "I don't know."
     quoted: bool = False  # the answer is a note as the person told it (not the model's)
     asked_again: bool = False  # the model's answer asked again with one note alone
+    changed: bool = False  # a later note that changed it is told after the answer
 
     @property
     def stopped(self) -> bool:
@@ -206,6 +207,7 @@ def run(
             bool(getattr(turn, "unsupported", False)),
             bool(getattr(turn, "quoted", False)),
             bool(getattr(turn, "asked_again", False)),
+            bool(getattr(turn, "changed", False)),
         )
         answers.append(a)
         if q["split"] in show.split(","):
@@ -345,6 +347,11 @@ def main() -> None:
                         f"asked again with one note alone (its first answer not supported): "
                         f"{_spread(part)}"
                     )
+                    part = [a for a in answers if a.q["split"] == split and a.changed]
+                    kinds.append(
+                        f"- gemma, {name} {split}: {len(part)} answers told a later note that "
+                        f"changed what they say after them: {_spread(part)}"
+                    )
             for a in answers + told:
                 if unclean(a.text) and len(unclean_examples) < 6:
                     unclean_examples.append(f"- {model}: {unclean(a.text)}: {a.text[:80]!r}")
@@ -362,6 +369,7 @@ def main() -> None:
                         "unsupported": a.unsupported,
                         "quoted": a.quoted,
                         "asked_again": a.asked_again,
+                        "changed": a.changed,
                         "unclean": unclean(a.text),
                     }
                 )

@@ -159,7 +159,14 @@ SYNONYMS = {"film": "movie", "films": "movie", "movies": "movie", "song": "song"
 # Words of what a note or a question is about that another word says as well ("I take tram
 # 50 to the office" is about getting to work; "Where am I originally from?" about where the
 # person was born): for the topic tests only, not the attribute model.
-TOPIC_SYNONYMS = {"office": "work", "originally": "born", "hometown": "born"}
+TOPIC_SYNONYMS = {
+    "office": "work",
+    "originally": "born",
+    "hometown": "born",
+    # what the person cannot stand ("Which herb can't I stand?": "I hate coriander")
+    **dict.fromkeys(("stand", "dislike", "dislikes", "loathe", "detest"), "hate"),
+    **dict.fromkeys(("enjoy", "enjoys", "adore"), "love"),
+}
 
 # Car makes: "bought a blue Renault Clio" is about the person's car.
 CAR_MAKES = frozenset(

@@ -63,7 +63,9 @@ def about_someone_else(text: str) -> bool:
 # instructions say.
 _TO_YOU = re.compile(
     r"\b(?:should|must|shall) (?:you|your)\b|\byou (?:should|must)\b|"
-    r"\b(?:did|do) I (?:ask|tell|want|need) you\b|\b(?:are|were) you (?:supposed|meant) to\b",
+    r"\b(?:did|do) I (?:ask|tell|want|need) you\b|\b(?:are|were) you (?:supposed|meant) to\b|"
+    # the form the person wants things in ("what time format do I want")
+    r"\b(?:format|units?)\b.*\bdo I (?:want|prefer|like|use)\b",
     re.I,
 )
 

@@ -276,3 +276,11 @@ def test_the_instruction_for_a_kind_of_unit_is_found_below_the_first_hits() -> N
     # below the first hits, only one that names what is asked
     got = instruction_answer("How should you reply to me?", hits)
     assert got is not None and got.item is clock, got
+
+
+def test_the_form_the_person_wants_things_in_is_an_instruction_asked_about() -> None:
+    clock = _item("always use the 24-hour clock when you give me times", 1, "instruction")
+    got = instruction_answer("what time format do i want", [clock])
+    assert got is not None and got.item is clock
+    # wanting something else is no question about the assistant
+    assert instruction_answer("what do I want for my birthday?", [clock]) is None

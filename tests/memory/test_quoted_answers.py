@@ -323,3 +323,10 @@ def test_where_the_person_is_originally_from_is_where_they_were_born() -> None:
     # the office is where they work
     office = "I take tram 50 to the office, it's about 25 minutes door to door"
     assert on_topic("How do I get to work?", _item(office, 1.0), completion.note_text(office) or "")
+
+
+def test_what_the_person_cannot_stand_is_what_they_hate() -> None:
+    said = _quote("Which herb can't I stand?", "I love bouldering", "I hate coriander, it's soap")
+    assert said == "You told me you hate coriander, it's soap.", said
+    # a note naming no herb is not told
+    assert _quote("Which herb can't I stand?", "I hate Mondays") is None

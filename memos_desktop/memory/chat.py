@@ -128,7 +128,7 @@ class ChatTurn:
     quoted: bool = False
     # The answer is the model's, asked again with one note alone (its first was unsupported)
     asked_again: bool = False
-    # The answer is a later note's, or says it after the answer (``later``)
+    # A later note that changed what the answer says is said after it (``later``)
     changed: bool = False
 
     def __iter__(self) -> Iterator[str]:
@@ -383,9 +383,12 @@ class ChatService:
                         named,
                         lambda t: [h.item for h in self._found(t, later.SEARCHED)],
                     )
-                    if now_said is not None:
+                    if now_said is not None:  # both notes are shown as used
                         answer, turn.changed = now_said[0], True
-                        turn.used = _used_alone(now_said[1], hits)
+                        turn.used = (
+                            *_used_alone(now_said[1], hits),
+                            *_used_alone(now_said[2], hits),
+                        )
                 if turn.unsupported and not turn.quoted:
                     log.info(
                         "an answer the notes do not support was replaced by %r",

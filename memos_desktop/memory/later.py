@@ -128,10 +128,11 @@ def changed_answer(
     note_of: Callable[[MemoryItem], str | None],
     keep: Callable[[str], bool],
     search: Callable[[str], Sequence[MemoryItem]],
-) -> tuple[str, MemoryItem] | None:
-    """``answer`` with what a note told after the one holding it changed, and the memory of
-    that note; None when nothing later changed it. ``keep``: a note the question may be
-    answered from (whom it names); ``search(text)``: the memories like ``text``."""
+) -> tuple[str, MemoryItem, MemoryItem] | None:
+    """``answer`` with what a note told after the one holding it changed, the memory it took
+    its words from and the later one; None when nothing later changed it. ``keep``: a note
+    the question may be answered from (whom it names); ``search(text)``: the memories like
+    ``text``."""
     if not asks_now(question):
         return None
     pairs = [(i, n) for i in hits if (n := note_of(i)) and keep(n)]
@@ -140,5 +141,5 @@ def changed_answer(
         told = [(i, n) for i in found if (n := note_of(i)) and keep(n)]
         changed = changes(answer, question, held, [*pairs, *told])
         if changed:
-            return told_later(answer, changed[0].note), changed[0].item
+            return told_later(answer, changed[0].note), held[0], changed[0].item
     return None

@@ -68,7 +68,7 @@ def test_later_notes_that_change_nothing_are_not_changes() -> None:
 
 def _answer(
     hits: Sequence[MemoryItem], found: Sequence[MemoryItem], question: str = ASKED
-) -> tuple[str, MemoryItem] | None:
+) -> tuple[str, MemoryItem, MemoryItem] | None:
     return later.changed_answer(question, OLD, hits, _note, lambda _n: True, lambda _t: found)
 
 
@@ -76,7 +76,7 @@ def test_the_later_note_is_told_after_the_old_answer() -> None:
     old, new = _item(SWIM, 100.0), _item(MOVED, 200.0)
     # found by the old note's words, not the question's
     got = _answer([old], [new])
-    assert got is not None and got[1] == new
+    assert got is not None and got[1:] == (old, new)
     assert got[0] == f"{OLD} Later you told me you moved swimming to Tuesdays and Saturdays, " + (
         "Mondays got way too busy."
     )
@@ -100,8 +100,12 @@ def test_gemma_says_what_the_person_changed_later(
         "dropped my pixel in the river (long story), got an iPhone 15 now",
     )
     with told_api(embedder, gemma_path, sha_cache, GEMMA_BASE, said) as api:
-        days = "".join(api.chat(ASKED))
+        turn = api.chat(ASKED)
+        days = "".join(turn)
         assert "Tuesday" in days, days
+        # the notes shown as used hold the old days and the new ones
+        used = " ".join(u.text for u in turn.used if u.origin != "core")
+        assert "Tuesdays" in used and "Wednesdays" in used, turn.used
         phone = "".join(api.chat("what phone do I have"))
         assert "iPhone" in phone, phone
         # an answer nothing later changed is said as it was

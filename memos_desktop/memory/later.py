@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from memos_desktop.memory import asked_kind, completion, slots
 from memos_desktop.memory.note_answers import asked_words
 from memos_desktop.memory.slot_answers import CHANGED
+from memos_desktop.memory.statements import without_i
 from memos_desktop.store.records import MemoryItem
 
 # Later notes looked for with each holding note's words, and how many holding notes.
@@ -118,7 +119,9 @@ def told_later(answer: str, note: str) -> str:
     """The answer, then the later note as the person told it."""
     if re.match(r"^You\b", note):
         return f"{answer.rstrip()} Later you told me {note[0].lower()}{note[1:]}"
-    return f'{answer.rstrip()} Later you told me: "{note}"'
+    if without_i(note):  # "Switched bouldering to ..." -> "you switched bouldering to ..."
+        return f"{answer.rstrip()} Later you told me you {note[0].lower()}{note[1:]}"
+    return f"{answer.rstrip()} Later you told me: {note}"
 
 
 def changed_answer(

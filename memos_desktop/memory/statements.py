@@ -350,6 +350,12 @@ _NEW_THING = re.compile(r"^(?:a )?new (?=\w+ (?:in|at|on|is|from|for|so|with|,)|
 _CONTINUES = re.compile(rf"^(?:{_VERB3}|{_VERB1})\b", re.I)
 
 
+def without_i(clause: str) -> bool:
+    """Is ``clause`` the person's own with its "I" left out ("switched bouldering to
+    Tuesdays", "got an iPhone 15 now"), not small talk ("Got it")?"""
+    return bool(_DROPPED_I.match(clause)) and not _smalltalk(clause)
+
+
 def read(text: str) -> list[Statement]:
     """The statements worth remembering in one user message, in order."""
     out: list[Statement] = []
@@ -364,7 +370,7 @@ def read(text: str) -> list[Statement]:
             clause = _PRONOUN.sub(last_subject[1], clause, count=1)
         elif _CONTINUES.match(clause) and last_subject:
             clause = f"{last_subject[1]} {clause[0].lower()}{clause[1:]}"
-        elif _DROPPED_I.match(clause) and not asked and not _smalltalk(clause):
+        elif not asked and without_i(clause):
             clause = f"I {clause[0].lower()}{clause[1:]}"
         elif _NEW_THING.match(clause) and not asked:
             clause = _NEW_THING.sub("My new ", clause, count=1)

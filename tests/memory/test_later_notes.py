@@ -84,9 +84,11 @@ def test_the_later_note_is_told_after_the_old_answer() -> None:
     assert _answer([old], []) is None
     assert _answer([_item("I love swimming", 100.0)], [new]) is None
     assert _answer([old], [new], "Which days did I go swimming last year?") is None
-    # a note that is no "You ..." sentence is quoted
+    # a note that is no "You ..." sentence follows a colon; one told without "I" gets "you"
     told = later.told_later("Fasola.", "Fasola turned 7 last week.")
-    assert told == 'Fasola. Later you told me: "Fasola turned 7 last week."'
+    assert told == "Fasola. Later you told me: Fasola turned 7 last week."
+    told = later.told_later("Mondays.", "Switched bouldering to Tuesdays.")
+    assert told == "Mondays. Later you told me you switched bouldering to Tuesdays."
 
 
 def test_gemma_says_what_the_person_changed_later(

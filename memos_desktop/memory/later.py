@@ -47,8 +47,7 @@ _PAST = re.compile(r"\b(?:did|was|were|went|had|used to|last|ago|yesterday)\b", 
 
 @dataclass(frozen=True)
 class Change:
-    held: MemoryItem  # the note that holds the answer
-    item: MemoryItem  # the later one
+    item: MemoryItem  # the later memory
     note: str
 
 
@@ -111,7 +110,7 @@ def changes(
             continue  # about something else, or it says what the answer took from ``held``
         if completion.supported(answer, text, question):
             continue  # the answer is its own ("a blue iPhone 15": "replaced it with an iPhone 15")
-        out.append(Change(item, new, text))
+        out.append(Change(new, text))
     return out
 
 

@@ -461,12 +461,18 @@ def _with_links(have: set[str], links: Iterable[tuple[str, str]]) -> set[str]:
     return have | {rel for rel, name in links if any(stem(w) in have for w in name.split())}
 
 
+# each kind's members, and the stems of the question words that ask for it
+_KINDS = [
+    (members, frozenset(stem(w) for w, k in CATEGORY_WORDS.items() if k == kind))
+    for kind, members in CATEGORIES.items()
+]
+
+
 def kinds_named(text: str) -> set[str]:
     """The stems of the words that ask for a kind of thing ``text`` names one of ("sport",
     "hobby", "unwind" for "I love bouldering"; "breed" for "a beagle called Fasola")."""
     words = set(re.findall(r"[\w-]+", text.casefold()))
-    kinds = {k for k, members in CATEGORIES.items() if members & words}
-    return {stem(w) for w, k in CATEGORY_WORDS.items() if k in kinds}
+    return {w for members, asking in _KINDS if members & words for w in asking}
 
 
 def _on_subject(q: str, others: set[str], item: MemoryItem, note: str, have: set[str]) -> bool:
